@@ -1,0 +1,166 @@
+//! Identifiers. Every id is a newtype that can only be made by parsing or generating, so code
+//! past the HTTP edge never holds an unchecked id.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::ValidationError;
+
+/// A 12-byte, time-ordered identifier rendered as 24 lowercase hex digits (ObjectId layout:
+/// 4 bytes of seconds since the epoch, 5 random bytes, 3 bytes of a counter).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId([u8; 12]);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl ObjectId {
+    pub fn generate(now: DateTime<Utc>) -> Self {
+        let mut bytes = [0u8; 12];
+        let secs = u32::try_from(now.timestamp().max(0)).unwrap_or(u32::MAX);
+        bytes[..4].copy_from_slice(&secs.to_be_bytes());
+        rand::thread_rng().fill_bytes(&mut bytes[4..9]);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        bytes[9..].copy_from_slice(&count.to_be_bytes()[1..]);
+        Self(bytes)
+    }
+
+    /// Parses exactly 24 lowercase hex digits (`^([a-f0-9]{24})$`).
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.len() != 24 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let mut bytes = [0u8; 12];
+        hex::decode_to_slice(s, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.to_hex())
+    }
+}
+
+pub const OBJECT_ID_PATTERN: &str = "^([a-f0-9]{24})$";
+
+macro_rules! object_id_newtype {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub struct $name(pub ObjectId);
+
+        impl $name {
+            /// The parameter name used in validation errors.
+            pub const FIELD: &'static str = $field;
+
+            pub fn generate(now: DateTime<Utc>) -> Self {
+                Self(ObjectId::generate(now))
+            }
+
+            pub fn parse(s: &str) -> Result<Self, ValidationError> {
+                ObjectId::parse(s).map(Self).ok_or_else(|| {
+                    ValidationError::new($field, format!("must match {OBJECT_ID_PATTERN}"))
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+object_id_newtype!(
+    /// An organization.
+    OrgId, "orgId");
+object_id_newtype!(
+    /// A project (called a group on the wire).
+    GroupId, "groupId");
+object_id_newtype!(
+    /// A programmatic API key (`apiUserId` on the wire).
+    ApiKeyId, "apiUserId");
+object_id_newtype!(
+    /// A service-account secret.
+    SecretId, "secretId");
+
+/// A service account's client id: `mdb_sa_id_` + 24 lowercase hex digits (Atlas).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ClientId(pub ObjectId);
+
+impl ClientId {
+    pub const PREFIX: &'static str = "mdb_sa_id_";
+
+    pub fn generate(now: DateTime<Utc>) -> Self {
+        Self(ObjectId::generate(now))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        s.strip_prefix(Self::PREFIX)
+            .and_then(ObjectId::parse)
+            .map(Self)
+            .ok_or_else(|| ValidationError::new("clientId", "must match ^mdb_sa_id_[a-f0-9]{24}$"))
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_round_trip_and_are_time_ordered() {
+        let t1 = crate::time::from_millis(1_700_000_000_000);
+        let t2 = crate::time::from_millis(1_700_000_100_000);
+        let a = ObjectId::generate(t1);
+        let b = ObjectId::generate(t2);
+        assert!(a < b);
+        assert_eq!(ObjectId::parse(&a.to_hex()), Some(a));
+        assert_eq!(a.to_hex().len(), 24);
+    }
+
+    #[test]
+    fn parse_rejects_bad_shapes() {
+        for bad in [
+            "",
+            "abc",
+            "5F0000000000000000000000",
+            "5f000000000000000000000g",
+            "5f00000000000000000000000",
+            " 5f0000000000000000000000",
+        ] {
+            assert!(ObjectId::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(OrgId::parse("5f0000000000000000000000").is_ok());
+        assert_eq!(OrgId::parse("x").unwrap_err().field, "orgId");
+    }
+
+    #[test]
+    fn client_id_format() {
+        let c = ClientId::generate(crate::time::from_millis(0));
+        let s = c.to_string();
+        assert!(s.starts_with("mdb_sa_id_"));
+        assert_eq!(s.len(), 34);
+        assert_eq!(ClientId::parse(&s), Ok(c));
+        assert!(ClientId::parse("mdb_sa_id_66AD205D181FC82B21B336E3").is_err());
+        assert!(ClientId::parse("66ad205d181fc82b21b336e3").is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! Tessera's domain core.
+//!
+//! Architecture invariant: this crate performs no I/O. It knows nothing about HTTP, SQL or the
+//! clock: every function that depends on time takes `now` as an argument (see [`clock`]), so
+//! expiry of secrets, tokens, nonces and grants is tested without sleeping.
+
+pub mod clock;
+pub mod ids;
+pub mod names;
+pub mod principal;
+pub mod roles;
+pub mod secrets;
+pub mod time;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::{ApiKeyId, ClientId, GroupId, ObjectId, OrgId, SecretId};
+pub use principal::{Decision, Principal, PrincipalKind};
+pub use roles::{GroupRole, OrgRole, Requirement};
+
+/// A value failed validation. `field` names the input, `reason` says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Who is calling, and the authorization decision (CONTRACT §9).
+
+use std::collections::HashMap;
+
+use crate::ids::{ApiKeyId, ClientId, GroupId, OrgId, SecretId};
+use crate::roles::{GroupRole, OrgRole, Requirement};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    ApiKey {
+        id: ApiKeyId,
+        public_key: String,
+    },
+    ServiceAccount {
+        client_id: ClientId,
+        secret_id: SecretId,
+    },
+}
+
+/// An authenticated caller with the roles it holds right now. Every credential belongs to
+/// exactly one organization (as in Atlas).
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    pub org_id: OrgId,
+    pub org_roles: Vec<OrgRole>,
+    pub group_roles: HashMap<GroupId, Vec<GroupRole>>,
+}
+
+/// The outcome of an authorization check. `NotFound` hides the existence of resources in
+/// organizations the caller has no role in (ours: ids can't be probed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Forbidden,
+    NotFound,
+}
+
+impl Principal {
+    fn org_roles_in(&self, org: OrgId) -> &[OrgRole] {
+        if org == self.org_id {
+            &self.org_roles
+        } else {
+            &[]
+        }
+    }
+
+    pub fn roles_in_group(&self, group: GroupId) -> &[GroupRole] {
+        self.group_roles
+            .get(&group)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Decision for an org-level resource of `org`.
+    pub fn decide_org(&self, org: OrgId, req: Requirement) -> Decision {
+        let org_roles = self.org_roles_in(org);
+        if org_roles.is_empty() {
+            Decision::NotFound
+        } else if req.is_met(org_roles, &[]) {
+            Decision::Allow
+        } else {
+            Decision::Forbidden
+        }
+    }
+
+    /// Decision for a resource of project `group` that belongs to `org`.
+    pub fn decide_group(&self, org: OrgId, group: GroupId, req: Requirement) -> Decision {
+        let org_roles = self.org_roles_in(org);
+        if org_roles.is_empty() {
+            return Decision::NotFound;
+        }
+        let group_roles = self.roles_in_group(group);
+        if req.is_met(org_roles, group_roles) {
+            Decision::Allow
+        } else {
+            Decision::Forbidden
+        }
+    }
+
+    /// Whether a project shows up in this principal's project lists: org owners and org
+    /// read-only see every project of their org, others the projects they hold a role in.
+    pub fn can_list_group(&self, org: OrgId, group: GroupId) -> bool {
+        self.decide_group(org, group, Requirement::ProjectReadOnly) == Decision::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::from_millis;
+
+    fn principal(org_roles: Vec<OrgRole>, groups: Vec<(GroupId, Vec<GroupRole>)>) -> Principal {
+        let now = from_millis(0);
+        Principal {
+            kind: PrincipalKind::ApiKey {
+                id: ApiKeyId::generate(now),
+                public_key: "abcdefgh".into(),
+            },
+            org_id: OrgId(crate::ObjectId::parse("000000000000000000000001").unwrap()),
+            org_roles,
+            group_roles: groups.into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn other_org_is_not_found_not_forbidden() {
+        let p = principal(vec![OrgRole::Owner], vec![]);
+        let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+        assert_eq!(
+            p.decide_org(other, Requirement::OrgMember),
+            Decision::NotFound
+        );
+        let g = GroupId::generate(from_millis(0));
+        assert_eq!(
+            p.decide_group(other, g, Requirement::ProjectReadOnly),
+            Decision::NotFound
+        );
+        assert_eq!(
+            p.decide_org(p.org_id, Requirement::OrgOwner),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn member_without_project_role_is_forbidden() {
+        let g = GroupId::generate(from_millis(0));
+        let h = GroupId::generate(from_millis(0));
+        let p = principal(vec![OrgRole::Member], vec![(g, vec![GroupRole::ReadOnly])]);
+        assert_eq!(
+            p.decide_org(p.org_id, Requirement::OrgOwner),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            p.decide_group(p.org_id, g, Requirement::ProjectReadOnly),
+            Decision::Allow
+        );
+        assert_eq!(
+            p.decide_group(p.org_id, g, Requirement::ProjectOwner),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            p.decide_group(p.org_id, h, Requirement::ProjectReadOnly),
+            Decision::Forbidden
+        );
+        assert!(p.can_list_group(p.org_id, g));
+        assert!(!p.can_list_group(p.org_id, h));
+    }
+}

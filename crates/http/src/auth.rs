@@ -1,0 +1,109 @@
+//! Who is calling: the `Caller` extractor authenticates every API request.
+//!
+//! HTTP Digest (RFC 7616) with programmatic API keys, as every Atlas client does. A missing or
+//! failed credential gets the 401 challenge in Atlas' exact shape.
+
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::{header, request::Parts, HeaderValue};
+use tessera_domain::{Principal, PrincipalKind};
+use tessera_protocols::digest::{self, DigestAlgorithm, DigestFailure};
+use tessera_store::ApiKeyRecord;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated principal of a request.
+pub struct Caller(pub Principal);
+
+fn challenge(state: &AppState, stale: bool) -> ApiError {
+    let nonce = state.crypto.nonces.issue(state.clock.now());
+    let mut err = ApiError::unauthorized();
+    for value in digest::challenges(&nonce, stale) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            err = err.with_header(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    err
+}
+
+pub fn principal_of_key(key: &ApiKeyRecord) -> Principal {
+    Principal {
+        kind: PrincipalKind::ApiKey {
+            id: key.id,
+            public_key: key.public_key.clone(),
+        },
+        org_id: key.org_id,
+        org_roles: key.org_roles.clone(),
+        group_roles: key.group_roles.iter().cloned().collect(),
+    }
+}
+
+async fn digest_caller(
+    parts: &Parts,
+    state: &AppState,
+    value: &str,
+) -> Result<Principal, ApiError> {
+    let Ok(creds) = digest::parse_authorization(value) else {
+        return Err(challenge(state, false));
+    };
+    let Some(key) = state
+        .store
+        .get_api_key_by_public_key(&creds.username)
+        .await?
+    else {
+        tracing::info!(public_key = %creds.username, "digest: unknown public key");
+        return Err(challenge(state, false));
+    };
+    let sealed = match creds.algorithm {
+        DigestAlgorithm::Md5 => &key.ha1_md5_sealed,
+        DigestAlgorithm::Sha256 => &key.ha1_sha256_sealed,
+    };
+    let ha1 = state
+        .crypto
+        .sealer
+        .open(sealed, key.public_key.as_bytes())
+        .map_err(|_| ApiError::internal("sealed HA1 could not be opened: wrong server key?"))?;
+    let ha1 = String::from_utf8(ha1).map_err(ApiError::internal)?;
+    let target = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map(|u| &u.0)
+        .unwrap_or(&parts.uri);
+    let target = target.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let now = state.clock.now();
+    match digest::verify(
+        &creds,
+        parts.method.as_str(),
+        target,
+        &ha1,
+        &state.crypto.nonces,
+        now,
+    ) {
+        Ok(()) => Ok(principal_of_key(&key)),
+        Err(DigestFailure::Stale) => Err(challenge(state, true)),
+        Err(failure) => {
+            tracing::info!(public_key = %key.public_key, ?failure, "digest authentication failed");
+            Err(challenge(state, false))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Err(challenge(state, false));
+        };
+        let scheme = value.split_whitespace().next().unwrap_or("");
+        if scheme.eq_ignore_ascii_case("digest") {
+            digest_caller(parts, state, value).await.map(Caller)
+        } else {
+            Err(challenge(state, false))
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The one error type of the v1.0 and v2 surfaces and its single mapping to a response.
+//!
+//! Every error leaves as `{"detail","error","errorCode","parameters","reason"}` (Atlas). The
+//! `errorCode`s that are ours are listed in `docs/errors.md`; never rename one once shipped.
+
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use tessera_domain::ValidationError;
+use tessera_store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub parameters: Vec<Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Marks a response body as already in our shape, so the rendering layer may re-render it
+/// (pretty, envelope) and never replaces it.
+#[derive(Clone, Debug)]
+pub struct ErrorBody(pub Value);
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            parameters: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_params(mut self, params: impl IntoIterator<Item = Value>) -> Self {
+        self.parameters = params.into_iter().collect();
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", detail)
+    }
+
+    pub fn invalid_enum(field: &str, value: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ENUM_VALUE",
+            format!("An invalid enumeration value {value} was specified for {field}."),
+        )
+        .with_params([json!(value), json!(field)])
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "You are not authorized for this resource.",
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "USER_UNAUTHORIZED",
+            "The current user is not authorized to perform this action.",
+        )
+    }
+
+    pub fn org_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ORG_NOT_FOUND",
+            format!("No organization with ID {id} exists."),
+        )
+        .with_params([json!(id)])
+    }
+
+    pub fn group_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "GROUP_NOT_FOUND",
+            format!("No group with ID {id} exists."),
+        )
+        .with_params([json!(id)])
+    }
+
+    pub fn api_key_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "API_KEY_NOT_FOUND",
+            format!("No API key with ID {id} exists."),
+        )
+        .with_params([json!(id)])
+    }
+
+    pub fn route_not_found(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            format!("Cannot find resource {path}."),
+        )
+        .with_params([json!(path)])
+    }
+
+    /// A 500 whose detail never reaches the client: it is logged with the request id.
+    pub fn internal(log_detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %log_detail, "unexpected error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNEXPECTED_ERROR",
+            "Unexpected error.",
+        )
+    }
+
+    pub fn body(&self) -> Value {
+        json!({
+            "detail": self.detail,
+            "error": self.status.as_u16(),
+            "errorCode": self.code,
+            "parameters": self.parameters,
+            "reason": self.status.canonical_reason().unwrap_or("Unknown"),
+        })
+    }
+
+    /// The error body for an arbitrary status the framework produced (405, 413, ...).
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, detail) = match status {
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "METHOD_NOT_ALLOWED",
+                "The HTTP method is not allowed for this resource.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("REQUEST_TOO_LARGE", "The request body is too large.")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                "The request body must be JSON (application/json).",
+            ),
+            StatusCode::NOT_FOUND => ("RESOURCE_NOT_FOUND", "Cannot find resource."),
+            StatusCode::REQUEST_TIMEOUT => ("REQUEST_TIMEOUT", "The request timed out."),
+            s if s.is_server_error() => ("UNEXPECTED_ERROR", "Unexpected error."),
+            _ => ("INVALID_REQUEST", "The request could not be processed."),
+        };
+        Self::new(status, code, detail)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::validation(format!("Invalid value for {}: {}.", e.field, e.reason))
+            .with_params([json!(e.field)])
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let mut resp = (self.status, body.to_string()).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in self.headers {
+            h.append(name, value);
+        }
+        resp.extensions_mut().insert(ErrorBody(body));
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,117 @@
+//! Tessera's HTTP layer.
+//!
+//! [`app`] builds the whole router from one route table ([`api_routes`]) mounted twice: at
+//! `/api/atlas/v2` (versioned media types) and at `/api/public/v1.0` (`application/json`).
+//! The dialect is a parameter carried in request extensions, not a copy of the handlers.
+//!
+//! Architecture invariant: this crate is the only one that knows about HTTP and JSON wire
+//! shapes. It never builds SQL; it calls `tessera_store::Store`.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod query;
+pub mod render;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+pub mod version;
+pub mod wire;
+
+use axum::extract::{DefaultBodyLimit, OriginalUri};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::any::Any;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use error::ApiError;
+use routes::{api_keys, groups, orgs};
+pub use state::{AppState, Crypto, HttpSettings};
+use version::{versioned, Dialect, Versions, V2023};
+
+/// One family of routes that share their resource versions.
+fn family(router: Router<AppState>, versions: Versions) -> Router<AppState> {
+    router.route_layer(from_fn_with_state(versions, versioned))
+}
+
+/// The route table shared by both dialects.
+pub fn api_routes() -> Router<AppState> {
+    let foundation = Router::new()
+        .route("/orgs", get(orgs::list).post(orgs::create))
+        .route(
+            "/orgs/{orgId}",
+            get(orgs::get).patch(orgs::update).delete(orgs::delete),
+        )
+        .route("/orgs/{orgId}/groups", get(orgs::list_groups))
+        .route(
+            "/orgs/{orgId}/apiKeys",
+            get(api_keys::list_org).post(api_keys::create_org),
+        )
+        .route(
+            "/orgs/{orgId}/apiKeys/{apiUserId}",
+            get(api_keys::get_org)
+                .patch(api_keys::update_org)
+                .delete(api_keys::delete_org),
+        )
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{groupId}",
+            get(groups::get)
+                .patch(groups::update)
+                .delete(groups::delete),
+        )
+        .route("/groups/byName/{groupName}", get(groups::get_by_name))
+        .route(
+            "/groups/{groupId}/apiKeys",
+            get(api_keys::list_group).post(api_keys::create_group),
+        )
+        .route(
+            "/groups/{groupId}/apiKeys/{apiUserId}",
+            post(api_keys::assign)
+                .patch(api_keys::update_group)
+                .delete(api_keys::unassign),
+        );
+    family(foundation, V2023)
+}
+
+async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::route_not_found(uri.path())
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    ApiError::internal("handler panicked").into_response()
+}
+
+fn dialect_router(dialect: Dialect) -> Router<AppState> {
+    api_routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async {
+            ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+        })
+        .layer(from_fn_with_state(dialect, render::render))
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let max_body = state.settings.max_body_bytes;
+    Router::new()
+        .nest("/api/atlas/v2", dialect_router(Dialect::V2))
+        .nest("/api/public/v1.0", dialect_router(Dialect::V1))
+        .route("/healthz", get(telemetry::healthz))
+        .route("/readyz", get(telemetry::readyz))
+        .route("/metrics", get(telemetry::metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(telemetry::track))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

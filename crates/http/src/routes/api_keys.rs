@@ -1,0 +1,323 @@
+//! Programmatic API keys: `/orgs/{orgId}/apiKeys[/{apiUserId}]` and their project
+//! assignments at `/groups/{groupId}/apiKeys[/{apiUserId}]`.
+//!
+//! The private key is returned once, by the call that creates the key. What is kept is only
+//! the Digest HA1 material, sealed under a server key, and a masked form for display.
+
+use axum::extract::State;
+use tessera_domain::names::ApiKeyDescription;
+use tessera_domain::roles::{parse_role_list, GroupRole, OrgRole};
+use tessera_domain::secrets::{
+    generate_private_key, generate_public_key, mask_private_key, SecretValue,
+};
+use tessera_domain::{ApiKeyId, GroupId, OrgId, Requirement};
+use tessera_protocols::digest::{ha1, DigestAlgorithm, REALM};
+use tessera_store::{ApiKeyRecord, Group};
+
+use super::{group_for, org_for, Base};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, PathParams};
+use crate::query::Pagination;
+use crate::render::Reply;
+use crate::state::AppState;
+use crate::wire::{api_key_out, CreateApiKeyIn, UpdateApiKeyIn, UserAccessRoleAssignmentIn};
+
+fn role_error(e: tessera_domain::roles::RoleListError) -> ApiError {
+    ApiError::validation(format!("{e}."))
+}
+
+/// Makes a new key record (not yet stored) and its clear private key, to be shown once.
+pub fn new_api_key(
+    state: &AppState,
+    org_id: OrgId,
+    desc: &str,
+    org_roles: Vec<OrgRole>,
+    group_roles: Vec<(GroupId, Vec<GroupRole>)>,
+) -> ApiResult<(ApiKeyRecord, SecretValue)> {
+    let desc = ApiKeyDescription::parse(desc)?;
+    let now = state.clock.now();
+    let public_key = generate_public_key();
+    let private_key = generate_private_key();
+    let seal = |alg| {
+        let h = ha1(alg, &public_key, REALM, private_key.expose());
+        state
+            .crypto
+            .sealer
+            .seal(h.as_bytes(), public_key.as_bytes())
+    };
+    let record = ApiKeyRecord {
+        id: ApiKeyId::generate(now),
+        org_id,
+        ha1_md5_sealed: seal(DigestAlgorithm::Md5),
+        ha1_sha256_sealed: seal(DigestAlgorithm::Sha256),
+        private_key_masked: mask_private_key(&private_key),
+        public_key,
+        description: desc.into_inner(),
+        org_roles,
+        group_roles,
+        created_at: now,
+    };
+    Ok((record, private_key))
+}
+
+/// Loads a key of `org`, 404 when it is not there (or belongs to another org).
+async fn key_in_org(state: &AppState, org: OrgId, raw_id: &str) -> ApiResult<ApiKeyRecord> {
+    let id = ApiKeyId::parse(raw_id)?;
+    match state.store.get_api_key(id).await? {
+        Some(k) if k.org_id == org => Ok(k),
+        _ => Err(ApiError::api_key_not_found(raw_id)),
+    }
+}
+
+pub async fn list_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let listed = state.store.list_org_api_keys(org.id, page.page()).await?;
+    Ok(Reply::ok(
+        page.list(listed, |k| api_key_out(&base, k, None)),
+    ))
+}
+
+pub async fn create_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<CreateApiKeyIn>,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let roles = parse_role_list::<OrgRole>("roles", &body.roles, false).map_err(role_error)?;
+    let (record, private_key) = new_api_key(&state, org.id, &body.desc, roles, Vec::new())?;
+    state.store.create_api_key(&record).await?;
+    Ok(Reply::ok(api_key_out(
+        &base,
+        record,
+        Some(private_key.expose().to_owned()),
+    )))
+}
+
+pub async fn get_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
+    Ok(Reply::ok(api_key_out(&base, key, None)))
+}
+
+pub async fn update_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<UpdateApiKeyIn>,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
+    let desc = body
+        .desc
+        .as_deref()
+        .map(ApiKeyDescription::parse)
+        .transpose()?;
+    let roles = body
+        .roles
+        .as_deref()
+        .map(|r| parse_role_list::<OrgRole>("roles", r, false))
+        .transpose()
+        .map_err(role_error)?;
+    if !state
+        .store
+        .update_api_key(key.id, desc.as_ref().map(|d| d.as_str()), roles.as_deref())
+        .await?
+    {
+        return Err(ApiError::api_key_not_found(path.get("apiUserId")));
+    }
+    let updated = key_in_org(&state, org.id, path.get("apiUserId")).await?;
+    Ok(Reply::ok(api_key_out(&base, updated, None)))
+}
+
+pub async fn delete_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
+    if !state.store.delete_api_key(key.id).await? {
+        return Err(ApiError::api_key_not_found(path.get("apiUserId")));
+    }
+    Ok(Reply::no_content())
+}
+
+pub async fn list_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectReadOnly,
+    )
+    .await?;
+    let listed = state
+        .store
+        .list_group_api_keys(group.id, page.page())
+        .await?;
+    Ok(Reply::ok(
+        page.list(listed, |k| api_key_out(&base, k, None)),
+    ))
+}
+
+pub async fn create_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<CreateApiKeyIn>,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectAccessManager,
+    )
+    .await?;
+    let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
+    // A key made for a project is an org key with ORG_MEMBER and the project roles (Atlas).
+    let (record, private_key) = new_api_key(
+        &state,
+        group.org_id,
+        &body.desc,
+        vec![OrgRole::Member],
+        vec![(group.id, roles)],
+    )?;
+    state.store.create_api_key(&record).await?;
+    Ok(Reply::ok(api_key_out(
+        &base,
+        record,
+        Some(private_key.expose().to_owned()),
+    )))
+}
+
+/// The key must be an org key of the project's org; with `assigned`, also in the project.
+async fn key_for_group(
+    state: &AppState,
+    group: &Group,
+    raw_id: &str,
+    assigned: bool,
+) -> ApiResult<ApiKeyRecord> {
+    let key = key_in_org(state, group.org_id, raw_id).await?;
+    if assigned && !key.group_roles.iter().any(|(g, _)| *g == group.id) {
+        return Err(ApiError::api_key_not_found(raw_id));
+    }
+    Ok(key)
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    ApiJson(body): ApiJson<Vec<UserAccessRoleAssignmentIn>>,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectOwner,
+    )
+    .await?;
+    let names: Vec<String> = body
+        .into_iter()
+        .flat_map(|a| {
+            let _ = a.user_id;
+            a.roles.unwrap_or_default()
+        })
+        .collect();
+    let roles = parse_role_list::<GroupRole>("roles", &names, false).map_err(role_error)?;
+    let key = key_for_group(&state, &group, path.get("apiUserId"), false).await?;
+    if !state
+        .store
+        .set_api_key_group_roles(key.id, group.id, &roles)
+        .await?
+    {
+        return Err(ApiError::api_key_not_found(path.get("apiUserId")));
+    }
+    Ok(Reply::no_content())
+}
+
+pub async fn update_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<UpdateApiKeyIn>,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectAccessManager,
+    )
+    .await?;
+    let key = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
+    let desc = body
+        .desc
+        .as_deref()
+        .map(ApiKeyDescription::parse)
+        .transpose()?;
+    let roles = body
+        .roles
+        .as_deref()
+        .map(|r| parse_role_list::<GroupRole>("roles", r, false))
+        .transpose()
+        .map_err(role_error)?;
+    if let Some(d) = &desc {
+        state
+            .store
+            .update_api_key(key.id, Some(d.as_str()), None)
+            .await?;
+    }
+    if let Some(r) = &roles {
+        state
+            .store
+            .set_api_key_group_roles(key.id, group.id, r)
+            .await?;
+    }
+    let updated = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
+    Ok(Reply::ok(api_key_out(&base, updated, None)))
+}
+
+pub async fn unassign(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectAccessManager,
+    )
+    .await?;
+    let key = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
+    if !state
+        .store
+        .remove_api_key_from_group(key.id, group.id)
+        .await?
+    {
+        return Err(ApiError::api_key_not_found(path.get("apiUserId")));
+    }
+    Ok(Reply::no_content())
+}

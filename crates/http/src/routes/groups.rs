@@ -1,0 +1,232 @@
+//! Projects (groups): `/groups`, `/groups/{groupId}`, `/groups/byName/{groupName}`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_domain::names::EntityName;
+use tessera_domain::{
+    ApiKeyId, Decision, GroupId, OrgId, OrgRole, Principal, PrincipalKind, Requirement,
+};
+use tessera_store::{Group, GroupFilter, StoreError};
+
+use super::{group_for, Base};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, PathParams};
+use crate::query::{Pagination, Query};
+use crate::render::Reply;
+use crate::state::AppState;
+use crate::wire::{group_out, tags_in, Ignored, TagWire};
+
+/// The projects of its org a principal sees in lists.
+pub fn visible_groups(caller: &Principal) -> GroupFilter {
+    if caller.org_roles.contains(&OrgRole::Owner) || caller.org_roles.contains(&OrgRole::ReadOnly) {
+        GroupFilter::All
+    } else {
+        let mut ids: Vec<GroupId> = caller.group_roles.keys().copied().collect();
+        ids.sort();
+        GroupFilter::Only(ids)
+    }
+}
+
+fn name_conflict(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "GROUP_ALREADY_EXISTS",
+        format!("A group with name \"{name}\" already exists."),
+    )
+    .with_params([json!(name)])
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    let filter = visible_groups(&caller);
+    let listed = state
+        .store
+        .list_groups(caller.org_id, None, &filter, page.page())
+        .await?;
+    Ok(Reply::ok(page.list(listed, |g| group_out(&base, g))))
+}
+
+/// `Group` as a create body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateGroupIn {
+    name: String,
+    org_id: String,
+    region_usage_restrictions: Option<String>,
+    tags: Option<Vec<TagWire>>,
+    with_default_alerts_settings: Option<bool>,
+    #[serde(default)]
+    cluster_count: Ignored,
+    #[serde(default)]
+    created: Ignored,
+    #[serde(default)]
+    id: Ignored,
+    #[serde(default)]
+    links: Ignored,
+}
+
+const REGION_USAGE_RESTRICTIONS: &[&str] = &["COMMERCIAL_FEDRAMP_REGIONS_ONLY", "GOV_REGIONS_ONLY"];
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    Query(q): Query,
+    ApiJson(body): ApiJson<CreateGroupIn>,
+) -> ApiResult<Reply> {
+    let _ = (body.cluster_count, body.created, body.id, body.links);
+    if let Some(owner) = q.get("projectOwnerId")? {
+        OrgId::parse(owner).map_err(|_| {
+            ApiError::from(tessera_domain::ValidationError::new(
+                "projectOwnerId",
+                "must match ^([a-f0-9]{24})$",
+            ))
+        })?;
+    }
+    let org_id = OrgId::parse(&body.org_id)?;
+    match caller.decide_org(org_id, Requirement::OrgGroupCreator) {
+        Decision::NotFound => return Err(ApiError::org_not_found(&body.org_id)),
+        Decision::Forbidden => return Err(ApiError::forbidden()),
+        Decision::Allow => {}
+    }
+    let name = EntityName::parse("name", &body.name)?;
+    if let Some(r) = &body.region_usage_restrictions {
+        if !REGION_USAGE_RESTRICTIONS.contains(&r.as_str()) {
+            return Err(ApiError::invalid_enum("regionUsageRestrictions", r));
+        }
+    }
+    let now = state.clock.now();
+    let group = Group {
+        id: GroupId::generate(now),
+        org_id,
+        name: name.into_inner(),
+        with_default_alerts: body.with_default_alerts_settings.unwrap_or(true),
+        region_usage_restrictions: body.region_usage_restrictions,
+        tags: tags_in(body.tags.unwrap_or_default())?,
+        created_at: now,
+    };
+    // The API key that creates a project becomes its owner (as in Atlas).
+    let creator: Option<ApiKeyId> = match &caller.kind {
+        PrincipalKind::ApiKey { id, .. } => Some(*id),
+        PrincipalKind::ServiceAccount { .. } => None,
+    };
+    match state.store.create_group(&group, creator).await {
+        Err(StoreError::Conflict(_)) => return Err(name_conflict(&group.name)),
+        other => other?,
+    }
+    Ok(Reply::ok(group_out(&base, group)))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectReadOnly,
+    )
+    .await?;
+    Ok(Reply::ok(group_out(&base, group)))
+}
+
+pub async fn get_by_name(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let name = path.get("groupName");
+    if !(1..=64).contains(&name.chars().count()) {
+        return Err(ApiError::from(tessera_domain::ValidationError::new(
+            "groupName",
+            "must be 1 to 64 characters",
+        )));
+    }
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "GROUP_NAME_NOT_FOUND",
+            format!("No group with name \"{name}\" exists."),
+        )
+        .with_params([json!(name)])
+    };
+    let group = state
+        .store
+        .get_group_by_name(caller.org_id, name)
+        .await?
+        .ok_or_else(not_found)?;
+    match caller.decide_group(group.org_id, group.id, Requirement::ProjectReadOnly) {
+        Decision::Allow => Ok(Reply::ok(group_out(&base, group))),
+        Decision::Forbidden => Err(ApiError::forbidden()),
+        Decision::NotFound => Err(not_found()),
+    }
+}
+
+/// `GroupUpdate`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateGroupIn {
+    name: Option<String>,
+    tags: Option<Vec<TagWire>>,
+    with_default_alerts_settings: Option<bool>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<UpdateGroupIn>,
+) -> ApiResult<Reply> {
+    let mut group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectOwner,
+    )
+    .await?;
+    if let Some(n) = &body.name {
+        group.name = EntityName::parse("name", n)?.into_inner();
+    }
+    if let Some(tags) = body.tags {
+        group.tags = tags_in(tags)?;
+    }
+    if let Some(w) = body.with_default_alerts_settings {
+        group.with_default_alerts = w;
+    }
+    match state.store.update_group(&group).await {
+        Err(StoreError::Conflict(_)) => Err(name_conflict(&group.name)),
+        Ok(false) => Err(ApiError::group_not_found(path.get("groupId"))),
+        Ok(true) => Ok(Reply::ok(group_out(&base, group))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectOwner,
+    )
+    .await?;
+    if !state.store.delete_group(group.id).await? {
+        return Err(ApiError::group_not_found(path.get("groupId")));
+    }
+    Ok(Reply::no_content())
+}

@@ -1,0 +1,203 @@
+//! Organizations: `/orgs`, `/orgs/{orgId}`, `/orgs/{orgId}/groups`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_domain::names::EntityName;
+use tessera_domain::roles::{parse_role_list, OrgRole};
+use tessera_domain::{OrgId, Requirement};
+use tessera_store::{DeleteOrgOutcome, NewOrg, Org};
+
+use super::api_keys::new_api_key;
+use super::{org_for, Base};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, PathParams};
+use crate::query::{Pagination, Query};
+use crate::render::Reply;
+use crate::wire::{api_key_out, group_out, org_out, CreateApiKeyIn, Ignored};
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    page: Pagination,
+    Query(q): Query,
+) -> ApiResult<Reply> {
+    let name = q.get("name")?;
+    let listed = state
+        .store
+        .list_orgs(&[caller.org_id], name, page.page())
+        .await?;
+    Ok(Reply::ok(page.list(listed, |o| org_out(&base, o))))
+}
+
+use crate::state::AppState;
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    Ok(Reply::ok(org_out(&base, org)))
+}
+
+/// `AtlasOrganization` as a PATCH body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateOrgIn {
+    name: String,
+    skip_default_alerts_settings: Option<bool>,
+    #[serde(default)]
+    id: Ignored,
+    #[serde(default)]
+    is_deleted: Ignored,
+    #[serde(default)]
+    links: Ignored,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<UpdateOrgIn>,
+) -> ApiResult<Reply> {
+    let mut org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let _ = (body.id, body.is_deleted, body.links);
+    org.name = EntityName::parse("name", &body.name)?.into_inner();
+    if let Some(skip) = body.skip_default_alerts_settings {
+        org.skip_default_alerts = skip;
+    }
+    if !state.store.update_org(&org).await? {
+        return Err(ApiError::org_not_found(path.get("orgId")));
+    }
+    Ok(Reply::ok(org_out(&base, org)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    match state.store.delete_org(org.id).await? {
+        DeleteOrgOutcome::Deleted => Ok(Reply::no_content()),
+        DeleteOrgOutcome::NotFound => Err(ApiError::org_not_found(path.get("orgId"))),
+        DeleteOrgOutcome::HasProjects => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CANNOT_DELETE_ORG_WITH_PROJECTS",
+            format!(
+                "Organization {} still has projects; delete them first.",
+                org.id
+            ),
+        )
+        .with_params([json!(org.id.to_string())])),
+    }
+}
+
+/// `CreateOrganizationRequest`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateOrgIn {
+    name: String,
+    api_key: Option<CreateApiKeyIn>,
+    federation_settings_id: Option<String>,
+    org_owner_id: Option<String>,
+    service_account: Option<serde_json::Value>,
+    skip_default_alerts_settings: Option<bool>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    ApiJson(body): ApiJson<CreateOrgIn>,
+) -> ApiResult<Reply> {
+    // Creating an organization takes ORG_OWNER in the caller's own organization.
+    if !Requirement::OrgOwner.is_met(&caller.org_roles, &[]) {
+        return Err(ApiError::forbidden());
+    }
+    let name = EntityName::parse("name", &body.name)?;
+    if let Some(owner) = &body.org_owner_id {
+        OrgId::parse(owner).map_err(|_| {
+            ApiError::from(tessera_domain::ValidationError::new(
+                "orgOwnerId",
+                "must match ^([a-f0-9]{24})$",
+            ))
+        })?;
+    }
+    if body.federation_settings_id.is_some() {
+        return Err(ApiError::validation(
+            "federationSettingsId is not supported: Tessera has no federation settings.",
+        )
+        .with_params([json!("federationSettingsId")]));
+    }
+    if body.service_account.is_some() {
+        return Err(ApiError::validation(
+            "serviceAccount is not supported when creating an organization yet; create the organization, then its service accounts.",
+        )
+        .with_params([json!("serviceAccount")]));
+    }
+    let now = state.clock.now();
+    let org = Org {
+        id: OrgId::generate(now),
+        name: name.into_inner(),
+        skip_default_alerts: body.skip_default_alerts_settings.unwrap_or(false),
+        created_at: now,
+    };
+    let key = match &body.api_key {
+        None => None,
+        Some(k) => {
+            let roles = parse_role_list::<OrgRole>("apiKey.roles", &k.roles, false)
+                .map_err(|e| ApiError::validation(format!("{e}.")))?;
+            Some(new_api_key(&state, org.id, &k.desc, roles, Vec::new())?)
+        }
+    };
+    state
+        .store
+        .create_org(NewOrg {
+            org: &org,
+            group: None,
+            api_key: key.as_ref().map(|(record, _)| record),
+        })
+        .await?;
+    let mut out = json!({
+        "organization": org_out(&base, org.clone()),
+        "skipDefaultAlertsSettings": org.skip_default_alerts,
+    });
+    if let Some(owner) = body.org_owner_id {
+        out["orgOwnerId"] = json!(owner);
+    }
+    if let Some((record, private_key)) = key {
+        let base_new = base.clone();
+        out["apiKey"] = serde_json::to_value(api_key_out(
+            &base_new,
+            record,
+            Some(private_key.expose().to_owned()),
+        ))
+        .map_err(ApiError::internal)?;
+    }
+    Ok(Reply::created(out))
+}
+
+pub async fn list_groups(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    path: PathParams,
+    page: Pagination,
+    Query(q): Query,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let name = q.get("name")?;
+    let filter = super::groups::visible_groups(&caller);
+    let listed = state
+        .store
+        .list_groups(org.id, name, &filter, page.page())
+        .await?;
+    Ok(Reply::ok(page.list(listed, |g| group_out(&base, g))))
+}

@@ -1,0 +1,42 @@
+//! Shared state handed to every handler.
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use tessera_domain::secrets::{Sealer, SecretHasher};
+use tessera_domain::Clock;
+use tessera_protocols::digest::NonceManager;
+use tessera_store::Store;
+
+/// Server-held key material, loaded once at start (never per request).
+pub struct Crypto {
+    /// Keyed hash of secrets at rest.
+    pub hasher: SecretHasher,
+    /// Encryption of recoverable key material (Digest HA1 values).
+    pub sealer: Sealer,
+    /// Digest nonces: issue, validate, replay tracking.
+    pub nonces: NonceManager,
+}
+
+/// Settings the HTTP layer needs (the binary owns the full configuration).
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Absolute base URL used in `links` (e.g. `http://127.0.0.1:8080`), no trailing slash.
+    pub public_url: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub crypto: Arc<Crypto>,
+    pub settings: Arc<HttpSettings>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn public_url(&self) -> String {
+        self.settings.public_url.clone()
+    }
+}

@@ -1,0 +1,228 @@
+//! Configuration: flags > `TESSERA_*` environment variables > an optional TOML file >
+//! defaults. The effective configuration prints with secrets masked.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Settings as they may appear in the TOML file; every field optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub digest_nonce_ttl_secs: Option<i64>,
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://...` (default: `<data_dir>/tessera.db`) or, later, `postgres://...`.
+    pub database_url: Option<String>,
+    /// Base URL for `links` and the token issuer; default `http://<listen address>`.
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub digest_nonce_ttl_secs: i64,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./tessera-data"),
+            database_url: None,
+            public_url: None,
+            max_body_bytes: 64 * 1024,
+            digest_nonce_ttl_secs: 300,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Overrides from flags and environment (clap fills both).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Optional TOML configuration file.
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "TESSERA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (SQLite database, server keys, bootstrap credentials).
+    #[arg(long, env = "TESSERA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL; default is SQLite in the data directory.
+    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Public base URL used in links and as the token issuer.
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "TESSERA_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Lifetime of an HTTP Digest nonce in seconds.
+    #[arg(long, env = "TESSERA_DIGEST_NONCE_TTL_SECS")]
+    pub digest_nonce_ttl_secs: Option<i64>,
+    /// Log format.
+    #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid configuration file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn load(o: &Overrides) -> Result<Self, ConfigError> {
+        let file = match &o.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let c = Config {
+            listen: o.listen.or(file.listen).unwrap_or(d.listen),
+            data_dir: o.data_dir.clone().or(file.data_dir).unwrap_or(d.data_dir),
+            database_url: o.database_url.clone().or(file.database_url),
+            public_url: o.public_url.clone().or(file.public_url),
+            max_body_bytes: o
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(d.max_body_bytes),
+            digest_nonce_ttl_secs: o
+                .digest_nonce_ttl_secs
+                .or(file.digest_nonce_ttl_secs)
+                .unwrap_or(d.digest_nonce_ttl_secs),
+            log_format: o.log_format.or(file.log_format).unwrap_or_default(),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if !(10..=86_400).contains(&self.digest_nonce_ttl_secs) {
+            return Err(ConfigError::Invalid(
+                "digest_nonce_ttl_secs must be between 10 and 86400".into(),
+            ));
+        }
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid(
+                    "public_url must start with http:// or https://".into(),
+                ));
+            }
+        }
+        if let Some(u) = &self.database_url {
+            if !u.starts_with("sqlite:") {
+                return Err(ConfigError::Invalid(
+                    "database_url must be a sqlite: URL (PostgreSQL support is not built yet)"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, with any password in `database_url` masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut masked = self.clone();
+        masked.database_url = self.database_url.as_deref().map(mask_url_password);
+        toml::to_string_pretty(&masked).unwrap_or_default()
+    }
+}
+
+fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_owned(), e))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(p.to_owned(), e))
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:****@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_flags_over_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 2048\n").unwrap();
+        let o = Overrides {
+            config: Some(f),
+            max_body_bytes: Some(4096),
+            ..Default::default()
+        };
+        let c = Config::load(&o).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.max_body_bytes, 4096);
+        assert_eq!(c.digest_nonce_ttl_secs, 300);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let o = Overrides {
+            config: Some(f),
+            ..Default::default()
+        };
+        assert!(matches!(Config::load(&o), Err(ConfigError::Parse(..))));
+        let o = Overrides {
+            max_body_bytes: Some(1),
+            ..Default::default()
+        };
+        assert!(Config::load(&o).is_err());
+    }
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(
+            mask_url_password("postgres://u:pw@h:5432/db"),
+            "postgres://u:****@h:5432/db"
+        );
+        assert_eq!(mask_url_password("sqlite:///x.db"), "sqlite:///x.db");
+        let c = Config {
+            database_url: Some("sqlite://u:hunter2@x".into()),
+            ..Default::default()
+        };
+        assert!(!c.to_masked_toml().contains("hunter2"));
+    }
+}

@@ -1,0 +1,147 @@
+//! `tessera`: an Atlas-compatible access plane.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tessera::bootstrap::{self, BootstrapError};
+use tessera::config::{Config, LogFormat, Overrides};
+use tessera::server;
+use tessera_domain::SystemClock;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Atlas-compatible access plane: service accounts, OAuth 2.0, API keys"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (bootstraps an empty data directory on first start).
+    Serve {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Create the first organization, project and ORG_OWNER API key explicitly.
+    Bootstrap {
+        #[command(flatten)]
+        overrides: Overrides,
+        #[arg(long, default_value = server::DEFAULT_ORG_NAME)]
+        org_name: String,
+        #[arg(long, default_value = server::DEFAULT_PROJECT_NAME)]
+        project_name: String,
+    },
+    /// Print the effective configuration (secrets masked).
+    Config {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+fn print_bootstrap(out: &bootstrap::BootstrapOutput, data_dir: &std::path::Path) {
+    println!(
+        "Tessera bootstrap: these credentials are shown once (also in {}):",
+        data_dir.join(bootstrap::FILE).display()
+    );
+    println!("  org id:      {}", out.org_id);
+    println!("  project id:  {}", out.project_id);
+    println!("  public key:  {}", out.public_key);
+    println!("  private key: {}", out.private_key);
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Config { overrides } => {
+            let config = Config::load(&overrides)?;
+            print!("{}", config.to_masked_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { overrides } => {
+            let config = Config::load(&overrides)?;
+            init_logging(config.log_format);
+            let data_dir = config.data_dir.clone();
+            let metrics = tessera_http::telemetry::install_recorder();
+            let prepared = server::prepare(config, Arc::new(SystemClock)).await?;
+            let running = server::start(prepared, metrics, shutdown_signal()).await?;
+            if let Some(out) = &running.bootstrap {
+                print_bootstrap(out, &data_dir);
+            }
+            tracing::info!(addr = %running.addr, "tessera listening");
+            running.task.await??;
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bootstrap {
+            overrides,
+            org_name,
+            project_name,
+        } => {
+            let config = Config::load(&overrides)?;
+            init_logging(config.log_format);
+            let data_dir = config.data_dir.clone();
+            let prepared = server::prepare(config.clone(), Arc::new(SystemClock)).await?;
+            let state = prepared.state_parts.state(String::new(), &config, None);
+            match bootstrap::run(&state, &data_dir, &org_name, &project_name).await {
+                Ok(out) => {
+                    print_bootstrap(&out, &data_dir);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(BootstrapError::AlreadyDone) => {
+                    eprintln!("error: this data directory is already bootstrapped; refusing to bootstrap again");
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Server lifecycle: open the store, load keys, bootstrap on first start, bind, serve, and
+//! on shutdown finish in-flight requests before returning.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tessera_domain::secrets::{Sealer, SecretHasher};
+use tessera_domain::Clock;
+use tessera_http::{AppState, Crypto, HttpSettings};
+use tessera_protocols::digest::NonceManager;
+use tessera_store::{SqliteStore, Store};
+use tokio::net::TcpListener;
+
+use crate::bootstrap::{self, BootstrapOutput};
+use crate::config::Config;
+use crate::fsutil::ensure_private_dir;
+use crate::keys::{decode32, ServerKeys};
+
+pub const DEFAULT_ORG_NAME: &str = "Tessera";
+pub const DEFAULT_PROJECT_NAME: &str = "Project0";
+
+/// Everything needed to serve, before binding.
+pub struct Prepared {
+    pub config: Config,
+    pub state_parts: StateParts,
+}
+
+pub struct StateParts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub crypto: Arc<Crypto>,
+}
+
+impl StateParts {
+    pub fn state(
+        &self,
+        public_url: String,
+        config: &Config,
+        metrics: Option<metrics_handle::Handle>,
+    ) -> AppState {
+        AppState {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            crypto: self.crypto.clone(),
+            settings: Arc::new(HttpSettings {
+                public_url,
+                max_body_bytes: config.max_body_bytes,
+            }),
+            metrics,
+        }
+    }
+}
+
+pub mod metrics_handle {
+    pub type Handle = metrics_exporter_prometheus::PrometheusHandle;
+}
+
+pub fn database_path(config: &Config) -> PathBuf {
+    config.data_dir.join("tessera.db")
+}
+
+/// Opens the store and loads (or creates) the server keys.
+pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> {
+    ensure_private_dir(&config.data_dir)?;
+    let keys = ServerKeys::load_or_create(&config.data_dir)?;
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => Arc::new(SqliteStore::open_url(url).await?),
+        None => {
+            let path = database_path(&config);
+            if !path.exists() {
+                // SQLite gives its -wal and -shm files the database file's mode.
+                crate::fsutil::write_private_file(&path, b"")?;
+            }
+            Arc::new(SqliteStore::open(&path).await?)
+        }
+    };
+    let sealer = Sealer::new(&decode32("sealing_key", &keys.sealing_key)?)
+        .ok_or_else(|| anyhow::anyhow!("sealing key rejected"))?;
+    let crypto = Arc::new(Crypto {
+        hasher: SecretHasher::new(&decode32("secret_hash_key", &keys.secret_hash_key)?),
+        sealer,
+        nonces: NonceManager::new(
+            &decode32("nonce_key", &keys.nonce_key)?,
+            chrono::Duration::seconds(config.digest_nonce_ttl_secs),
+        ),
+    });
+    Ok(Prepared {
+        config,
+        state_parts: StateParts {
+            store,
+            clock,
+            crypto,
+        },
+    })
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// Set when this start bootstrapped an empty data directory.
+    pub bootstrap: Option<BootstrapOutput>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds, bootstraps if the store is empty, and serves until `shutdown` resolves; in-flight
+/// requests finish before the returned task completes.
+pub async fn start(
+    prepared: Prepared,
+    metrics: Option<metrics_handle::Handle>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let Prepared {
+        config,
+        state_parts,
+    } = prepared;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let state = state_parts.state(public_url, &config, metrics);
+    let bootstrap = if state.store.meta("bootstrapped_at").await?.is_none() {
+        let out = bootstrap::run(
+            &state,
+            &config.data_dir,
+            DEFAULT_ORG_NAME,
+            DEFAULT_PROJECT_NAME,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+        Some(out)
+    } else {
+        None
+    };
+    let app = tessera_http::app(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    });
+    Ok(Running {
+        addr,
+        state,
+        bootstrap,
+        task,
+    })
+}

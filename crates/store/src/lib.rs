@@ -1,0 +1,200 @@
+//! Storage for Tessera: one interface ([`Store`]), one implementation per backend.
+//!
+//! Architecture invariant: SQL lives only in this crate. Handlers and protocols see records
+//! made of domain types and never a connection, a row or a dialect.
+//!
+//! Every method that changes more than one row does so in one transaction: a failed request
+//! leaves nothing half-written.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tessera_domain::{ApiKeyId, GroupId, GroupRole, OrgId, OrgRole};
+
+mod sqlite;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule would be broken (the string names which).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The backend failed. The message is for logs, never for clients.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    pub skip_default_alerts: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: GroupId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub with_default_alerts: bool,
+    pub region_usage_restrictions: Option<String>,
+    pub tags: Vec<Tag>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A programmatic API key as stored: no clear-text secret, only sealed Digest material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub org_id: OrgId,
+    pub public_key: String,
+    pub description: String,
+    pub private_key_masked: String,
+    pub ha1_md5_sealed: Vec<u8>,
+    pub ha1_sha256_sealed: Vec<u8>,
+    pub org_roles: Vec<OrgRole>,
+    /// Project memberships, ordered by project id.
+    pub group_roles: Vec<(GroupId, Vec<GroupRole>)>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page request: `offset` items skipped, at most `limit` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Page {
+    pub const ALL: Page = Page {
+        offset: 0,
+        limit: u32::MAX as u64,
+    };
+}
+
+/// One page of results and the total number of matching items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Which projects of an org a listing may return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupFilter {
+    All,
+    Only(Vec<GroupId>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOrgOutcome {
+    Deleted,
+    NotFound,
+    HasProjects,
+}
+
+/// What a newly created organization starts with, written in the same transaction.
+#[derive(Clone, Debug)]
+pub struct NewOrg<'a> {
+    pub org: &'a Org,
+    pub group: Option<&'a Group>,
+    pub api_key: Option<&'a ApiKeyRecord>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the backend answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The value of a server-level marker (e.g. `bootstrapped_at`).
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Creates the first org, project and key and sets the `bootstrapped_at` marker, all or
+    /// nothing. Fails with `Conflict("bootstrap")` when the marker is already set.
+    async fn bootstrap(&self, new: NewOrg<'_>, at: DateTime<Utc>) -> StoreResult<()>;
+
+    async fn create_org(&self, new: NewOrg<'_>) -> StoreResult<()>;
+    async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>>;
+    async fn list_orgs(
+        &self,
+        ids: &[OrgId],
+        name: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Listed<Org>>;
+    async fn update_org(&self, org: &Org) -> StoreResult<bool>;
+    async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome>;
+
+    /// Creates a project; when `creator` is given, that API key becomes its `GROUP_OWNER`.
+    /// `Conflict("group_name")` when the org already has a project of that name.
+    async fn create_group(&self, group: &Group, creator: Option<ApiKeyId>) -> StoreResult<()>;
+    async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>>;
+    async fn get_group_by_name(&self, org: OrgId, name: &str) -> StoreResult<Option<Group>>;
+    async fn list_groups(
+        &self,
+        org: OrgId,
+        name: Option<&str>,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<Group>>;
+    /// `Conflict("group_name")` on a duplicate name; `false` when the project is gone.
+    async fn update_group(&self, group: &Group) -> StoreResult<bool>;
+    async fn delete_group(&self, id: GroupId) -> StoreResult<bool>;
+
+    /// Inserts the key with its org roles and project memberships.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn get_api_key_by_public_key(
+        &self,
+        public_key: &str,
+    ) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn list_org_api_keys(&self, org: OrgId, page: Page) -> StoreResult<Listed<ApiKeyRecord>>;
+    async fn list_group_api_keys(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ApiKeyRecord>>;
+    /// Changes description and/or org roles; `false` when the key is gone.
+    async fn update_api_key(
+        &self,
+        id: ApiKeyId,
+        description: Option<&str>,
+        org_roles: Option<&[OrgRole]>,
+    ) -> StoreResult<bool>;
+    /// Sets (inserts or replaces) the key's roles in a project.
+    async fn set_api_key_group_roles(
+        &self,
+        id: ApiKeyId,
+        group: GroupId,
+        roles: &[GroupRole],
+    ) -> StoreResult<bool>;
+    async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool>;
+    async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool>;
+}
+
+pub(crate) fn join_roles<R: std::fmt::Display>(roles: &[R]) -> String {
+    roles
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn split_roles<R: std::str::FromStr>(s: &str) -> StoreResult<Vec<R>> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|r| {
+            r.parse()
+                .map_err(|_| StoreError::Backend(format!("unknown role {r:?} in store")))
+        })
+        .collect()
+}

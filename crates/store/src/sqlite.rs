@@ -1,0 +1,663 @@
+//! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, so a
+//! write is acknowledged only once it is durable.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tessera_domain::time::{from_millis, to_millis};
+use tessera_domain::{ApiKeyId, GroupId, GroupRole, ObjectId, OrgId, OrgRole};
+
+use crate::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn parse_id(s: &str) -> StoreResult<ObjectId> {
+    ObjectId::parse(s).ok_or_else(|| StoreError::Backend(format!("malformed id {s:?} in store")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(opts).await
+    }
+
+    /// Opens a database from a `sqlite://` URL.
+    pub async fn open_url(url: &str) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(opts).await
+    }
+
+    async fn connect(opts: SqliteConnectOptions) -> StoreResult<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'_, Sqlite>> {
+        self.pool.begin().await.map_err(backend)
+    }
+}
+
+fn org_from_row(row: &SqliteRow) -> StoreResult<Org> {
+    Ok(Org {
+        id: OrgId(parse_id(row.try_get("id").map_err(backend)?)?),
+        name: row.try_get("name").map_err(backend)?,
+        skip_default_alerts: row.try_get("skip_default_alerts").map_err(backend)?,
+        created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+    })
+}
+
+fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
+    let tags_json: String = row.try_get("tags").map_err(backend)?;
+    let pairs: Vec<(String, String)> = serde_json::from_str(&tags_json)
+        .map_err(|e| StoreError::Backend(format!("malformed tags in store: {e}")))?;
+    Ok(Group {
+        id: GroupId(parse_id(row.try_get("id").map_err(backend)?)?),
+        org_id: OrgId(parse_id(row.try_get("org_id").map_err(backend)?)?),
+        name: row.try_get("name").map_err(backend)?,
+        with_default_alerts: row.try_get("with_default_alerts").map_err(backend)?,
+        region_usage_restrictions: row.try_get("region_usage_restrictions").map_err(backend)?,
+        tags: pairs
+            .into_iter()
+            .map(|(key, value)| Tag { key, value })
+            .collect(),
+        created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+    })
+}
+
+fn tags_json(tags: &[Tag]) -> String {
+    let pairs: Vec<(&str, &str)> = tags
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn api_key_from_row(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: ApiKeyId(parse_id(row.try_get("id").map_err(backend)?)?),
+        org_id: OrgId(parse_id(row.try_get("org_id").map_err(backend)?)?),
+        public_key: row.try_get("public_key").map_err(backend)?,
+        description: row.try_get("description").map_err(backend)?,
+        private_key_masked: row.try_get("private_key_masked").map_err(backend)?,
+        ha1_md5_sealed: row.try_get("ha1_md5_sealed").map_err(backend)?,
+        ha1_sha256_sealed: row.try_get("ha1_sha256_sealed").map_err(backend)?,
+        org_roles: split_roles::<OrgRole>(row.try_get("org_roles").map_err(backend)?)?,
+        group_roles: Vec::new(),
+        created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+    })
+}
+
+const API_KEY_COLUMNS: &str = "k.id, k.org_id, k.public_key, k.description, k.private_key_masked, \
+     k.ha1_md5_sealed, k.ha1_sha256_sealed, k.org_roles, k.created_at";
+
+async fn insert_org(tx: &mut Transaction<'_, Sqlite>, org: &Org) -> StoreResult<()> {
+    sqlx::query("INSERT INTO orgs (id, name, skip_default_alerts, created_at) VALUES (?, ?, ?, ?)")
+        .bind(org.id.to_string())
+        .bind(&org.name)
+        .bind(org.skip_default_alerts)
+        .bind(to_millis(org.created_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &Group) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO groups (id, org_id, name, with_default_alerts, region_usage_restrictions, tags, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(g.id.to_string())
+    .bind(g.org_id.to_string())
+    .bind(&g.name)
+    .bind(g.with_default_alerts)
+    .bind(&g.region_usage_restrictions)
+    .bind(tags_json(&g.tags))
+    .bind(to_millis(g.created_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("group_name")
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+async fn insert_api_key(tx: &mut Transaction<'_, Sqlite>, k: &ApiKeyRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, org_id, public_key, description, private_key_masked, \
+         ha1_md5_sealed, ha1_sha256_sealed, org_roles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(k.id.to_string())
+    .bind(k.org_id.to_string())
+    .bind(&k.public_key)
+    .bind(&k.description)
+    .bind(&k.private_key_masked)
+    .bind(&k.ha1_md5_sealed)
+    .bind(&k.ha1_sha256_sealed)
+    .bind(join_roles(&k.org_roles))
+    .bind(to_millis(k.created_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("public_key")
+        } else {
+            backend(e)
+        }
+    })?;
+    for (group, roles) in &k.group_roles {
+        upsert_key_group(tx, k.id, *group, roles).await?;
+    }
+    Ok(())
+}
+
+async fn upsert_key_group(
+    tx: &mut Transaction<'_, Sqlite>,
+    key: ApiKeyId,
+    group: GroupId,
+    roles: &[GroupRole],
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO api_key_groups (api_key_id, group_id, roles) VALUES (?, ?, ?) \
+         ON CONFLICT (api_key_id, group_id) DO UPDATE SET roles = excluded.roles",
+    )
+    .bind(key.to_string())
+    .bind(group.to_string())
+    .bind(join_roles(roles))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn write_new_org(tx: &mut Transaction<'_, Sqlite>, new: &NewOrg<'_>) -> StoreResult<()> {
+    insert_org(tx, new.org).await?;
+    if let Some(g) = new.group {
+        insert_group(tx, g).await?;
+    }
+    if let Some(k) = new.api_key {
+        insert_api_key(tx, k).await?;
+    }
+    Ok(())
+}
+
+fn limit_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn count(row: &SqliteRow) -> StoreResult<u64> {
+    let n: i64 = row.try_get(0).map_err(backend)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+impl SqliteStore {
+    /// Fills in project memberships for a page of keys with one query.
+    async fn with_group_roles(
+        &self,
+        mut keys: Vec<ApiKeyRecord>,
+    ) -> StoreResult<Vec<ApiKeyRecord>> {
+        if keys.is_empty() {
+            return Ok(keys);
+        }
+        let placeholders = vec!["?"; keys.len()].join(",");
+        let sql = format!(
+            "SELECT api_key_id, group_id, roles FROM api_key_groups WHERE api_key_id IN ({placeholders}) \
+             ORDER BY api_key_id, group_id"
+        );
+        let mut q = sqlx::query(&sql);
+        for k in &keys {
+            q = q.bind(k.id.to_string());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+        for row in rows {
+            let key_id = ApiKeyId(parse_id(row.try_get("api_key_id").map_err(backend)?)?);
+            let group = GroupId(parse_id(row.try_get("group_id").map_err(backend)?)?);
+            let roles = split_roles::<GroupRole>(row.try_get("roles").map_err(backend)?)?;
+            if let Some(k) = keys.iter_mut().find(|k| k.id == key_id) {
+                k.group_roles.push((group, roles));
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn one_key(&self, sql: &str, arg: String) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(sql)
+            .bind(arg)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let key = api_key_from_row(&r)?;
+                Ok(self.with_group_roles(vec![key]).await?.pop())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| r.try_get::<String, _>(0).map_err(backend))
+            .transpose()
+    }
+
+    async fn bootstrap(&self, new: NewOrg<'_>, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let marker = sqlx::query("INSERT INTO meta (key, value) VALUES ('bootstrapped_at', ?)")
+            .bind(tessera_domain::time::format(at))
+            .execute(&mut *tx)
+            .await;
+        match marker {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("bootstrap")),
+            Err(e) => return Err(backend(e)),
+            Ok(_) => {}
+        }
+        write_new_org(&mut tx, &new).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn create_org(&self, new: NewOrg<'_>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        write_new_org(&mut tx, &new).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
+        let row = sqlx::query("SELECT * FROM orgs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(org_from_row).transpose()
+    }
+
+    async fn list_orgs(
+        &self,
+        ids: &[OrgId],
+        name: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Listed<Org>> {
+        if ids.is_empty() {
+            return Ok(Listed {
+                items: vec![],
+                total: 0,
+            });
+        }
+        let placeholders = vec!["?"; ids.len()].join(",");
+        let filter = format!(
+            "FROM orgs WHERE id IN ({placeholders}){}",
+            if name.is_some() {
+                " AND lower(name) = lower(?)"
+            } else {
+                ""
+            }
+        );
+        let count_sql = format!("SELECT COUNT(*) {filter}");
+        let page_sql = format!("SELECT * {filter} ORDER BY id LIMIT ? OFFSET ?");
+        let mut cq = sqlx::query(&count_sql);
+        let mut pq = sqlx::query(&page_sql);
+        for id in ids {
+            cq = cq.bind(id.to_string());
+            pq = pq.bind(id.to_string());
+        }
+        if let Some(n) = name {
+            cq = cq.bind(n.to_owned());
+            pq = pq.bind(n.to_owned());
+        }
+        let total = count(&cq.fetch_one(&self.pool).await.map_err(backend)?)?;
+        let rows = pq
+            .bind(limit_i64(page.limit))
+            .bind(limit_i64(page.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let items = rows.iter().map(org_from_row).collect::<StoreResult<_>>()?;
+        Ok(Listed { items, total })
+    }
+
+    async fn update_org(&self, org: &Org) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE orgs SET name = ?, skip_default_alerts = ? WHERE id = ?")
+            .bind(&org.name)
+            .bind(org.skip_default_alerts)
+            .bind(org.id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome> {
+        let mut tx = self.begin().await?;
+        let groups = count(
+            &sqlx::query("SELECT COUNT(*) FROM groups WHERE org_id = ?")
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?,
+        )?;
+        if groups > 0 {
+            return Ok(DeleteOrgOutcome::HasProjects);
+        }
+        let r = sqlx::query("DELETE FROM orgs WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(if r.rows_affected() == 1 {
+            DeleteOrgOutcome::Deleted
+        } else {
+            DeleteOrgOutcome::NotFound
+        })
+    }
+
+    async fn create_group(&self, group: &Group, creator: Option<ApiKeyId>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        insert_group(&mut tx, group).await?;
+        if let Some(key) = creator {
+            upsert_key_group(&mut tx, key, group.id, &[GroupRole::Owner]).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>> {
+        let row = sqlx::query("SELECT * FROM groups WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(group_from_row).transpose()
+    }
+
+    async fn get_group_by_name(&self, org: OrgId, name: &str) -> StoreResult<Option<Group>> {
+        let row = sqlx::query("SELECT * FROM groups WHERE org_id = ? AND name = ?")
+            .bind(org.to_string())
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(group_from_row).transpose()
+    }
+
+    async fn list_groups(
+        &self,
+        org: OrgId,
+        name: Option<&str>,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<Group>> {
+        let only: &[GroupId] = match filter {
+            GroupFilter::All => &[],
+            GroupFilter::Only(ids) if ids.is_empty() => {
+                return Ok(Listed {
+                    items: vec![],
+                    total: 0,
+                })
+            }
+            GroupFilter::Only(ids) => ids,
+        };
+        let mut where_sql = String::from("FROM groups WHERE org_id = ?");
+        if name.is_some() {
+            // Case-insensitive prefix match (Atlas), without LIKE so `%` and `_` stay literal.
+            where_sql.push_str(" AND substr(lower(name), 1, length(?)) = lower(?)");
+        }
+        if !only.is_empty() {
+            where_sql.push_str(&format!(" AND id IN ({})", vec!["?"; only.len()].join(",")));
+        }
+        let count_sql = format!("SELECT COUNT(*) {where_sql}");
+        let page_sql = format!("SELECT * {where_sql} ORDER BY id LIMIT ? OFFSET ?");
+        let mut cq = sqlx::query(&count_sql).bind(org.to_string());
+        let mut pq = sqlx::query(&page_sql).bind(org.to_string());
+        if let Some(n) = name {
+            cq = cq.bind(n.to_owned()).bind(n.to_owned());
+            pq = pq.bind(n.to_owned()).bind(n.to_owned());
+        }
+        for id in only {
+            cq = cq.bind(id.to_string());
+            pq = pq.bind(id.to_string());
+        }
+        let total = count(&cq.fetch_one(&self.pool).await.map_err(backend)?)?;
+        let rows = pq
+            .bind(limit_i64(page.limit))
+            .bind(limit_i64(page.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let items = rows
+            .iter()
+            .map(group_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(Listed { items, total })
+    }
+
+    async fn update_group(&self, g: &Group) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE groups SET name = ?, with_default_alerts = ?, region_usage_restrictions = ?, tags = ? WHERE id = ?",
+        )
+        .bind(&g.name)
+        .bind(g.with_default_alerts)
+        .bind(&g.region_usage_restrictions)
+        .bind(tags_json(&g.tags))
+        .bind(g.id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("group_name")
+            } else {
+                backend(e)
+            }
+        })?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_group(&self, id: GroupId) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM groups WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        insert_api_key(&mut tx, key).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        self.one_key(
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.id = ?"),
+            id.to_string(),
+        )
+        .await
+    }
+
+    async fn get_api_key_by_public_key(
+        &self,
+        public_key: &str,
+    ) -> StoreResult<Option<ApiKeyRecord>> {
+        self.one_key(
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.public_key = ?"),
+            public_key.to_owned(),
+        )
+        .await
+    }
+
+    async fn list_org_api_keys(&self, org: OrgId, page: Page) -> StoreResult<Listed<ApiKeyRecord>> {
+        let total = count(
+            &sqlx::query("SELECT COUNT(*) FROM api_keys WHERE org_id = ?")
+                .bind(org.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?,
+        )?;
+        let rows = sqlx::query(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.org_id = ? ORDER BY k.id LIMIT ? OFFSET ?"
+        ))
+        .bind(org.to_string())
+        .bind(limit_i64(page.limit))
+        .bind(limit_i64(page.offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let keys = rows
+            .iter()
+            .map(api_key_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Listed {
+            items: self.with_group_roles(keys).await?,
+            total,
+        })
+    }
+
+    async fn list_group_api_keys(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ApiKeyRecord>> {
+        let total = count(
+            &sqlx::query("SELECT COUNT(*) FROM api_key_groups WHERE group_id = ?")
+                .bind(group.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?,
+        )?;
+        let rows = sqlx::query(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys k JOIN api_key_groups kg ON kg.api_key_id = k.id \
+             WHERE kg.group_id = ? ORDER BY k.id LIMIT ? OFFSET ?"
+        ))
+        .bind(group.to_string())
+        .bind(limit_i64(page.limit))
+        .bind(limit_i64(page.offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let keys = rows
+            .iter()
+            .map(api_key_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Listed {
+            items: self.with_group_roles(keys).await?,
+            total,
+        })
+    }
+
+    async fn update_api_key(
+        &self,
+        id: ApiKeyId,
+        description: Option<&str>,
+        org_roles: Option<&[OrgRole]>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE api_keys SET description = COALESCE(?, description), org_roles = COALESCE(?, org_roles) WHERE id = ?",
+        )
+        .bind(description)
+        .bind(org_roles.map(join_roles))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_api_key_group_roles(
+        &self,
+        id: ApiKeyId,
+        group: GroupId,
+        roles: &[GroupRole],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM api_keys WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        upsert_key_group(&mut tx, id, group, roles).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = ? AND group_id = ?")
+            .bind(id.to_string())
+            .bind(group.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM api_keys WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
