@@ -48,9 +48,10 @@ const NONCE_TEXT_LEN: usize = 43;
 const PRUNE_THRESHOLD: usize = 1024;
 
 /// The hash function of a Digest exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DigestAlgorithm {
     /// `MD5`, the RFC 2617 default, assumed when the client sends no `algorithm`.
+    #[default]
     Md5,
     /// `SHA-256`.
     Sha256,

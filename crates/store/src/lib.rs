@@ -161,12 +161,14 @@ pub trait Store: Send + Sync + 'static {
         group: GroupId,
         page: Page,
     ) -> StoreResult<Listed<ApiKeyRecord>>;
-    /// Changes description and/or org roles; `false` when the key is gone.
+    /// Changes description, org roles and/or the roles in one project, in one transaction;
+    /// `false` when the key is gone.
     async fn update_api_key(
         &self,
         id: ApiKeyId,
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
+        group_roles: Option<(GroupId, &[GroupRole])>,
     ) -> StoreResult<bool>;
     /// Sets (inserts or replaces) the key's roles in a project.
     async fn set_api_key_group_roles(

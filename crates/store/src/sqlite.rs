@@ -608,17 +608,26 @@ impl Store for SqliteStore {
         id: ApiKeyId,
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
+        group_roles: Option<(GroupId, &[GroupRole])>,
     ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query(
             "UPDATE api_keys SET description = COALESCE(?, description), org_roles = COALESCE(?, org_roles) WHERE id = ?",
         )
         .bind(description)
         .bind(org_roles.map(join_roles))
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some((group, roles)) = group_roles {
+            upsert_key_group(&mut tx, id, group, roles).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn set_api_key_group_roles(

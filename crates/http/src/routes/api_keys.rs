@@ -135,7 +135,12 @@ pub async fn update_org(
         .map_err(role_error)?;
     if !state
         .store
-        .update_api_key(key.id, desc.as_ref().map(|d| d.as_str()), roles.as_deref())
+        .update_api_key(
+            key.id,
+            desc.as_ref().map(|d| d.as_str()),
+            roles.as_deref(),
+            None,
+        )
         .await?
     {
         return Err(ApiError::api_key_not_found(path.get("apiUserId")));
@@ -283,17 +288,17 @@ pub async fn update_group(
         .map(|r| parse_role_list::<GroupRole>("roles", r, false))
         .transpose()
         .map_err(role_error)?;
-    if let Some(d) = &desc {
-        state
-            .store
-            .update_api_key(key.id, Some(d.as_str()), None)
-            .await?;
-    }
-    if let Some(r) = &roles {
-        state
-            .store
-            .set_api_key_group_roles(key.id, group.id, r)
-            .await?;
+    let changed = state
+        .store
+        .update_api_key(
+            key.id,
+            desc.as_ref().map(|d| d.as_str()),
+            None,
+            roles.as_deref().map(|r| (group.id, r)),
+        )
+        .await?;
+    if !changed {
+        return Err(ApiError::api_key_not_found(path.get("apiUserId")));
     }
     let updated = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
     Ok(Reply::ok(api_key_out(&base, updated, None)))

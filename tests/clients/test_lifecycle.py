@@ -1,0 +1,187 @@
+"""The `tessera` process as an operator meets it: signals, the data directory and its
+permissions, explicit bootstrap, `tessera config`, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import tomllib
+
+import pytest
+
+from helpers import SHUTDOWN_TIMEOUT_S, free_port, run_tessera
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def snapshot(directory) -> dict[str, bytes]:
+    """Name -> content of every regular file in ``directory`` except SQLite's own files,
+    whose bytes change on any open."""
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(directory.iterdir())
+        if p.is_file() and not p.name.startswith("tessera.db")
+    }
+
+
+# ---- signals ----------------------------------------------------------------------------
+
+
+def test_sigterm_exits_zero(server):
+    assert server.session().get(server.v2("/orgs")).status_code == 200
+    proc = server.proc
+    code = server.stop()  # sends SIGTERM, waits (bounded)
+    assert code == 0, f"exit code {code} after SIGTERM; stderr:\n{server.stderr()}"
+    assert proc.poll() == 0
+
+
+def test_sigint_exits_zero(server):
+    proc, server.proc = server.proc, None
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("tessera ignored SIGINT")
+    assert code == 0, f"exit code {code} after SIGINT; stderr:\n{server.stderr()}"
+
+
+# ---- data directory -----------------------------------------------------------------------
+
+
+def test_first_start_creates_private_data_dir_and_files(server):
+    assert mode(server.data_dir) == 0o700
+    assert mode(server.data_dir / "bootstrap.json") == 0o600
+    assert mode(server.data_dir / "server-keys.json") == 0o600
+    boot = json.loads((server.data_dir / "bootstrap.json").read_text())
+    assert set(boot) == {"orgId", "projectId", "publicKey", "privateKey"}
+    # The credentials are also printed once on stdout, and logs stay on stderr.
+    out = server.stdout()
+    for value in boot.values():
+        assert value in out, out
+    assert boot["privateKey"] not in server.stderr()
+
+
+@pytest.mark.parametrize("perm", [0o755, 0o750, 0o705, 0o701])
+def test_serve_refuses_data_dir_open_to_group_or_others(server_factory, tessera_bin, perm):
+    srv = server_factory()
+    srv.data_dir.mkdir(parents=True)
+    os.chmod(srv.data_dir, perm)  # explicit: independent of the umask
+    res = run_tessera(tessera_bin, "serve", "--data-dir", str(srv.data_dir),
+                      "--listen", f"127.0.0.1:{free_port()}")
+    assert res.returncode != 0, f"serve accepted a {oct(perm)} data dir; stderr:\n{res.stderr}"
+    assert str(srv.data_dir) in res.stderr, res.stderr
+    # It refused before touching anything.
+    assert list(srv.data_dir.iterdir()) == []
+    assert mode(srv.data_dir) == perm
+
+
+def test_explicit_bootstrap_then_serve(server_factory, tessera_bin):
+    srv = server_factory()
+    res = run_tessera(tessera_bin, "bootstrap", "--data-dir", str(srv.data_dir),
+                      "--org-name", "Acme", "--project-name", "Alpha")
+    assert res.returncode == 0, res.stderr
+    assert mode(srv.data_dir) == 0o700
+    assert mode(srv.data_dir / "bootstrap.json") == 0o600
+    boot = json.loads((srv.data_dir / "bootstrap.json").read_text())
+    assert boot["privateKey"] in res.stdout
+
+    srv.start()
+    assert "private key" not in srv.stdout().lower(), "serve must not bootstrap again"
+    s = srv.session()
+    orgs = s.get(srv.v2("/orgs")).json()
+    assert [(o["id"], o["name"]) for o in orgs["results"]] == [(boot["orgId"], "Acme")]
+    group = s.get(srv.v2(f"/groups/{boot['projectId']}")).json()
+    assert group["name"] == "Alpha"
+
+
+def test_bootstrap_on_bootstrapped_dir_exits_2_and_changes_nothing(server, tessera_bin):
+    assert server.stop() == 0
+    before = snapshot(server.data_dir)
+    assert "bootstrap.json" in before and "server-keys.json" in before
+
+    res = run_tessera(tessera_bin, "bootstrap", "--data-dir", str(server.data_dir),
+                      "--org-name", "Second", "--project-name", "Again")
+    assert res.returncode == 2, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"
+    assert res.stderr.strip(), "an explanation is expected on stderr"
+    assert snapshot(server.data_dir) == before
+
+    # Nor did it create anything in the database.
+    server.start()
+    orgs = server.session().get(server.v2("/orgs")).json()
+    assert [o["name"] for o in orgs["results"]] == ["Tessera"]
+    assert server.session().get(server.v2("/groups/byName/Again")).status_code == 404
+
+
+# ---- tessera config -----------------------------------------------------------------------
+
+
+def test_config_masks_database_password(tessera_bin):
+    res = run_tessera(tessera_bin, "config", "--database-url", "sqlite://u:hunter2@/tmp/x.db")
+    assert res.returncode == 0, res.stderr
+    assert "hunter2" not in res.stdout + res.stderr
+    cfg = tomllib.loads(res.stdout)
+    assert cfg["database_url"] == "sqlite://u:****@/tmp/x.db"
+
+
+def test_config_masks_password_from_environment(tessera_bin):
+    res = run_tessera(tessera_bin, "config",
+                      env={"TESSERA_DATABASE_URL": "sqlite://admin:s3cr3t-pw@/var/lib/t.db"})
+    assert res.returncode == 0, res.stderr
+    assert "s3cr3t-pw" not in res.stdout + res.stderr
+    assert tomllib.loads(res.stdout)["database_url"] == "sqlite://admin:****@/var/lib/t.db"
+
+
+def test_config_prints_effective_settings(tessera_bin, tmp_path):
+    res = run_tessera(tessera_bin, "config", "--listen", "127.0.0.1:9999",
+                      "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stderr
+    cfg = tomllib.loads(res.stdout)
+    assert cfg["listen"] == "127.0.0.1:9999"
+    assert cfg["data_dir"] == str(tmp_path / "d")
+    assert not (tmp_path / "d").exists(), "config must not create the data dir"
+
+
+def test_unsupported_database_url_does_not_leak_password(tessera_bin):
+    res = run_tessera(tessera_bin, "config", "--database-url", "postgres://u:hunter2@db.invalid/t")
+    assert "hunter2" not in res.stdout + res.stderr
+
+
+# ---- restart ------------------------------------------------------------------------------
+
+
+def test_restart_keeps_data_and_does_not_rebootstrap(server):
+    s = server.session()
+    r = s.post(server.v2("/groups"), json={"name": "survivor", "orgId": server.org_id})
+    assert r.status_code == 200, r.text
+    gid = r.json()["id"]
+    key = s.post(server.v2(f"/orgs/{server.org_id}/apiKeys"),
+                 json={"desc": "persisted", "roles": ["ORG_MEMBER"]}).json()
+    boot_before = (server.data_dir / "bootstrap.json").read_bytes()
+    keys_before = (server.data_dir / "server-keys.json").read_bytes()
+    first = (server.org_id, server.project_id, server.public_key, server.private_key)
+
+    server.restart()
+
+    assert (server.data_dir / "bootstrap.json").read_bytes() == boot_before
+    assert (server.data_dir / "server-keys.json").read_bytes() == keys_before
+    assert (server.org_id, server.project_id, server.public_key, server.private_key) == first
+    assert server.private_key not in server.stdout(), "restart printed bootstrap credentials again"
+
+    s = server.session()
+    orgs = s.get(server.v2("/orgs")).json()
+    assert [o["id"] for o in orgs["results"]] == [server.org_id]
+    by_name = s.get(server.v2("/groups/byName/survivor"))
+    assert by_name.status_code == 200, by_name.text
+    assert by_name.json()["id"] == gid
+    groups = s.get(server.v2("/groups")).json()
+    assert {g["id"] for g in groups["results"]} == {server.project_id, gid}
+    # Keys made before the restart still authenticate.
+    member = server.session(key["publicKey"], key["privateKey"])
+    assert member.get(server.v2("/orgs")).status_code == 200
