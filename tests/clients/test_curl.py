@@ -7,10 +7,11 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from helpers import COMMAND_TIMEOUT_S, clean_env
+from helpers import COMMAND_TIMEOUT_S, REPO_ROOT, clean_env
 
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="the curl binary is not installed (apt-get install -y curl)")
@@ -28,14 +29,14 @@ UNAUTHORIZED_BODY = {
 }
 
 
-def sh(command: str) -> subprocess.CompletedProcess:
+def sh(command: str, **env: str) -> subprocess.CompletedProcess:
     """Run one shell command line as a user would paste it (no proxy for loopback)."""
     res = subprocess.run(
         ["bash", "-c", command],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=COMMAND_TIMEOUT_S,
-        env=clean_env(),
+        env=clean_env(**env),
     )
     # Decode by hand: text mode would turn the CRLFs of `--include` output into LFs.
     return subprocess.CompletedProcess(res.args, res.returncode,
@@ -43,8 +44,8 @@ def sh(command: str) -> subprocess.CompletedProcess:
                                        res.stderr.decode("utf-8", "replace"))
 
 
-def curl(command: str) -> str:
-    res = sh(command)
+def curl(command: str, **env: str) -> str:
+    res = sh(command, **env)
     assert res.returncode == 0, f"{command}\nexit {res.returncode}\nstderr: {res.stderr}"
     return res.stdout
 
@@ -85,6 +86,45 @@ def parse_included(output: str) -> list[Exchange]:
 
 
 # ---- README quickstart ------------------------------------------------------------------
+
+
+def readme_quickstart_curls() -> list[str]:
+    """The curl commands of README.md's Quickstart, continuation lines joined. The
+    `VAR=$(jq ...)` lines that read bootstrap.json are left out: the test sets PUB, PRIV
+    and ORG itself (jq need not be installed)."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```(?:sh|bash|console)?\n(.*?)```", section, re.S):
+        for command in block.replace("\\\n", " ").splitlines():
+            command = command.strip()
+            if command.startswith("curl "):
+                commands.append(command)
+    return commands
+
+
+def test_readme_quickstart_commands_as_written(server):
+    commands = readme_quickstart_curls()
+    assert len(commands) >= 2, f"README.md Quickstart has no curl commands: {commands}"
+    env = {"PUB": server.public_key, "PRIV": server.private_key, "ORG": server.org_id}
+    created = None
+    for command in commands:
+        assert "http://127.0.0.1:8080" in command, command
+        out = curl(command.replace("http://127.0.0.1:8080", server.base_url), **env)
+        body = json.loads(out)
+        assert "errorCode" not in body, f"{command}\n{out}"
+        if "--request POST" in command and "/groups" in command:
+            assert body["orgId"] == server.org_id
+            created = body
+    assert created, f"README.md Quickstart creates no project: {commands}"
+    # The project the README creates is really there.
+    out = curl(
+        f'curl --user "$PUB:$PRIV" --digest '
+        f'--header "Accept: application/vnd.atlas.2023-01-01+json" '
+        f'"{server.base_url}/api/atlas/v2/groups/{created["id"]}"', **env
+    )
+    assert json.loads(out)["name"] == created["name"]
+
 
 
 def test_readme_list_orgs(server):

@@ -61,7 +61,10 @@ def test_first_start_creates_private_data_dir_and_files(server):
     assert mode(server.data_dir / "server-keys.json") == 0o600
     boot = json.loads((server.data_dir / "bootstrap.json").read_text())
     assert set(boot) == {"orgId", "projectId", "publicKey", "privateKey"}
-    # The credentials are also printed once on stdout, and logs stay on stderr.
+    # The credentials are also printed once on stdout, and logs stay on stderr. Read the
+    # output after the process has exited: the banner may be written after /healthz is up.
+    code = server.stop()
+    assert code == 0, f"exit code {code} after SIGTERM; stderr:\n{server.stderr()}"
     out = server.stdout()
     for value in boot.values():
         assert value in out, out
@@ -93,16 +96,19 @@ def test_explicit_bootstrap_then_serve(server_factory, tessera_bin):
     assert boot["privateKey"] in res.stdout
 
     srv.start()
-    assert "private key" not in srv.stdout().lower(), "serve must not bootstrap again"
     s = srv.session()
     orgs = s.get(srv.v2("/orgs")).json()
     assert [(o["id"], o["name"]) for o in orgs["results"]] == [(boot["orgId"], "Acme")]
     group = s.get(srv.v2(f"/groups/{boot['projectId']}")).json()
     assert group["name"] == "Alpha"
+    assert srv.stop() == 0
+    assert boot["privateKey"] not in srv.stdout(), "serve must not bootstrap again"
+    assert json.loads((srv.data_dir / "bootstrap.json").read_text()) == boot
 
 
 def test_bootstrap_on_bootstrapped_dir_exits_2_and_changes_nothing(server, tessera_bin):
-    assert server.stop() == 0
+    code = server.stop()
+    assert code == 0, f"exit code {code} after SIGTERM; stderr:\n{server.stderr()}"
     before = snapshot(server.data_dir)
     assert "bootstrap.json" in before and "server-keys.json" in before
 
@@ -172,7 +178,6 @@ def test_restart_keeps_data_and_does_not_rebootstrap(server):
     assert (server.data_dir / "bootstrap.json").read_bytes() == boot_before
     assert (server.data_dir / "server-keys.json").read_bytes() == keys_before
     assert (server.org_id, server.project_id, server.public_key, server.private_key) == first
-    assert server.private_key not in server.stdout(), "restart printed bootstrap credentials again"
 
     s = server.session()
     orgs = s.get(server.v2("/orgs")).json()
@@ -185,3 +190,7 @@ def test_restart_keeps_data_and_does_not_rebootstrap(server):
     # Keys made before the restart still authenticate.
     member = server.session(key["publicKey"], key["privateKey"])
     assert member.get(server.v2("/orgs")).status_code == 200
+
+    code = server.stop()
+    assert code == 0, f"exit code {code} after SIGTERM; stderr:\n{server.stderr()}"
+    assert server.private_key not in server.stdout(), "restart printed bootstrap credentials again"

@@ -351,6 +351,10 @@ def test_pagination_next_link_works(server):
     assert not ids1 & ids2
     assert ids1 | ids2 == everyone
     assert link(page2, "next") is None
+    prev = link(page2, "previous")
+    assert prev, page2["links"]
+    assert {g["id"] for g in s.get(prev).json()["results"]} == ids1
+    assert link(page1, "previous") is None
 
     # Past the end: an empty page, not an error.
     r = s.get(server.v2("/groups"), params={"itemsPerPage": 2, "pageNum": 3})

@@ -4,12 +4,14 @@
 //! clock: every function that depends on time takes `now` as an argument (see [`clock`]), so
 //! expiry of secrets, tokens, nonces and grants is tested without sleeping.
 
+pub mod access;
 pub mod clock;
 pub mod ids;
 pub mod names;
 pub mod principal;
 pub mod roles;
 pub mod secrets;
+pub mod service_accounts;
 pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -129,6 +129,13 @@ impl SecretHasher {
         hmac::sign(&self.key, secret.as_bytes()).as_ref().to_vec()
     }
 
+    /// Constant-time comparison of an already computed keyed hash with a stored one (to test
+    /// one presented secret against several stored hashes with a single HMAC).
+    pub fn hashes_match(computed: &[u8], stored: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        computed.len() == stored.len() && bool::from(computed.ct_eq(stored))
+    }
+
     /// Constant-time comparison of `secret`'s keyed hash with a stored one.
     pub fn verify(&self, secret: &str, stored: &[u8]) -> bool {
         hmac::verify(&self.key, secret.as_bytes(), stored).is_ok()

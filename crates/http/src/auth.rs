@@ -1,15 +1,20 @@
 //! Who is calling: the `Caller` extractor authenticates every API request.
 //!
-//! HTTP Digest (RFC 7616) with programmatic API keys, as every Atlas client does. A missing or
-//! failed credential gets the 401 challenge in Atlas' exact shape.
+//! HTTP Digest (RFC 7616) with programmatic API keys, as every Atlas client does, or a Bearer
+//! access token of a service account. A missing or failed credential gets the 401 challenge in
+//! Atlas' exact shape. Roles are read at request time, so a role change applies at once.
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::{header, request::Parts, HeaderValue};
+use serde_json::json;
+use tessera_domain::access::allows;
 use tessera_domain::{Principal, PrincipalKind};
 use tessera_protocols::digest::{self, DigestAlgorithm, DigestFailure};
 use tessera_store::ApiKeyRecord;
 
+use crate::client_addr::client_addr;
 use crate::error::ApiError;
+use crate::oauth::note_access;
 use crate::state::AppState;
 
 /// The authenticated principal of a request.
@@ -88,6 +93,51 @@ async fn digest_caller(
     }
 }
 
+fn principal_of_account(
+    account: &tessera_store::ServiceAccount,
+    secret_id: tessera_domain::SecretId,
+) -> Principal {
+    Principal {
+        kind: PrincipalKind::ServiceAccount {
+            client_id: account.client_id,
+            secret_id,
+        },
+        org_id: account.org_id,
+        org_roles: account.org_roles.clone(),
+        group_roles: account.group_roles.iter().cloned().collect(),
+    }
+}
+
+fn bearer_challenge() -> ApiError {
+    ApiError::unauthorized().with_header(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"MMS Public API\", error=\"invalid_token\""),
+    )
+}
+
+fn bearer_caller(parts: &Parts, state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let now = state.clock.now();
+    let (verified, account) = state
+        .tokens
+        .authenticate(&state.registry, token, now)
+        .map_err(|rejection| {
+            tracing::info!(?rejection, "bearer token refused");
+            bearer_challenge()
+        })?;
+    let peer = client_addr(parts, &state.settings.trusted_proxies);
+    if !allows(account.access_list.iter().map(|e| &e.entry), peer) {
+        let ip = peer.to_string();
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "IP_ADDRESS_NOT_ON_ACCESS_LIST",
+            format!("IP address {ip} is not allowed to access this resource."),
+        )
+        .with_params([json!(ip)]));
+    }
+    note_access(state, &account, peer);
+    Ok(principal_of_account(&account, verified.secret_id))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -102,6 +152,9 @@ impl FromRequestParts<AppState> for Caller {
         let scheme = value.split_whitespace().next().unwrap_or("");
         if scheme.eq_ignore_ascii_case("digest") {
             digest_caller(parts, state, value).await.map(Caller)
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            let token = value[scheme.len()..].trim();
+            bearer_caller(parts, state, token).map(Caller)
         } else {
             Err(challenge(state, false))
         }

@@ -8,13 +8,17 @@
 //! shapes. It never builds SQL; it calls `tessera_store::Store`.
 
 pub mod auth;
+pub mod client_addr;
 pub mod error;
 pub mod extract;
+pub mod oauth;
 pub mod query;
+pub mod registry;
 pub mod render;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
 pub mod version;
 pub mod wire;
 
@@ -30,9 +34,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use error::ApiError;
-use routes::{api_keys, groups, orgs};
+use routes::{api_keys, groups, orgs, service_accounts as sa};
 pub use state::{AppState, Crypto, HttpSettings};
-use version::{versioned, Dialect, Versions, V2023};
+use version::{versioned, Dialect, Versions, V2023, V2024};
 
 /// One family of routes that share their resource versions.
 fn family(router: Router<AppState>, versions: Versions) -> Router<AppState> {
@@ -76,7 +80,49 @@ pub fn api_routes() -> Router<AppState> {
                 .patch(api_keys::update_group)
                 .delete(api_keys::unassign),
         );
-    family(foundation, V2023)
+    let service_accounts = Router::new()
+        .route(
+            "/orgs/{orgId}/serviceAccounts",
+            get(sa::list).post(sa::create),
+        )
+        .route(
+            "/orgs/{orgId}/serviceAccounts/{clientId}",
+            get(sa::get).patch(sa::update).delete(sa::delete),
+        )
+        .route(
+            "/orgs/{orgId}/serviceAccounts/{clientId}/secrets",
+            post(sa::create_secret),
+        )
+        .route(
+            "/orgs/{orgId}/serviceAccounts/{clientId}/secrets/{secretId}",
+            axum::routing::delete(sa::delete_secret),
+        )
+        .route(
+            "/orgs/{orgId}/serviceAccounts/{clientId}/accessList",
+            get(sa::list_access).post(sa::add_access),
+        )
+        .route(
+            "/orgs/{orgId}/serviceAccounts/{clientId}/accessList/{ipAddress}",
+            axum::routing::delete(sa::delete_access),
+        )
+        .route(
+            "/orgs/{orgId}/serviceAccounts/{clientId}/groups",
+            get(sa::list_groups),
+        );
+    family(foundation, V2023).merge(family(service_accounts, V2024))
+}
+
+/// The OAuth 2.0 endpoints and discovery documents.
+fn oauth_routes() -> Router<AppState> {
+    Router::new()
+        .route(oauth::TOKEN_PATH, post(oauth::token))
+        .route(oauth::REVOKE_PATH, post(oauth::revoke))
+        .route(oauth::INTROSPECT_PATH, post(oauth::introspect))
+        .route("/.well-known/jwks.json", get(oauth::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
 }
 
 async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
@@ -103,6 +149,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/atlas/v2", dialect_router(Dialect::V2))
         .nest("/api/public/v1.0", dialect_router(Dialect::V1))
+        .merge(oauth_routes())
         .route("/healthz", get(telemetry::healthz))
         .route("/readyz", get(telemetry::readyz))
         .route("/metrics", get(telemetry::metrics))

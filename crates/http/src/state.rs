@@ -7,6 +7,10 @@ use tessera_domain::Clock;
 use tessera_protocols::digest::NonceManager;
 use tessera_store::Store;
 
+use crate::oauth::OAuthLimits;
+use crate::registry::Registry;
+use crate::tokens::TokenService;
+
 /// Server-held key material, loaded once at start (never per request).
 pub struct Crypto {
     /// Keyed hash of secrets at rest.
@@ -24,6 +28,10 @@ pub struct HttpSettings {
     pub public_url: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (RFC 9700 §4.13); empty by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Organization-wide ceiling for `secretExpiresAfterHours` (at most 8766).
+    pub max_secret_hours: i64,
 }
 
 #[derive(Clone)]
@@ -33,6 +41,10 @@ pub struct AppState {
     pub crypto: Arc<Crypto>,
     pub settings: Arc<HttpSettings>,
     pub metrics: Option<PrometheusHandle>,
+    /// Service accounts, revocations and usage, in memory (see `registry`).
+    pub registry: Arc<Registry>,
+    pub tokens: Arc<TokenService>,
+    pub oauth_limits: Arc<OAuthLimits>,
 }
 
 impl AppState {

@@ -16,6 +16,10 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub digest_nonce_ttl_secs: Option<i64>,
     pub log_format: Option<LogFormat>,
+    pub oauth_rate_limit_per_minute: Option<u32>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub max_secret_hours: Option<i64>,
+    pub usage_flush_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -38,6 +42,15 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub digest_nonce_ttl_secs: i64,
     pub log_format: LogFormat,
+    /// Requests per minute per (client address, clientId) on the token and revocation
+    /// endpoints; 0 turns the limit off.
+    pub oauth_rate_limit_per_minute: u32,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Ceiling for `secretExpiresAfterHours` (8..=8766).
+    pub max_secret_hours: i64,
+    /// How often usage counters (`lastUsedAt`, `requestCount`) are written to the store.
+    pub usage_flush_secs: u64,
 }
 
 impl Default for Config {
@@ -50,6 +63,10 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             digest_nonce_ttl_secs: 300,
             log_format: LogFormat::Text,
+            oauth_rate_limit_per_minute: 10,
+            trusted_proxies: Vec::new(),
+            max_secret_hours: 8766,
+            usage_flush_secs: 10,
         }
     }
 }
@@ -81,6 +98,18 @@ pub struct Overrides {
     /// Log format.
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Token/revoke requests per minute per (client address, clientId); 0 = off.
+    #[arg(long, env = "TESSERA_OAUTH_RATE_LIMIT_PER_MINUTE")]
+    pub oauth_rate_limit_per_minute: Option<u32>,
+    /// Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Ceiling for secretExpiresAfterHours (8..=8766).
+    #[arg(long, env = "TESSERA_MAX_SECRET_HOURS")]
+    pub max_secret_hours: Option<i64>,
+    /// Seconds between writes of usage counters to the store.
+    #[arg(long, env = "TESSERA_USAGE_FLUSH_SECS")]
+    pub usage_flush_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +143,23 @@ impl Config {
                 .or(file.digest_nonce_ttl_secs)
                 .unwrap_or(d.digest_nonce_ttl_secs),
             log_format: o.log_format.or(file.log_format).unwrap_or_default(),
+            oauth_rate_limit_per_minute: o
+                .oauth_rate_limit_per_minute
+                .or(file.oauth_rate_limit_per_minute)
+                .unwrap_or(d.oauth_rate_limit_per_minute),
+            trusted_proxies: o
+                .trusted_proxies
+                .clone()
+                .or(file.trusted_proxies)
+                .unwrap_or_default(),
+            max_secret_hours: o
+                .max_secret_hours
+                .or(file.max_secret_hours)
+                .unwrap_or(d.max_secret_hours),
+            usage_flush_secs: o
+                .usage_flush_secs
+                .or(file.usage_flush_secs)
+                .unwrap_or(d.usage_flush_secs),
         };
         c.validate()?;
         Ok(c)
@@ -128,6 +174,17 @@ impl Config {
         if !(10..=86_400).contains(&self.digest_nonce_ttl_secs) {
             return Err(ConfigError::Invalid(
                 "digest_nonce_ttl_secs must be between 10 and 86400".into(),
+            ));
+        }
+        self.trusted_proxy_nets()?;
+        if !(8..=8766).contains(&self.max_secret_hours) {
+            return Err(ConfigError::Invalid(
+                "max_secret_hours must be between 8 and 8766".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.usage_flush_secs) {
+            return Err(ConfigError::Invalid(
+                "usage_flush_secs must be between 1 and 3600".into(),
             ));
         }
         if let Some(u) = &self.public_url {
@@ -146,6 +203,22 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "trusted_proxies: {p:?} is not an address or CIDR"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// The configuration as TOML, with any password in `database_url` masked.

@@ -16,6 +16,29 @@ pub struct ServerKeys {
     pub sealing_key: String,
     /// HMAC key authenticating Digest nonces.
     pub nonce_key: String,
+    /// ES256 token-signing keys, oldest first: the last signs, all verify.
+    #[serde(default)]
+    pub signing_keys: Vec<SigningKey>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+pub struct SigningKey {
+    pub kid: String,
+    /// PKCS#8 document, hex.
+    pub pkcs8: String,
+}
+
+impl SigningKey {
+    pub fn generate() -> anyhow::Result<Self> {
+        let pkcs8 = tessera_protocols::jwt::generate_pkcs8().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let signer = tessera_protocols::jwt::JwtSigner::from_pkcs8("probe", &pkcs8)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, &signer.public_key_bytes());
+        Ok(Self {
+            kid: hex::encode(&digest.as_ref()[..8]),
+            pkcs8: hex::encode(pkcs8),
+        })
+    }
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -38,6 +61,20 @@ pub fn decode32(field: &str, hex_str: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 impl ServerKeys {
+    /// (kid, PKCS#8 bytes) for every signing key, oldest first.
+    pub fn signing_keys(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        self.signing_keys
+            .iter()
+            .map(|k| {
+                Ok((
+                    k.kid.clone(),
+                    hex::decode(&k.pkcs8)
+                        .map_err(|_| anyhow::anyhow!("signing key {} is not hex", k.kid))?,
+                ))
+            })
+            .collect()
+    }
+
     pub const FILE: &'static str = "server-keys.json";
 
     /// Loads the keys, creating them (mode 0600) on first start.
@@ -51,12 +88,16 @@ impl ServerKeys {
             decode32("secret_hash_key", &keys.secret_hash_key)?;
             decode32("sealing_key", &keys.sealing_key)?;
             decode32("nonce_key", &keys.nonce_key)?;
+            if keys.signing_keys.is_empty() {
+                anyhow::bail!("{} has no signing_keys", path.display());
+            }
             return Ok(keys);
         }
         let keys = ServerKeys {
             secret_hash_key: random_hex32(),
             sealing_key: random_hex32(),
             nonce_key: random_hex32(),
+            signing_keys: vec![SigningKey::generate()?],
         };
         write_private_file(&path, serde_json::to_string_pretty(&keys)?.as_bytes())?;
         tracing::info!(path = %path.display(), "created server keys");

@@ -118,7 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(config.log_format);
             let data_dir = config.data_dir.clone();
             let prepared = server::prepare(config.clone(), Arc::new(SystemClock)).await?;
-            let state = prepared.state_parts.state(String::new(), &config, None);
+            let state = prepared.state_parts.state(String::new(), &config, None)?;
             match bootstrap::run(&state, &data_dir, &org_name, &project_name).await {
                 Ok(out) => {
                     print_bootstrap(&out, &data_dir);

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tessera_domain::secrets::{Sealer, SecretHasher};
 use tessera_domain::Clock;
+use tessera_http::oauth::OAuthLimits;
+use tessera_http::registry::Registry;
+use tessera_http::tokens::TokenService;
 use tessera_http::{AppState, Crypto, HttpSettings};
 use tessera_protocols::digest::NonceManager;
 use tessera_store::{SqliteStore, Store};
@@ -30,25 +33,38 @@ pub struct StateParts {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub crypto: Arc<Crypto>,
+    pub registry: Arc<Registry>,
+    signing_keys: Vec<(String, Vec<u8>)>,
 }
 
 impl StateParts {
+    /// The application state; `public_url` is also the token issuer.
     pub fn state(
         &self,
         public_url: String,
         config: &Config,
         metrics: Option<metrics_handle::Handle>,
-    ) -> AppState {
-        AppState {
+    ) -> anyhow::Result<AppState> {
+        let tokens = TokenService::new(public_url.clone(), &self.signing_keys)
+            .map_err(|e| anyhow::anyhow!("token signing keys: {e}"))?;
+        Ok(AppState {
             store: self.store.clone(),
             clock: self.clock.clone(),
             crypto: self.crypto.clone(),
             settings: Arc::new(HttpSettings {
                 public_url,
                 max_body_bytes: config.max_body_bytes,
+                trusted_proxies: config.trusted_proxy_nets()?,
+                max_secret_hours: config.max_secret_hours,
             }),
             metrics,
-        }
+            registry: self.registry.clone(),
+            tokens: Arc::new(tokens),
+            oauth_limits: Arc::new(OAuthLimits::new(
+                config.oauth_rate_limit_per_minute,
+                self.clock.clone(),
+            )),
+        })
     }
 }
 
@@ -85,14 +101,36 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Pr
             chrono::Duration::seconds(config.digest_nonce_ttl_secs),
         ),
     });
+    let registry = Arc::new(Registry::load(store.as_ref(), clock.now()).await?);
     Ok(Prepared {
         config,
         state_parts: StateParts {
             store,
             clock,
             crypto,
+            registry,
+            signing_keys: keys.signing_keys()?,
         },
     })
+}
+
+/// Writes usage counters to the store, purges expired revocations and prunes idle
+/// rate-limit keys, every `every`.
+async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state
+            .registry
+            .flush(state.store.as_ref(), state.clock.now())
+            .await
+        {
+            tracing::error!(error = %e, "usage flush failed; will retry");
+        }
+        state.oauth_limits.prune();
+    }
 }
 
 /// A running server.
@@ -123,7 +161,7 @@ pub async fn start(
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_owned();
-    let state = state_parts.state(public_url, &config, metrics);
+    let state = state_parts.state(public_url, &config, metrics)?;
     let bootstrap = if state.store.meta("bootstrapped_at").await?.is_none() {
         let out = bootstrap::run(
             &state,
@@ -138,13 +176,29 @@ pub async fn start(
         None
     };
     let app = tessera_http::app(state.clone());
+    let flusher = tokio::spawn(flush_usage_periodically(
+        state.clone(),
+        std::time::Duration::from_secs(config.usage_flush_secs),
+    ));
+    let final_state = state.clone();
     let task = tokio::spawn(async move {
-        axum::serve(
+        let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        flusher.abort();
+        // Nothing counted in memory is lost on a clean stop.
+        if let Err(e) = final_state
+            .registry
+            .flush(final_state.store.as_ref(), final_state.clock.now())
+            .await
+        {
+            tracing::error!(error = %e, "final usage flush failed");
+        }
+        final_state.store.close().await;
+        served
     });
     Ok(Running {
         addr,

@@ -8,7 +8,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tessera_domain::{ApiKeyId, GroupId, GroupRole, OrgId, OrgRole};
+use tessera_domain::access::AccessEntry;
+use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
 
 mod sqlite;
 pub use sqlite::SqliteStore;
@@ -64,6 +65,62 @@ pub struct ApiKeyRecord {
     /// Project memberships, ordered by project id.
     pub group_roles: Vec<(GroupId, Vec<GroupRole>)>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A service-account secret as stored: a keyed hash, never the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaSecret {
+    pub id: SecretId,
+    pub hash: Vec<u8>,
+    pub masked: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// One access-list entry with its read-only usage counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessListEntry {
+    pub entry: AccessEntry,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_address: Option<String>,
+    pub request_count: u64,
+}
+
+/// A service account with everything that belongs to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub client_id: ClientId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub description: String,
+    pub org_roles: Vec<OrgRole>,
+    /// Project assignments, ordered by project id.
+    pub group_roles: Vec<(GroupId, Vec<GroupRole>)>,
+    pub created_at: DateTime<Utc>,
+    /// Ordered by id (creation order).
+    pub secrets: Vec<SaSecret>,
+    /// Ordered by entry.
+    pub access_list: Vec<AccessListEntry>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddSecretOutcome {
+    Added,
+    /// The account already has the maximum number of unexpired secrets.
+    TooMany,
+    NotFound,
+}
+
+/// Usage of one access-list entry since the last flush.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessUse {
+    pub account: ClientId,
+    pub entry_key: String,
+    pub at: DateTime<Utc>,
+    pub address: String,
+    pub count: u64,
 }
 
 /// A page request: `offset` items skipped, at most `limit` returned.
@@ -179,6 +236,74 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool>;
     async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool>;
+
+    /// Every service account (the HTTP layer keeps them in memory; see `architecture.md`).
+    async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>>;
+    /// Inserts the account with its secrets, project roles and access list.
+    async fn create_service_account(&self, account: &ServiceAccount) -> StoreResult<()>;
+    async fn update_service_account(
+        &self,
+        id: ClientId,
+        name: Option<&str>,
+        description: Option<&str>,
+        org_roles: Option<&[OrgRole]>,
+    ) -> StoreResult<bool>;
+    /// Deletes the account and (by cascade) its secrets, access list and assignments.
+    async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool>;
+    /// Adds a secret unless the account already has `max_active` secrets unexpired at `now`
+    /// (checked in the same transaction).
+    async fn add_service_account_secret(
+        &self,
+        id: ClientId,
+        secret: &SaSecret,
+        max_active: usize,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AddSecretOutcome>;
+    async fn delete_service_account_secret(
+        &self,
+        id: ClientId,
+        secret: SecretId,
+    ) -> StoreResult<bool>;
+    /// Records when secrets last minted a token (batched by the caller).
+    async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()>;
+    /// Adds entries, ignoring ones already present; `false` when the account is gone.
+    async fn add_access_entries(
+        &self,
+        id: ClientId,
+        entries: &[AccessListEntry],
+    ) -> StoreResult<bool>;
+    async fn delete_access_entry(&self, id: ClientId, entry_key: &str) -> StoreResult<bool>;
+    /// Adds to the usage counters of access-list entries (batched by the caller).
+    async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()>;
+    /// Sets (inserts or replaces) the account's roles in a project.
+    async fn set_service_account_group_roles(
+        &self,
+        id: ClientId,
+        group: GroupId,
+        roles: &[GroupRole],
+    ) -> StoreResult<bool>;
+    async fn remove_service_account_from_group(
+        &self,
+        id: ClientId,
+        group: GroupId,
+    ) -> StoreResult<bool>;
+
+    /// Durably records a revoked token id until its expiry.
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        account: ClientId,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Revoked token ids that have not yet expired at `now`.
+    async fn revoked_tokens(&self, now: DateTime<Utc>)
+        -> StoreResult<Vec<(String, DateTime<Utc>)>>;
+    /// Forgets revocations of tokens that expired before `now`.
+    async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Closes the connection pool; later calls fail.
+    async fn close(&self);
 }
 
 pub(crate) fn join_roles<R: std::fmt::Display>(roles: &[R]) -> String {

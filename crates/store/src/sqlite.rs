@@ -10,8 +10,9 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+use tessera_domain::access::AccessEntry;
 use tessera_domain::time::{from_millis, to_millis};
-use tessera_domain::{ApiKeyId, GroupId, GroupRole, ObjectId, OrgId, OrgRole};
+use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, ObjectId, OrgId, OrgRole, SecretId};
 
 use crate::*;
 
@@ -232,6 +233,184 @@ fn limit_i64(v: u64) -> i64 {
 fn count(row: &SqliteRow) -> StoreResult<u64> {
     let n: i64 = row.try_get(0).map_err(backend)?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn opt_millis(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.map(from_millis)
+}
+
+fn account_from_row(row: &SqliteRow) -> StoreResult<ServiceAccount> {
+    Ok(ServiceAccount {
+        client_id: ClientId(parse_id(row.try_get("id").map_err(backend)?)?),
+        org_id: OrgId(parse_id(row.try_get("org_id").map_err(backend)?)?),
+        name: row.try_get("name").map_err(backend)?,
+        description: row.try_get("description").map_err(backend)?,
+        org_roles: split_roles::<OrgRole>(row.try_get("org_roles").map_err(backend)?)?,
+        group_roles: Vec::new(),
+        created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+        secrets: Vec::new(),
+        access_list: Vec::new(),
+    })
+}
+
+fn secret_from_row(row: &SqliteRow) -> StoreResult<(ClientId, SaSecret)> {
+    Ok((
+        ClientId(parse_id(row.try_get("account_id").map_err(backend)?)?),
+        SaSecret {
+            id: SecretId(parse_id(row.try_get("id").map_err(backend)?)?),
+            hash: row.try_get("secret_hash").map_err(backend)?,
+            masked: row.try_get("masked").map_err(backend)?,
+            created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+            expires_at: from_millis(row.try_get("expires_at").map_err(backend)?),
+            last_used_at: opt_millis(row.try_get("last_used_at").map_err(backend)?),
+        },
+    ))
+}
+
+fn access_from_row(row: &SqliteRow) -> StoreResult<(ClientId, AccessListEntry)> {
+    let key: String = row.try_get("entry").map_err(backend)?;
+    let is_cidr: bool = row.try_get("is_cidr").map_err(backend)?;
+    let mut entry = AccessEntry::from_cidr_block(&key)
+        .map_err(|_| StoreError::Backend(format!("malformed access entry {key:?} in store")))?;
+    entry.is_cidr = is_cidr;
+    let count: i64 = row.try_get("request_count").map_err(backend)?;
+    Ok((
+        ClientId(parse_id(row.try_get("account_id").map_err(backend)?)?),
+        AccessListEntry {
+            entry,
+            created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+            last_used_at: opt_millis(row.try_get("last_used_at").map_err(backend)?),
+            last_used_address: row.try_get("last_used_address").map_err(backend)?,
+            request_count: u64::try_from(count).unwrap_or(0),
+        },
+    ))
+}
+
+async fn insert_access_entries(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: ClientId,
+    entries: &[AccessListEntry],
+) -> StoreResult<()> {
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO sa_access_list (account_id, entry, is_cidr, created_at, last_used_at, last_used_address, request_count) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, entry) DO NOTHING",
+        )
+        .bind(id.0.to_hex())
+        .bind(e.entry.key())
+        .bind(e.entry.is_cidr)
+        .bind(to_millis(e.created_at))
+        .bind(e.last_used_at.map(to_millis))
+        .bind(&e.last_used_address)
+        .bind(limit_i64(e.request_count))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+async fn insert_secret(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: ClientId,
+    s: &SaSecret,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires_at, last_used_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(s.id.to_string())
+    .bind(id.0.to_hex())
+    .bind(&s.hash)
+    .bind(&s.masked)
+    .bind(to_millis(s.created_at))
+    .bind(to_millis(s.expires_at))
+    .bind(s.last_used_at.map(to_millis))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn upsert_sa_group(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: ClientId,
+    group: GroupId,
+    roles: &[GroupRole],
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sa_groups (account_id, group_id, roles) VALUES (?, ?, ?) \
+         ON CONFLICT (account_id, group_id) DO UPDATE SET roles = excluded.roles",
+    )
+    .bind(id.0.to_hex())
+    .bind(group.to_string())
+    .bind(join_roles(roles))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn fetch_rows(
+    conn: &mut sqlx::pool::PoolConnection<Sqlite>,
+    sql: &str,
+    arg: Option<&str>,
+) -> StoreResult<Vec<SqliteRow>> {
+    let mut q = sqlx::query(sql);
+    if let Some(a) = arg {
+        q = q.bind(a.to_owned());
+    }
+    q.fetch_all(&mut **conn).await.map_err(backend)
+}
+
+impl SqliteStore {
+    /// Loads accounts (all, or the one with `only`) with their secrets, lists and projects.
+    async fn load_accounts(&self, only: Option<ClientId>) -> StoreResult<Vec<ServiceAccount>> {
+        let (filter, arg) = match only {
+            Some(id) => (" WHERE id = ?", Some(id.0.to_hex())),
+            None => ("", None),
+        };
+        let child_filter = if only.is_some() {
+            " WHERE account_id = ?"
+        } else {
+            ""
+        };
+        let sql_a = format!("SELECT * FROM service_accounts{filter} ORDER BY id");
+        let sql_s = format!("SELECT * FROM sa_secrets{child_filter} ORDER BY account_id, id");
+        let sql_l =
+            format!("SELECT * FROM sa_access_list{child_filter} ORDER BY account_id, entry");
+        let sql_g = format!("SELECT * FROM sa_groups{child_filter} ORDER BY account_id, group_id");
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let rows = fetch_rows(&mut conn, &sql_a, arg.as_deref()).await?;
+        let mut accounts: Vec<ServiceAccount> = rows
+            .iter()
+            .map(account_from_row)
+            .collect::<StoreResult<_>>()?;
+        let index = |accounts: &Vec<ServiceAccount>, id: ClientId| {
+            accounts.iter().position(|a| a.client_id == id)
+        };
+        for row in fetch_rows(&mut conn, &sql_s, arg.as_deref()).await? {
+            let (id, secret) = secret_from_row(&row)?;
+            if let Some(i) = index(&accounts, id) {
+                accounts[i].secrets.push(secret);
+            }
+        }
+        for row in fetch_rows(&mut conn, &sql_l, arg.as_deref()).await? {
+            let (id, entry) = access_from_row(&row)?;
+            if let Some(i) = index(&accounts, id) {
+                accounts[i].access_list.push(entry);
+            }
+        }
+        for row in fetch_rows(&mut conn, &sql_g, arg.as_deref()).await? {
+            let id = ClientId(parse_id(row.try_get("account_id").map_err(backend)?)?);
+            let group = GroupId(parse_id(row.try_get("group_id").map_err(backend)?)?);
+            let roles = split_roles::<GroupRole>(row.try_get("roles").map_err(backend)?)?;
+            if let Some(i) = index(&accounts, id) {
+                accounts[i].group_roles.push((group, roles));
+            }
+        }
+        Ok(accounts)
+    }
 }
 
 impl SqliteStore {
@@ -668,5 +847,259 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
+        self.load_accounts(None).await
+    }
+
+    async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>> {
+        Ok(self.load_accounts(Some(id)).await?.pop())
+    }
+
+    async fn create_service_account(&self, a: &ServiceAccount) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.client_id.0.to_hex())
+        .bind(a.org_id.to_string())
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(join_roles(&a.org_roles))
+        .bind(to_millis(a.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for secret in &a.secrets {
+            insert_secret(&mut tx, a.client_id, secret).await?;
+        }
+        for (group, roles) in &a.group_roles {
+            upsert_sa_group(&mut tx, a.client_id, *group, roles).await?;
+        }
+        insert_access_entries(&mut tx, a.client_id, &a.access_list).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn update_service_account(
+        &self,
+        id: ClientId,
+        name: Option<&str>,
+        description: Option<&str>,
+        org_roles: Option<&[OrgRole]>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE service_accounts SET name = COALESCE(?, name), description = COALESCE(?, description), \
+             org_roles = COALESCE(?, org_roles) WHERE id = ?",
+        )
+        .bind(name)
+        .bind(description)
+        .bind(org_roles.map(join_roles))
+        .bind(id.0.to_hex())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM service_accounts WHERE id = ?")
+            .bind(id.0.to_hex())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn add_service_account_secret(
+        &self,
+        id: ClientId,
+        secret: &SaSecret,
+        max_active: usize,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AddSecretOutcome> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM service_accounts WHERE id = ?")
+            .bind(id.0.to_hex())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if !exists {
+            return Ok(AddSecretOutcome::NotFound);
+        }
+        let active = count(
+            &sqlx::query("SELECT COUNT(*) FROM sa_secrets WHERE account_id = ? AND expires_at > ?")
+                .bind(id.0.to_hex())
+                .bind(to_millis(now))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?,
+        )?;
+        if active >= max_active as u64 {
+            return Ok(AddSecretOutcome::TooMany);
+        }
+        insert_secret(&mut tx, id, secret).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(AddSecretOutcome::Added)
+    }
+
+    async fn delete_service_account_secret(
+        &self,
+        id: ClientId,
+        secret: SecretId,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM sa_secrets WHERE account_id = ? AND id = ?")
+            .bind(id.0.to_hex())
+            .bind(secret.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for (id, at) in uses {
+            sqlx::query("UPDATE sa_secrets SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?")
+                .bind(to_millis(*at))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn add_access_entries(
+        &self,
+        id: ClientId,
+        entries: &[AccessListEntry],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM service_accounts WHERE id = ?")
+            .bind(id.0.to_hex())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        insert_access_entries(&mut tx, id, entries).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn delete_access_entry(&self, id: ClientId, entry_key: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM sa_access_list WHERE account_id = ? AND entry = ?")
+            .bind(id.0.to_hex())
+            .bind(entry_key)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for u in uses {
+            sqlx::query(
+                "UPDATE sa_access_list SET last_used_at = ?, last_used_address = ?, request_count = request_count + ? \
+                 WHERE account_id = ? AND entry = ?",
+            )
+            .bind(to_millis(u.at))
+            .bind(&u.address)
+            .bind(limit_i64(u.count))
+            .bind(u.account.0.to_hex())
+            .bind(&u.entry_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn set_service_account_group_roles(
+        &self,
+        id: ClientId,
+        group: GroupId,
+        roles: &[GroupRole],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM service_accounts WHERE id = ?")
+            .bind(id.0.to_hex())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        upsert_sa_group(&mut tx, id, group, roles).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn remove_service_account_from_group(
+        &self,
+        id: ClientId,
+        group: GroupId,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM sa_groups WHERE account_id = ? AND group_id = ?")
+            .bind(id.0.to_hex())
+            .bind(group.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        account: ClientId,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(account.0.to_hex())
+            .bind(to_millis(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn revoked_tokens(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        let rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
+            .bind(to_millis(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("jti").map_err(backend)?,
+                    from_millis(r.try_get("expires_at").map_err(backend)?),
+                ))
+            })
+            .collect()
+    }
+
+    async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= ?")
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

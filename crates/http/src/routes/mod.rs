@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod groups;
 pub mod orgs;
+pub mod service_accounts;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -27,6 +28,28 @@ impl FromRequestParts<AppState> for Base {
         };
         Ok(Base(format!("{}{prefix}", state.public_url())))
     }
+}
+
+/// Authorizes an org-level operation without touching the store: a caller's credential exists
+/// only while its organization does, so a role there proves the organization exists.
+pub fn authorize_org(caller: &Principal, raw_id: &str, req: Requirement) -> ApiResult<OrgId> {
+    let id = OrgId::parse(raw_id)?;
+    match caller.decide_org(id, req) {
+        Decision::NotFound => Err(ApiError::org_not_found(raw_id)),
+        Decision::Forbidden => Err(ApiError::forbidden()),
+        Decision::Allow => Ok(id),
+    }
+}
+
+/// One page of an in-memory list.
+pub fn paginate<T>(items: Vec<T>, page: tessera_store::Page) -> tessera_store::Listed<T> {
+    let total = items.len() as u64;
+    let items = items
+        .into_iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .collect();
+    tessera_store::Listed { items, total }
 }
 
 /// Loads an organization the caller may act on with `req`: 404 when the caller has no role

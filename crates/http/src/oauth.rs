@@ -1,0 +1,512 @@
+//! OAuth 2.0 endpoints (CONTRACT §5): client-credentials token, RFC 7009 revocation, RFC 7662
+//! introspection, RFC 8414 metadata and the JWKS.
+//!
+//! Errors here use the OAuth shape (`{"error_description","error"}`), except the rate limit,
+//! which answers in the Atlas error shape as Atlas does.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use governor::clock::Clock as GovClockTrait;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+use serde_json::json;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tessera_domain::access::allows;
+use tessera_domain::secrets::SecretHasher;
+use tessera_domain::service_accounts::{secret_is_active, TOKEN_LIFETIME_SECS};
+use tessera_domain::{ClientId, Clock, SecretId};
+use tessera_protocols::basic::parse_basic;
+use tessera_store::ServiceAccount;
+
+use crate::client_addr::client_addr;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The OAuth error bodies of seed 000.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    InvalidRequest,
+    UnsupportedGrantType,
+    InvalidGrant,
+    InvalidClient,
+    AccessDenied,
+    RateLimited {
+        path: &'static str,
+        limit: u32,
+        retry_after_secs: u64,
+    },
+    ServerError,
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let (status, error, description) = match &self {
+            OAuthError::InvalidRequest => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The provided credentials are not valid.",
+            ),
+            OAuthError::UnsupportedGrantType => (
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Invalid grant type.",
+            ),
+            OAuthError::InvalidGrant => {
+                (StatusCode::BAD_REQUEST, "invalid_grant", "Invalid grant.")
+            }
+            OAuthError::InvalidClient => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Invalid credentials provided.",
+            ),
+            OAuthError::AccessDenied => (
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "IP access list validation failed for the service account.",
+            ),
+            OAuthError::ServerError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Unexpected error.",
+            ),
+            OAuthError::RateLimited {
+                path,
+                limit,
+                retry_after_secs,
+            } => {
+                let mut resp = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    format!("Resource {path} is limited to {limit} requests every 1 minutes."),
+                )
+                .with_params([json!(path), json!(limit), json!(1)])
+                .into_response();
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return resp;
+            }
+        };
+        let body = json!({"error_description": description, "error": error}).to_string();
+        let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if self == OAuthError::InvalidClient {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"MMS Public API\""),
+            );
+        }
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+/// Adapts the domain clock to governor, so rate-limit windows move with the same clock as
+/// everything else (tests move it; nothing sleeps).
+#[derive(Clone)]
+pub struct GovernorClock(pub Arc<dyn Clock>);
+
+impl GovClockTrait for GovernorClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        let ns = self.0.now().timestamp_nanos_opt().unwrap_or(0);
+        Nanos::from(u64::try_from(ns).unwrap_or(0))
+    }
+}
+
+type Key = (IpAddr, String);
+type Limiter = RateLimiter<Key, HashMapStateStore<Key>, GovernorClock, NoOpMiddleware<Nanos>>;
+
+/// Per (client address, clientId) limits on the token and revocation endpoints.
+pub struct OAuthLimits {
+    per_minute: u32,
+    clock: GovernorClock,
+    token: Option<Limiter>,
+    revoke: Option<Limiter>,
+}
+
+impl OAuthLimits {
+    /// `per_minute == 0` turns the limit off.
+    pub fn new(per_minute: u32, clock: Arc<dyn Clock>) -> Self {
+        let clock = GovernorClock(clock);
+        let make = || {
+            NonZeroU32::new(per_minute)
+                .map(|n| RateLimiter::hashmap_with_clock(Quota::per_minute(n), clock.clone()))
+        };
+        Self {
+            per_minute,
+            token: make(),
+            revoke: make(),
+            clock,
+        }
+    }
+
+    fn check(
+        &self,
+        limiter: &Option<Limiter>,
+        path: &'static str,
+        key: Key,
+    ) -> Result<(), OAuthError> {
+        let Some(l) = limiter else { return Ok(()) };
+        l.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            OAuthError::RateLimited {
+                path,
+                limit: self.per_minute,
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// Forgets idle keys so the limiter's memory stays bounded.
+    pub fn prune(&self) {
+        for l in [&self.token, &self.revoke].into_iter().flatten() {
+            l.retain_recent();
+        }
+    }
+}
+
+/// The client's address (see `client_addr`).
+pub struct Peer(pub IpAddr);
+
+impl FromRequestParts<AppState> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(client_addr(parts, &state.settings.trusted_proxies)))
+    }
+}
+
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false);
+    if !is_form {
+        return Err(OAuthError::InvalidRequest);
+    }
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| OAuthError::InvalidRequest)?;
+    // RFC 6749 §3.2: parameters must not be repeated.
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(k2, _)| k2 == k) {
+            return Err(OAuthError::InvalidRequest);
+        }
+    }
+    Ok(pairs)
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The Basic credentials of a request: (clientId as sent, secret).
+fn basic(
+    headers: &HeaderMap,
+) -> Result<(String, tessera_domain::secrets::SecretValue), OAuthError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(OAuthError::InvalidRequest)?;
+    parse_basic(value).map_err(|_| OAuthError::InvalidRequest)
+}
+
+/// Checks a client's credentials against the mirror: same work and the same answer for an
+/// unknown client, a wrong secret and an expired one.
+fn authenticate_client(
+    state: &AppState,
+    client_id: &str,
+    secret: &tessera_domain::secrets::SecretValue,
+    peer: IpAddr,
+) -> Result<(Arc<ServiceAccount>, SecretId), OAuthError> {
+    let presented = state.crypto.hasher.hash(secret.expose());
+    let account = ClientId::parse(client_id)
+        .ok()
+        .and_then(|id| state.registry.get(id));
+    let Some(account) = account else {
+        tracing::info!(client_id = %client_id, %peer, "oauth: unknown client");
+        return Err(OAuthError::InvalidClient);
+    };
+    let now = state.clock.now();
+    let matched = account
+        .secrets
+        .iter()
+        .filter(|s| SecretHasher::hashes_match(&presented, &s.hash))
+        .map(|s| (s.id, s.expires_at))
+        .next_back();
+    match matched {
+        Some((id, expires_at)) if secret_is_active(expires_at, now) => {
+            if !allows(account.access_list.iter().map(|e| &e.entry), peer) {
+                tracing::info!(client_id = %client_id, %peer, "oauth: address not on access list");
+                return Err(OAuthError::AccessDenied);
+            }
+            Ok((account, id))
+        }
+        Some(_) => {
+            tracing::info!(client_id = %client_id, %peer, "oauth: expired secret");
+            Err(OAuthError::InvalidClient)
+        }
+        None => {
+            tracing::info!(client_id = %client_id, %peer, "oauth: wrong secret");
+            Err(OAuthError::InvalidClient)
+        }
+    }
+}
+
+/// Records access-list usage for the entry that let `peer` in.
+pub fn note_access(state: &AppState, account: &ServiceAccount, peer: IpAddr) {
+    if let Some(e) = account.access_list.iter().find(|e| e.entry.contains(peer)) {
+        state
+            .registry
+            .note_access_use(account.client_id, e.entry.key(), peer, state.clock.now());
+    }
+}
+
+pub const TOKEN_PATH: &str = "/api/oauth/token";
+pub const REVOKE_PATH: &str = "/api/oauth/revoke";
+pub const INTROSPECT_PATH: &str = "/api/oauth/introspect";
+
+/// `POST /api/oauth/token`: client credentials grant.
+pub async fn token(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token_inner(&state, peer, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn token_inner(
+    state: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let (client_id, secret) = basic(headers)?;
+    state.oauth_limits.check(
+        &state.oauth_limits.token,
+        TOKEN_PATH,
+        (peer, client_id.clone()),
+    )?;
+    let form = parse_form(headers, body)?;
+    match param(&form, "grant_type") {
+        None => return Err(OAuthError::InvalidRequest),
+        Some("client_credentials") => {}
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+    }
+    // Tessera's client-credentials grant carries no scope: a token's rights are its
+    // account's roles.
+    if param(&form, "scope").is_some_and(|s| !s.is_empty()) {
+        return Err(OAuthError::InvalidGrant);
+    }
+    let (account, secret_id) = authenticate_client(state, &client_id, &secret, peer)?;
+    let now = state.clock.now();
+    let minted = state.tokens.mint(&account, secret_id, now).map_err(|e| {
+        tracing::error!(error = %e, "token signing failed");
+        OAuthError::ServerError
+    })?;
+    state.registry.note_secret_use(secret_id, now);
+    note_access(state, &account, peer);
+    tracing::info!(client_id = %account.client_id, jti = %minted.claims.jti, "token issued");
+    let body = format!(
+        "{{\"access_token\":\"{}\",\"expires_in\":{TOKEN_LIFETIME_SECS},\"token_type\":\"Bearer\"}}",
+        minted.token
+    );
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Client authentication shared by revocation and introspection.
+async fn authenticated_client(
+    state: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    limit: Option<&Option<Limiter>>,
+    path: &'static str,
+) -> Result<Arc<ServiceAccount>, OAuthError> {
+    let (client_id, secret) = basic(headers)?;
+    if let Some(l) = limit {
+        state
+            .oauth_limits
+            .check(l, path, (peer, client_id.clone()))?;
+    }
+    let (account, _) = authenticate_client(state, &client_id, &secret, peer)?;
+    note_access(state, &account, peer);
+    Ok(account)
+}
+
+/// `POST /api/oauth/revoke` (RFC 7009).
+pub async fn revoke(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    revoke_inner(&state, peer, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn revoke_inner(
+    state: &AppState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let account = authenticated_client(
+        state,
+        peer,
+        headers,
+        Some(&state.oauth_limits.revoke),
+        REVOKE_PATH,
+    )
+    .await?;
+    let form = parse_form(headers, body)?;
+    let token = param(&form, "token")
+        .filter(|t| !t.is_empty())
+        .ok_or(OAuthError::InvalidRequest)?;
+    // `token_type_hint` is optional and only a hint (RFC 7009 §2.1); we have one token type.
+    let now = state.clock.now();
+    // 200 with no body, `Content-Type: application/json` as in seed 000.
+    let ok = || {
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+        )
+            .into_response()
+    };
+    // Unknown, malformed and expired tokens: nothing to do, and 200 (RFC 7009 §2.2).
+    let Ok(claims) = state.tokens.verify_signature(token, now) else {
+        return Ok(ok());
+    };
+    if claims.sub != account.client_id.to_string() {
+        tracing::warn!(client_id = %account.client_id, "revocation of another client's token refused");
+        return Err(OAuthError::InvalidGrant);
+    }
+    if state.registry.is_revoked(&claims.jti) {
+        return Ok(ok());
+    }
+    let exp = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+    state
+        .store
+        .revoke_token(&claims.jti, account.client_id, exp)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "recording a revocation failed");
+            OAuthError::ServerError
+        })?;
+    state.registry.add_revoked(claims.jti.clone(), exp);
+    state.registry.forget_verified(token);
+    tracing::info!(client_id = %account.client_id, jti = %claims.jti, "token revoked");
+    Ok(ok())
+}
+
+/// `POST /api/oauth/introspect` (RFC 7662), for authenticated clients. Tokens of other
+/// organizations are reported inactive.
+pub async fn introspect(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result: Result<Response, OAuthError> = async {
+        let caller = authenticated_client(&state, peer, &headers, None, INTROSPECT_PATH).await?;
+        let form = parse_form(&headers, &body)?;
+        let token = param(&form, "token").ok_or(OAuthError::InvalidRequest)?;
+        let now = state.clock.now();
+        let body = match state.tokens.authenticate(&state.registry, token, now) {
+            Ok((v, account)) if account.org_id == caller.org_id => json!({
+                "active": true,
+                "client_id": v.claims.sub,
+                "sub": v.claims.sub,
+                "iss": v.claims.iss,
+                "aud": v.claims.aud,
+                "exp": v.claims.exp,
+                "iat": v.claims.iat,
+                "jti": v.claims.jti,
+                "token_type": "Bearer",
+                "org_id": v.claims.org_id,
+            }),
+            _ => json!({"active": false}),
+        };
+        Ok((
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body.to_string(),
+        )
+            .into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        state.tokens.jwks().to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let base = state.public_url();
+    let body = json!({
+        "issuer": state.tokens.issuer(),
+        "token_endpoint": format!("{base}{TOKEN_PATH}"),
+        "revocation_endpoint": format!("{base}{REVOKE_PATH}"),
+        "introspection_endpoint": format!("{base}{INTROSPECT_PATH}"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": ["token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}

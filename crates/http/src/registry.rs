@@ -1,0 +1,239 @@
+//! The in-memory mirror of service accounts, revoked tokens and usage counters.
+//!
+//! Why: token issuance and Bearer authentication are the hot paths (thousands per second per
+//! core). They must not wait on a database round trip, and never on a write. So every
+//! service account (with its secrets' keyed hashes and its access list) is loaded at start and
+//! kept in memory; every change goes through [`Registry::write`], which writes the store
+//! first and then reloads that one account, so the mirror never shows what the store does not
+//! hold. Usage counters (`lastUsedAt`, access-list `requestCount`) accumulate in memory and
+//! are flushed in batches (Atlas allows such a delay).
+//!
+//! Limitation (documented in architecture.md): the mirror is per process. Several nodes
+//! sharing one database would each need change notification; that comes with PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use tessera_domain::{ClientId, OrgId, SecretId};
+use tessera_protocols::jwt::Claims;
+use tessera_store::{AccessUse, ServiceAccount, Store, StoreResult};
+
+/// A token whose signature, issuer and audience were verified once.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    pub claims: Claims,
+    pub client_id: ClientId,
+    pub secret_id: SecretId,
+}
+
+/// Most verified tokens remembered; past this the cache is pruned of expired entries, then
+/// cleared if still full.
+const VERIFIED_CACHE_MAX: usize = 100_000;
+
+#[derive(Default)]
+pub struct Registry {
+    accounts: RwLock<HashMap<ClientId, Arc<ServiceAccount>>>,
+    writes: tokio::sync::Mutex<()>,
+    revoked: RwLock<HashMap<String, DateTime<Utc>>>,
+    verified: RwLock<HashMap<String, Arc<VerifiedToken>>>,
+    secret_use: Mutex<HashMap<SecretId, DateTime<Utc>>>,
+    access_use: Mutex<HashMap<(ClientId, String), AccessUse>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Registry {
+    /// Loads every account and the live revocation list.
+    pub async fn load(store: &dyn Store, now: DateTime<Utc>) -> StoreResult<Self> {
+        let reg = Registry::default();
+        let accounts = store.list_service_accounts().await?;
+        let revoked = store.revoked_tokens(now).await?;
+        write(&reg.accounts).extend(accounts.into_iter().map(|a| (a.client_id, Arc::new(a))));
+        write(&reg.revoked).extend(revoked);
+        Ok(reg)
+    }
+
+    pub fn get(&self, id: ClientId) -> Option<Arc<ServiceAccount>> {
+        read(&self.accounts).get(&id).cloned()
+    }
+
+    /// Accounts of an organization, ordered by client id.
+    pub fn list_org(&self, org: OrgId) -> Vec<Arc<ServiceAccount>> {
+        let mut v: Vec<Arc<ServiceAccount>> = read(&self.accounts)
+            .values()
+            .filter(|a| a.org_id == org)
+            .cloned()
+            .collect();
+        v.sort_by_key(|a| a.client_id.0);
+        v
+    }
+
+    /// Serializes changes to accounts. Hold the guard across "write store, then
+    /// [`Registry::reload`]".
+    pub async fn write(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes.lock().await
+    }
+
+    /// Re-reads one account from the store into the mirror (removing it when it is gone).
+    pub async fn reload(
+        &self,
+        store: &dyn Store,
+        id: ClientId,
+    ) -> StoreResult<Option<Arc<ServiceAccount>>> {
+        let fresh = store.get_service_account(id).await?.map(Arc::new);
+        let mut map = write(&self.accounts);
+        match &fresh {
+            Some(a) => {
+                map.insert(id, a.clone());
+            }
+            None => {
+                map.remove(&id);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Re-reads every account of an organization (after an org-wide change such as a delete).
+    pub async fn reload_all(&self, store: &dyn Store) -> StoreResult<()> {
+        let all = store.list_service_accounts().await?;
+        let mut map = write(&self.accounts);
+        map.clear();
+        for a in all {
+            map.insert(a.client_id, Arc::new(a));
+        }
+        Ok(())
+    }
+
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        read(&self.revoked).contains_key(jti)
+    }
+
+    pub fn add_revoked(&self, jti: String, exp: DateTime<Utc>) {
+        write(&self.revoked).insert(jti, exp);
+    }
+
+    pub fn verified(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+        read(&self.verified).get(token).cloned()
+    }
+
+    pub fn remember_verified(&self, token: &str, v: Arc<VerifiedToken>, now: DateTime<Utc>) {
+        let mut map = write(&self.verified);
+        if map.len() >= VERIFIED_CACHE_MAX {
+            let now_s = now.timestamp();
+            map.retain(|_, t| t.claims.exp > now_s);
+            if map.len() >= VERIFIED_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(token.to_owned(), v);
+    }
+
+    pub fn forget_verified(&self, token: &str) {
+        write(&self.verified).remove(token);
+    }
+
+    pub fn note_secret_use(&self, secret: SecretId, at: DateTime<Utc>) {
+        lock(&self.secret_use).insert(secret, at);
+    }
+
+    /// `lastUsedAt` including uses not yet flushed.
+    pub fn secret_last_used(
+        &self,
+        secret: SecretId,
+        stored: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let pending = lock(&self.secret_use).get(&secret).copied();
+        match (pending, stored) {
+            (Some(p), Some(s)) => Some(p.max(s)),
+            (p, s) => p.or(s),
+        }
+    }
+
+    pub fn note_access_use(
+        &self,
+        account: ClientId,
+        entry_key: String,
+        addr: IpAddr,
+        at: DateTime<Utc>,
+    ) {
+        let mut map = lock(&self.access_use);
+        let u = map
+            .entry((account, entry_key.clone()))
+            .or_insert_with(|| AccessUse {
+                account,
+                entry_key,
+                at,
+                address: addr.to_string(),
+                count: 0,
+            });
+        u.at = at;
+        u.address = addr.to_string();
+        u.count += 1;
+    }
+
+    /// Pending access-list usage for display: (lastUsedAt, lastUsedAddress, extra count).
+    pub fn access_pending(
+        &self,
+        account: ClientId,
+        entry_key: &str,
+    ) -> Option<(DateTime<Utc>, String, u64)> {
+        lock(&self.access_use)
+            .get(&(account, entry_key.to_owned()))
+            .map(|u| (u.at, u.address.clone(), u.count))
+    }
+
+    /// Writes pending usage to the store, then refreshes the affected accounts. On a store
+    /// error the pending usage is kept for the next flush.
+    pub async fn flush(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+        let secrets: Vec<(SecretId, DateTime<Utc>)> = lock(&self.secret_use)
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let access: Vec<AccessUse> = lock(&self.access_use).values().cloned().collect();
+        if !secrets.is_empty() {
+            store.record_secret_use(&secrets).await?;
+            let mut pending = lock(&self.secret_use);
+            for (id, at) in &secrets {
+                if pending.get(id) == Some(at) {
+                    pending.remove(id);
+                }
+            }
+        }
+        if !access.is_empty() {
+            store.record_access_use(&access).await?;
+            let mut pending = lock(&self.access_use);
+            for u in &access {
+                let key = (u.account, u.entry_key.clone());
+                let done = match pending.get_mut(&key) {
+                    Some(p) if p.count == u.count => true,
+                    Some(p) => {
+                        p.count -= u.count;
+                        false
+                    }
+                    None => false,
+                };
+                if done {
+                    pending.remove(&key);
+                }
+            }
+        }
+        let _guard = self.write().await;
+        if !secrets.is_empty() || !access.is_empty() {
+            self.reload_all(store).await?;
+        }
+        store.purge_revoked_tokens(now).await?;
+        write(&self.revoked).retain(|_, exp| *exp > now);
+        Ok(())
+    }
+}

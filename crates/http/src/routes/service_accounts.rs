@@ -1,0 +1,543 @@
+//! Organization service accounts (CONTRACT §6): `/orgs/{orgId}/serviceAccounts[/{clientId}]`,
+//! their secrets, access lists and project list.
+//!
+//! Reads come from the in-memory registry; every change writes the store and then reloads
+//! the account into the registry under the registry's write lock.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+use tessera_domain::access::AccessEntry;
+use tessera_domain::names::{ServiceAccountDescription, ServiceAccountName};
+use tessera_domain::roles::{parse_role_list, OrgRole};
+use tessera_domain::secrets::{
+    generate_service_account_secret, mask_service_account_secret, SecretValue,
+};
+use tessera_domain::service_accounts::{secret_expiry, MAX_ACTIVE_SECRETS};
+use tessera_domain::time::format;
+use tessera_domain::{ClientId, OrgId, PrincipalKind, Requirement, SecretId};
+use tessera_store::{AccessListEntry, AddSecretOutcome, SaSecret, ServiceAccount};
+
+use super::{authorize_org, paginate};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, PathParams};
+use crate::oauth::Peer;
+use crate::query::{parse_bool_param, Pagination, Query};
+use crate::registry::Registry;
+use crate::render::Reply;
+use crate::state::AppState;
+use crate::wire::Ignored;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretOut {
+    pub created_at: String,
+    pub expires_at: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_secret_value: Option<String>,
+    /// Only in the response that creates the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountOut {
+    pub client_id: String,
+    pub created_at: String,
+    pub description: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub secrets: Vec<SecretOut>,
+}
+
+fn secret_out(registry: &Registry, s: &SaSecret, clear: Option<&SecretValue>) -> SecretOut {
+    SecretOut {
+        created_at: format(s.created_at),
+        expires_at: format(s.expires_at),
+        id: s.id.to_string(),
+        last_used_at: registry.secret_last_used(s.id, s.last_used_at).map(format),
+        masked_secret_value: clear.is_none().then(|| s.masked.clone()),
+        secret: clear.map(|c| c.expose().to_owned()),
+    }
+}
+
+pub fn account_out(
+    registry: &Registry,
+    a: &ServiceAccount,
+    clear: Option<(SecretId, &SecretValue)>,
+) -> AccountOut {
+    AccountOut {
+        client_id: a.client_id.to_string(),
+        created_at: format(a.created_at),
+        description: a.description.clone(),
+        name: a.name.clone(),
+        roles: a.org_roles.iter().map(ToString::to_string).collect(),
+        secrets: a
+            .secrets
+            .iter()
+            .map(|s| {
+                secret_out(
+                    registry,
+                    s,
+                    clear.filter(|(id, _)| *id == s.id).map(|(_, v)| v),
+                )
+            })
+            .collect(),
+    }
+}
+
+pub fn account_not_found(raw: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "SERVICE_ACCOUNT_NOT_FOUND",
+        format!("No service account with client ID {raw} exists."),
+    )
+    .with_params([json!(raw)])
+}
+
+/// The account `raw` of `org`, from the registry; 404 when absent or in another org.
+pub fn account_in_org(state: &AppState, org: OrgId, raw: &str) -> ApiResult<Arc<ServiceAccount>> {
+    let id = ClientId::parse(raw)?;
+    match state.registry.get(id) {
+        Some(a) if a.org_id == org => Ok(a),
+        _ => Err(account_not_found(raw)),
+    }
+}
+
+fn role_error(e: tessera_domain::roles::RoleListError) -> ApiError {
+    ApiError::validation(format!("{e}."))
+}
+
+/// Makes a new secret: (record with keyed hash, clear value to show once).
+pub fn new_secret(state: &AppState, hours: i64) -> ApiResult<(SaSecret, SecretValue)> {
+    let now = state.clock.now();
+    let expires_at = secret_expiry(hours, state.settings.max_secret_hours, now)?;
+    let value = generate_service_account_secret();
+    let record = SaSecret {
+        id: SecretId::generate(now),
+        hash: state.crypto.hasher.hash(value.expose()),
+        masked: mask_service_account_secret(&value),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+    };
+    Ok((record, value))
+}
+
+async fn reload(state: &AppState, id: ClientId) -> ApiResult<Arc<ServiceAccount>> {
+    state
+        .registry
+        .reload(state.store.as_ref(), id)
+        .await?
+        .ok_or_else(|| account_not_found(&id.to_string()))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    page: Pagination,
+    Query(q): Query,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    // Accepted for compatibility: Tessera has no system-managed accounts.
+    parse_bool_param(&q, "includeSystemManaged")?;
+    let listed = paginate(state.registry.list_org(org), page.page());
+    Ok(Reply::ok(
+        page.list(listed, |a| account_out(&state.registry, &a, None)),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateIn {
+    name: String,
+    description: String,
+    roles: Vec<String>,
+    secret_expires_after_hours: i64,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    ApiJson(body): ApiJson<CreateIn>,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let name = ServiceAccountName::parse(&body.name)?;
+    let description = ServiceAccountDescription::parse(&body.description)?;
+    let roles = parse_role_list::<OrgRole>("roles", &body.roles, false).map_err(role_error)?;
+    let (secret, value) = new_secret(&state, body.secret_expires_after_hours)?;
+    let now = state.clock.now();
+    let account = ServiceAccount {
+        client_id: ClientId::generate(now),
+        org_id: org,
+        name: name.into_inner(),
+        description: description.into_inner(),
+        org_roles: roles,
+        group_roles: Vec::new(),
+        created_at: now,
+        secrets: vec![secret],
+        access_list: Vec::new(),
+    };
+    let _guard = state.registry.write().await;
+    state.store.create_service_account(&account).await?;
+    let stored = reload(&state, account.client_id).await?;
+    tracing::info!(client_id = %stored.client_id, org_id = %org, "service account created");
+    let secret_id = stored
+        .secrets
+        .first()
+        .map(|s| s.id)
+        .unwrap_or(account.secrets[0].id);
+    Ok(Reply::created(account_out(
+        &state.registry,
+        &stored,
+        Some((secret_id, &value)),
+    )))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    Ok(Reply::ok(account_out(&state.registry, &account, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateIn {
+    name: Option<String>,
+    description: Option<String>,
+    roles: Option<Vec<String>>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    ApiJson(body): ApiJson<UpdateIn>,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    let name = body
+        .name
+        .as_deref()
+        .map(ServiceAccountName::parse)
+        .transpose()?;
+    let description = body
+        .description
+        .as_deref()
+        .map(ServiceAccountDescription::parse)
+        .transpose()?;
+    let roles = body
+        .roles
+        .as_deref()
+        .map(|r| parse_role_list::<OrgRole>("roles", r, false))
+        .transpose()
+        .map_err(role_error)?;
+    let _guard = state.registry.write().await;
+    let changed = state
+        .store
+        .update_service_account(
+            account.client_id,
+            name.as_ref().map(|n| n.as_str()),
+            description.as_ref().map(|d| d.as_str()),
+            roles.as_deref(),
+        )
+        .await?;
+    if !changed {
+        return Err(account_not_found(path.get("clientId")));
+    }
+    let stored = reload(&state, account.client_id).await?;
+    Ok(Reply::ok(account_out(&state.registry, &stored, None)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    let _guard = state.registry.write().await;
+    if !state
+        .store
+        .delete_service_account(account.client_id)
+        .await?
+    {
+        return Err(account_not_found(path.get("clientId")));
+    }
+    state
+        .registry
+        .reload(state.store.as_ref(), account.client_id)
+        .await?;
+    tracing::info!(client_id = %account.client_id, "service account deleted; its tokens end now");
+    Ok(Reply::no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretIn {
+    secret_expires_after_hours: i64,
+}
+
+pub async fn create_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    ApiJson(body): ApiJson<SecretIn>,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    let (secret, value) = new_secret(&state, body.secret_expires_after_hours)?;
+    let _guard = state.registry.write().await;
+    let outcome = state
+        .store
+        .add_service_account_secret(
+            account.client_id,
+            &secret,
+            MAX_ACTIVE_SECRETS,
+            state.clock.now(),
+        )
+        .await?;
+    match outcome {
+        AddSecretOutcome::Added => {}
+        AddSecretOutcome::NotFound => return Err(account_not_found(path.get("clientId"))),
+        AddSecretOutcome::TooMany => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "SERVICE_ACCOUNT_SECRET_LIMIT_EXCEEDED",
+                format!(
+                    "Service account {} already has {MAX_ACTIVE_SECRETS} unexpired secrets; delete one first.",
+                    account.client_id
+                ),
+            )
+            .with_params([json!(account.client_id.to_string()), json!(MAX_ACTIVE_SECRETS)]))
+        }
+    }
+    reload(&state, account.client_id).await?;
+    Ok(Reply::created(secret_out(
+        &state.registry,
+        &secret,
+        Some(&value),
+    )))
+}
+
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    let raw = path.get("secretId");
+    let secret = SecretId::parse(raw)?;
+    let _guard = state.registry.write().await;
+    if !state
+        .store
+        .delete_service_account_secret(account.client_id, secret)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SERVICE_ACCOUNT_SECRET_NOT_FOUND",
+            format!("No secret with ID {raw} exists for this service account."),
+        )
+        .with_params([json!(raw)]));
+    }
+    reload(&state, account.client_id).await?;
+    tracing::info!(client_id = %account.client_id, secret_id = %secret, "secret deleted; tokens minted with it end now");
+    Ok(Reply::no_content())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessEntryOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    pub request_count: u64,
+}
+
+fn access_out(registry: &Registry, account: ClientId, e: &AccessListEntry) -> AccessEntryOut {
+    let pending = registry.access_pending(account, &e.entry.key());
+    let (last_at, last_addr, extra) = match pending {
+        Some((at, addr, n)) => (Some(at), Some(addr), n),
+        None => (e.last_used_at, e.last_used_address.clone(), 0),
+    };
+    AccessEntryOut {
+        cidr_block: e.entry.is_cidr.then(|| e.entry.display()),
+        created_at: format(e.created_at),
+        ip_address: (!e.entry.is_cidr).then(|| e.entry.display()),
+        last_used_address: last_addr,
+        last_used_at: last_at.map(format),
+        request_count: e.request_count + extra,
+    }
+}
+
+pub async fn list_access(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    let listed = paginate(account.access_list.clone(), page.page());
+    Ok(Reply::ok(page.list(listed, |e| {
+        access_out(&state.registry, account.client_id, &e)
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AccessEntryIn {
+    cidr_block: Option<String>,
+    ip_address: Option<String>,
+    #[serde(default, rename = "createdAt")]
+    _created_at: Ignored,
+    #[serde(default, rename = "lastUsedAddress")]
+    _last_used_address: Ignored,
+    #[serde(default, rename = "lastUsedAt")]
+    _last_used_at: Ignored,
+    #[serde(default, rename = "requestCount")]
+    _request_count: Ignored,
+}
+
+/// Most entries accepted in one request body (Atlas).
+pub const MAX_ACCESS_ENTRIES_PER_REQUEST: usize = 200;
+
+pub async fn add_access(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    page: Pagination,
+    ApiJson(body): ApiJson<Vec<AccessEntryIn>>,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    if body.is_empty() || body.len() > MAX_ACCESS_ENTRIES_PER_REQUEST {
+        return Err(ApiError::validation(format!(
+            "The request body must list 1 to {MAX_ACCESS_ENTRIES_PER_REQUEST} entries."
+        )));
+    }
+    let now = state.clock.now();
+    let mut entries = Vec::with_capacity(body.len());
+    for item in body {
+        let entry = match (&item.ip_address, &item.cidr_block) {
+            (Some(ip), None) => AccessEntry::from_ip_address(ip)?,
+            (None, Some(cidr)) => AccessEntry::from_cidr_block(cidr)?,
+            _ => {
+                return Err(ApiError::validation(
+                    "Each entry must have exactly one of ipAddress and cidrBlock.",
+                ))
+            }
+        };
+        entries.push(AccessListEntry {
+            entry,
+            created_at: now,
+            last_used_at: None,
+            last_used_address: None,
+            request_count: 0,
+        });
+    }
+    let _guard = state.registry.write().await;
+    if !state
+        .store
+        .add_access_entries(account.client_id, &entries)
+        .await?
+    {
+        return Err(account_not_found(path.get("clientId")));
+    }
+    let stored = reload(&state, account.client_id).await?;
+    let listed = paginate(stored.access_list.clone(), page.page());
+    Ok(Reply::ok(page.list(listed, |e| {
+        access_out(&state.registry, stored.client_id, &e)
+    })))
+}
+
+pub async fn delete_access(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    Peer(peer): Peer,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    let raw = path.get("ipAddress");
+    let entry = AccessEntry::parse_any(raw)?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ACCESS_LIST_ENTRY_NOT_FOUND",
+            format!("No access list entry {raw} exists for this service account."),
+        )
+        .with_params([json!(raw)])
+    };
+    if !account
+        .access_list
+        .iter()
+        .any(|e| e.entry.key() == entry.key())
+    {
+        return Err(not_found());
+    }
+    // The account may not remove the entry its own request comes through (Atlas).
+    if let PrincipalKind::ServiceAccount { client_id, .. } = caller.kind {
+        if client_id == account.client_id && entry.contains(peer) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "CANNOT_REMOVE_CALLER_ACCESS_LIST_ENTRY",
+                format!("The entry {raw} allows the address this request comes from and cannot be removed by it."),
+            )
+            .with_params([json!(raw)]));
+        }
+    }
+    let _guard = state.registry.write().await;
+    if !state
+        .store
+        .delete_access_entry(account.client_id, &entry.key())
+        .await?
+    {
+        return Err(not_found());
+    }
+    reload(&state, account.client_id).await?;
+    Ok(Reply::no_content())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountGroupOut {
+    group_id: String,
+    roles: Vec<String>,
+}
+
+pub async fn list_groups(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    let account = account_in_org(&state, org, path.get("clientId"))?;
+    let listed = paginate(account.group_roles.clone(), page.page());
+    Ok(Reply::ok(page.list(listed, |(g, roles)| AccountGroupOut {
+        group_id: g.to_string(),
+        roles: roles.iter().map(ToString::to_string).collect(),
+    })))
+}

@@ -1,0 +1,136 @@
+//! Access tokens: minting and the full verification every Bearer request gets.
+
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+use tessera_domain::service_accounts::TOKEN_LIFETIME_SECS;
+use tessera_domain::{ClientId, SecretId};
+use tessera_protocols::jwt::{Claims, JwtError, JwtSigner, JwtVerifier};
+use tessera_store::ServiceAccount;
+
+use crate::registry::{Registry, VerifiedToken};
+
+/// The audience of every access token (Atlas).
+pub const AUDIENCE: &str = "api://admin";
+/// Clock skew tolerated when checking `exp` and `iat`.
+pub const LEEWAY_SECS: i64 = 30;
+
+pub struct TokenService {
+    signer: JwtSigner,
+    verifier: JwtVerifier,
+    issuer: String,
+}
+
+/// Why a token was refused. Logged, never shown to clients beyond "unauthorized".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    Invalid(JwtError),
+    Expired,
+    Revoked,
+    AccountGone,
+    SecretGone,
+}
+
+pub struct Minted {
+    pub token: String,
+    pub claims: Claims,
+}
+
+impl TokenService {
+    /// `keys`: (kid, PKCS#8) pairs; the last one signs, all verify (rotation).
+    pub fn new(issuer: String, keys: &[(String, Vec<u8>)]) -> Result<Self, JwtError> {
+        let mut verifier = JwtVerifier::new(issuer.clone(), AUDIENCE.to_owned(), LEEWAY_SECS);
+        let mut signer = None;
+        for (kid, pkcs8) in keys {
+            let s = JwtSigner::from_pkcs8(kid, pkcs8)?;
+            verifier.add_key(kid, s.public_key_bytes());
+            signer = Some(s);
+        }
+        let signer = signer.ok_or(JwtError::Crypto("no signing key"))?;
+        Ok(Self {
+            signer,
+            verifier,
+            issuer,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [self.signer.public_jwk()] })
+    }
+
+    pub fn mint(
+        &self,
+        account: &ServiceAccount,
+        secret: SecretId,
+        now: DateTime<Utc>,
+    ) -> Result<Minted, JwtError> {
+        let iat = now.timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.to_owned(),
+            sub: account.client_id.to_string(),
+            iat,
+            exp: iat + TOKEN_LIFETIME_SECS,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            org_id: account.org_id.to_string(),
+            secret_id: secret.to_string(),
+        };
+        let token = self.signer.sign(&claims)?;
+        Ok(Minted { token, claims })
+    }
+
+    /// Signature, issuer, audience and time checks, without consulting the registry. Used by
+    /// revocation, which must accept a token whatever the state of its account.
+    pub fn verify_signature(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, JwtError> {
+        self.verifier.verify(token, now)
+    }
+
+    /// Full verification for a Bearer request. The signature is checked once per token and
+    /// remembered; expiry, revocation, the account and the minting secret are checked on
+    /// every request.
+    pub fn authenticate(
+        &self,
+        registry: &Registry,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Arc<VerifiedToken>, Arc<ServiceAccount>), TokenRejection> {
+        let verified = match registry.verified(token) {
+            Some(v) => v,
+            None => {
+                let claims = self.verifier.verify(token, now).map_err(|e| match e {
+                    JwtError::Expired => TokenRejection::Expired,
+                    other => TokenRejection::Invalid(other),
+                })?;
+                let client_id = ClientId::parse(&claims.sub)
+                    .map_err(|_| TokenRejection::Invalid(JwtError::Malformed("sub")))?;
+                let secret_id = SecretId::parse(&claims.secret_id)
+                    .map_err(|_| TokenRejection::Invalid(JwtError::Malformed("secret_id")))?;
+                let v = Arc::new(VerifiedToken {
+                    claims,
+                    client_id,
+                    secret_id,
+                });
+                registry.remember_verified(token, v.clone(), now);
+                v
+            }
+        };
+        if now - Duration::seconds(LEEWAY_SECS)
+            >= DateTime::<Utc>::from_timestamp(verified.claims.exp, 0).unwrap_or_default()
+        {
+            return Err(TokenRejection::Expired);
+        }
+        if registry.is_revoked(&verified.claims.jti) {
+            return Err(TokenRejection::Revoked);
+        }
+        let account = registry
+            .get(verified.client_id)
+            .ok_or(TokenRejection::AccountGone)?;
+        if !account.secrets.iter().any(|s| s.id == verified.secret_id) {
+            return Err(TokenRejection::SecretGone);
+        }
+        Ok((verified, account))
+    }
+}
