@@ -9,18 +9,25 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::ValidationError;
 
 /// A 12-byte, time-ordered identifier rendered as 24 lowercase hex digits (ObjectId layout:
-/// 4 bytes of seconds since the epoch, 5 random bytes, 3 bytes of a counter).
+/// 4 bytes of seconds since the epoch, 5 random bytes chosen once per process, 3 bytes of a
+/// counter), so ids made by one process sort in creation order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId([u8; 12]);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+static PROCESS_RANDOM: std::sync::OnceLock<[u8; 5]> = std::sync::OnceLock::new();
 
 impl ObjectId {
     pub fn generate(now: DateTime<Utc>) -> Self {
         let mut bytes = [0u8; 12];
         let secs = u32::try_from(now.timestamp().max(0)).unwrap_or(u32::MAX);
         bytes[..4].copy_from_slice(&secs.to_be_bytes());
-        rand::thread_rng().fill_bytes(&mut bytes[4..9]);
+        let process = PROCESS_RANDOM.get_or_init(|| {
+            let mut r = [0u8; 5];
+            rand::thread_rng().fill_bytes(&mut r);
+            r
+        });
+        bytes[4..9].copy_from_slice(process);
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);
         bytes[9..].copy_from_slice(&count.to_be_bytes()[1..]);
         Self(bytes)

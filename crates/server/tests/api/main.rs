@@ -2,9 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_keys;
+mod attacks;
 mod auth;
 mod groups;
 mod harness;
 mod lifecycle;
+mod oauth;
 mod orgs;
+mod service_accounts;
 mod surface;
