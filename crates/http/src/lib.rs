@@ -108,6 +108,35 @@ pub fn api_routes() -> Router<AppState> {
         .route(
             "/orgs/{orgId}/serviceAccounts/{clientId}/groups",
             get(sa::list_groups),
+        )
+        .route(
+            "/groups/{groupId}/serviceAccounts",
+            get(routes::group_service_accounts::list).post(routes::group_service_accounts::create),
+        )
+        // `POST` is `{clientId}:invite` (the handler splits off the action).
+        .route(
+            "/groups/{groupId}/serviceAccounts/{clientId}",
+            get(routes::group_service_accounts::get)
+                .patch(routes::group_service_accounts::update)
+                .delete(routes::group_service_accounts::delete)
+                .post(routes::group_service_accounts::action),
+        )
+        .route(
+            "/groups/{groupId}/serviceAccounts/{clientId}/secrets",
+            post(routes::group_service_accounts::create_secret),
+        )
+        .route(
+            "/groups/{groupId}/serviceAccounts/{clientId}/secrets/{secretId}",
+            axum::routing::delete(routes::group_service_accounts::delete_secret),
+        )
+        .route(
+            "/groups/{groupId}/serviceAccounts/{clientId}/accessList",
+            get(routes::group_service_accounts::list_access)
+                .post(routes::group_service_accounts::add_access),
+        )
+        .route(
+            "/groups/{groupId}/serviceAccounts/{clientId}/accessList/{ipAddress}",
+            axum::routing::delete(routes::group_service_accounts::delete_access),
         );
     family(foundation, V2023).merge(family(service_accounts, V2024))
 }
@@ -133,13 +162,16 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
 
-fn dialect_router(dialect: Dialect) -> Router<AppState> {
+fn dialect_router(dialect: Dialect, max_body: usize) -> Router<AppState> {
     api_routes()
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
         })
-        .layer(from_fn_with_state(dialect, render::render))
+        .layer(from_fn_with_state(
+            (dialect, render::BodyLimit(max_body)),
+            render::render,
+        ))
 }
 
 /// The whole application.
@@ -147,8 +179,8 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let max_body = state.settings.max_body_bytes;
     Router::new()
-        .nest("/api/atlas/v2", dialect_router(Dialect::V2))
-        .nest("/api/public/v1.0", dialect_router(Dialect::V1))
+        .nest("/api/atlas/v2", dialect_router(Dialect::V2, max_body))
+        .nest("/api/public/v1.0", dialect_router(Dialect::V1, max_body))
         .merge(oauth_routes())
         .route("/healthz", get(telemetry::healthz))
         .route("/readyz", get(telemetry::readyz))

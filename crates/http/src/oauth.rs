@@ -330,7 +330,7 @@ async fn token_inner(
     })?;
     state.registry.note_secret_use(secret_id, now);
     note_access(state, &account, peer);
-    tracing::info!(client_id = %account.client_id, jti = %minted.claims.jti, "token issued");
+    tracing::debug!(client_id = %account.client_id, jti = %minted.claims.jti, "token issued");
     let body = format!(
         "{{\"access_token\":\"{}\",\"expires_in\":{TOKEN_LIFETIME_SECS},\"token_type\":\"Bearer\"}}",
         minted.token

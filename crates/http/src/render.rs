@@ -82,8 +82,29 @@ fn render_json(value: &Value, pretty: bool) -> Vec<u8> {
     out.unwrap_or_default()
 }
 
+/// Reads the whole request body before any handler runs, up to `limit` bytes.
+///
+/// Why: a handler may reject a request (401 challenge, 404, 403) before its extractors read
+/// the body; an unread body leaves the kept-alive connection unusable, and Digest clients
+/// (python-requests) resend on the same connection. Bodies here are small JSON documents.
+async fn buffer_body(req: Request, limit: usize) -> Result<Request, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Largest API request body accepted by [`render`]; set from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
 /// Middleware for every route of the v1.0 and v2 surfaces.
-pub async fn render(State(dialect): State<Dialect>, mut req: Request, next: Next) -> Response {
+pub async fn render(
+    State((dialect, BodyLimit(limit))): State<(Dialect, BodyLimit)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let pairs = QueryPairs::from_query(req.uri().query());
     let flags = pairs.as_ref().map_err(Clone::clone).and_then(|p| {
         Ok((
@@ -96,6 +117,10 @@ pub async fn render(State(dialect): State<Dialect>, mut req: Request, next: Next
         Err(e) => return finish(e.into_response(), dialect, false, false),
     };
     req.extensions_mut().insert(dialect);
+    let req = match buffer_body(req, limit).await {
+        Ok(r) => r,
+        Err(e) => return finish(e.into_response(), dialect, pretty, envelope),
+    };
     let resp = next.run(req).await;
     finish(resp, dialect, pretty, envelope)
 }

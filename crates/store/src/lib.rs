@@ -242,12 +242,15 @@ pub trait Store: Send + Sync + 'static {
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>>;
     /// Inserts the account with its secrets, project roles and access list.
     async fn create_service_account(&self, account: &ServiceAccount) -> StoreResult<()>;
+    /// Changes name, description, org roles and/or the roles in one project, in one
+    /// transaction; `false` when the account is gone.
     async fn update_service_account(
         &self,
         id: ClientId,
         name: Option<&str>,
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
+        group_roles: Option<(GroupId, &[GroupRole])>,
     ) -> StoreResult<bool>;
     /// Deletes the account and (by cascade) its secrets, access list and assignments.
     async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool>;

@@ -887,7 +887,9 @@ impl Store for SqliteStore {
         name: Option<&str>,
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
+        group_roles: Option<(GroupId, &[GroupRole])>,
     ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query(
             "UPDATE service_accounts SET name = COALESCE(?, name), description = COALESCE(?, description), \
              org_roles = COALESCE(?, org_roles) WHERE id = ?",
@@ -896,10 +898,17 @@ impl Store for SqliteStore {
         .bind(description)
         .bind(org_roles.map(join_roles))
         .bind(id.0.to_hex())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some((group, roles)) = group_roles {
+            upsert_sa_group(&mut tx, id, group, roles).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool> {

@@ -225,8 +225,11 @@ pub async fn delete(
         Requirement::ProjectOwner,
     )
     .await?;
+    // Service accounts lose the project at once: refresh the registry under its lock.
+    let _guard = state.registry.write().await;
     if !state.store.delete_group(group.id).await? {
         return Err(ApiError::group_not_found(path.get("groupId")));
     }
+    state.registry.reload_all(state.store.as_ref()).await?;
     Ok(Reply::no_content())
 }

@@ -84,8 +84,13 @@ pub async fn delete(
     path: PathParams,
 ) -> ApiResult<Reply> {
     let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    // Under the registry's write lock: the org's service accounts go with it, at once.
+    let _guard = state.registry.write().await;
     match state.store.delete_org(org.id).await? {
-        DeleteOrgOutcome::Deleted => Ok(Reply::no_content()),
+        DeleteOrgOutcome::Deleted => {
+            state.registry.reload_all(state.store.as_ref()).await?;
+            Ok(Reply::no_content())
+        }
         DeleteOrgOutcome::NotFound => Err(ApiError::org_not_found(path.get("orgId"))),
         DeleteOrgOutcome::HasProjects => Err(ApiError::new(
             StatusCode::CONFLICT,

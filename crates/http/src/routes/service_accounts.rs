@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_domain::access::AccessEntry;
 use tessera_domain::names::{ServiceAccountDescription, ServiceAccountName};
@@ -17,7 +18,7 @@ use tessera_domain::secrets::{
 };
 use tessera_domain::service_accounts::{secret_expiry, MAX_ACTIVE_SECRETS};
 use tessera_domain::time::format;
-use tessera_domain::{ClientId, OrgId, PrincipalKind, Requirement, SecretId};
+use tessera_domain::{ClientId, OrgId, Principal, PrincipalKind, Requirement, SecretId};
 use tessera_store::{AccessListEntry, AddSecretOutcome, SaSecret, ServiceAccount};
 
 use super::{authorize_org, paginate};
@@ -111,7 +112,7 @@ pub fn account_in_org(state: &AppState, org: OrgId, raw: &str) -> ApiResult<Arc<
     }
 }
 
-fn role_error(e: tessera_domain::roles::RoleListError) -> ApiError {
+pub fn role_error(e: tessera_domain::roles::RoleListError) -> ApiError {
     ApiError::validation(format!("{e}."))
 }
 
@@ -131,7 +132,7 @@ pub fn new_secret(state: &AppState, hours: i64) -> ApiResult<(SaSecret, SecretVa
     Ok((record, value))
 }
 
-async fn reload(state: &AppState, id: ClientId) -> ApiResult<Arc<ServiceAccount>> {
+pub async fn reload(state: &AppState, id: ClientId) -> ApiResult<Arc<ServiceAccount>> {
     state
         .registry
         .reload(state.store.as_ref(), id)
@@ -253,6 +254,7 @@ pub async fn update(
             name.as_ref().map(|n| n.as_str()),
             description.as_ref().map(|d| d.as_str()),
             roles.as_deref(),
+            None,
         )
         .await?;
     if !changed {
@@ -299,7 +301,16 @@ pub async fn create_secret(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    let (secret, value) = new_secret(&state, body.secret_expires_after_hours)?;
+    add_secret(&state, &account, body).await
+}
+
+/// Adds a secret to `account`, for a caller already authorized on it (org or project route).
+pub async fn add_secret(
+    state: &AppState,
+    account: &ServiceAccount,
+    body: SecretIn,
+) -> ApiResult<Reply> {
+    let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
     let _guard = state.registry.write().await;
     let outcome = state
         .store
@@ -312,7 +323,9 @@ pub async fn create_secret(
         .await?;
     match outcome {
         AddSecretOutcome::Added => {}
-        AddSecretOutcome::NotFound => return Err(account_not_found(path.get("clientId"))),
+        AddSecretOutcome::NotFound => {
+            return Err(account_not_found(&account.client_id.to_string()))
+        }
         AddSecretOutcome::TooMany => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -325,7 +338,7 @@ pub async fn create_secret(
             .with_params([json!(account.client_id.to_string()), json!(MAX_ACTIVE_SECRETS)]))
         }
     }
-    reload(&state, account.client_id).await?;
+    reload(state, account.client_id).await?;
     Ok(Reply::created(secret_out(
         &state.registry,
         &secret,
@@ -340,7 +353,15 @@ pub async fn delete_secret(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    let raw = path.get("secretId");
+    remove_secret(&state, &account, path.get("secretId")).await
+}
+
+/// Deletes secret `raw` of `account`, for a caller already authorized on it.
+pub async fn remove_secret(
+    state: &AppState,
+    account: &ServiceAccount,
+    raw: &str,
+) -> ApiResult<Reply> {
     let secret = SecretId::parse(raw)?;
     let _guard = state.registry.write().await;
     if !state
@@ -355,7 +376,7 @@ pub async fn delete_secret(
         )
         .with_params([json!(raw)]));
     }
-    reload(&state, account.client_id).await?;
+    reload(state, account.client_id).await?;
     tracing::info!(client_id = %account.client_id, secret_id = %secret, "secret deleted; tokens minted with it end now");
     Ok(Reply::no_content())
 }
@@ -399,10 +420,15 @@ pub async fn list_access(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
+    Ok(access_page(&state, &account, &page))
+}
+
+/// One page of `account`'s access list, for a caller already authorized on it.
+pub fn access_page(state: &AppState, account: &ServiceAccount, page: &Pagination) -> Reply {
     let listed = paginate(account.access_list.clone(), page.page());
-    Ok(Reply::ok(page.list(listed, |e| {
+    Reply::ok(page.list(listed, |e| {
         access_out(&state.registry, account.client_id, &e)
-    })))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -432,6 +458,17 @@ pub async fn add_access(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
+    add_access_entries(&state, &account, &page, body).await
+}
+
+/// Adds entries to `account`'s access list, for a caller already authorized on it; answers
+/// with the first page of the list.
+pub async fn add_access_entries(
+    state: &AppState,
+    account: &ServiceAccount,
+    page: &Pagination,
+    body: Vec<AccessEntryIn>,
+) -> ApiResult<Reply> {
     if body.is_empty() || body.len() > MAX_ACCESS_ENTRIES_PER_REQUEST {
         return Err(ApiError::validation(format!(
             "The request body must list 1 to {MAX_ACCESS_ENTRIES_PER_REQUEST} entries."
@@ -463,9 +500,9 @@ pub async fn add_access(
         .add_access_entries(account.client_id, &entries)
         .await?
     {
-        return Err(account_not_found(path.get("clientId")));
+        return Err(account_not_found(&account.client_id.to_string()));
     }
-    let stored = reload(&state, account.client_id).await?;
+    let stored = reload(state, account.client_id).await?;
     let listed = paginate(stored.access_list.clone(), page.page());
     Ok(Reply::ok(page.list(listed, |e| {
         access_out(&state.registry, stored.client_id, &e)
@@ -480,7 +517,18 @@ pub async fn delete_access(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    let raw = path.get("ipAddress");
+    remove_access_entry(&state, &caller, &account, path.get("ipAddress"), peer).await
+}
+
+/// Removes entry `raw` from `account`'s access list, for a caller already authorized on it;
+/// `peer` is the address the request comes from.
+pub async fn remove_access_entry(
+    state: &AppState,
+    caller: &Principal,
+    account: &ServiceAccount,
+    raw: &str,
+    peer: IpAddr,
+) -> ApiResult<Reply> {
     let entry = AccessEntry::parse_any(raw)?;
     let not_found = || {
         ApiError::new(
@@ -498,8 +546,8 @@ pub async fn delete_access(
         return Err(not_found());
     }
     // The account may not remove the entry its own request comes through (Atlas).
-    if let PrincipalKind::ServiceAccount { client_id, .. } = caller.kind {
-        if client_id == account.client_id && entry.contains(peer) {
+    if let PrincipalKind::ServiceAccount { client_id, .. } = &caller.kind {
+        if *client_id == account.client_id && entry.contains(peer) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "CANNOT_REMOVE_CALLER_ACCESS_LIST_ENTRY",
@@ -516,7 +564,7 @@ pub async fn delete_access(
     {
         return Err(not_found());
     }
-    reload(&state, account.client_id).await?;
+    reload(state, account.client_id).await?;
     Ok(Reply::no_content())
 }
 

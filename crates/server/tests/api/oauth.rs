@@ -652,3 +652,60 @@ async fn access_list_enforced_for_tokens_and_calls() {
     s.v2024(&o, Method::DELETE, &me, None).await.expect(204);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_the_org_ends_its_service_accounts_at_once() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let r = s
+        .call(
+            &o,
+            Method::POST,
+            "/api/atlas/v2/orgs",
+            Some(json!({"name": "Doomed", "apiKey": {"desc": "k", "roles": ["ORG_OWNER"]}})),
+        )
+        .await;
+    r.expect(201);
+    let org = r.json["organization"]["id"].as_str().unwrap().to_owned();
+    let key = crate::harness::Key {
+        public: r.json["apiKey"]["publicKey"].as_str().unwrap().into(),
+        private: r.json["apiKey"]["privateKey"].as_str().unwrap().into(),
+    };
+    let r = s
+        .v2024(
+            &key,
+            Method::POST,
+            &format!("/api/atlas/v2/orgs/{org}/serviceAccounts"),
+            Some(json!({"name": "n", "description": "d", "roles": ["ORG_OWNER"], "secretExpiresAfterHours": 8})),
+        )
+        .await;
+    r.expect(201);
+    let c = Client {
+        id: r.json["clientId"].as_str().unwrap().into(),
+        secret: r.json["secrets"][0]["secret"].as_str().unwrap().into(),
+    };
+    let t = s.token(&c).await;
+    s.call(
+        &key,
+        Method::DELETE,
+        &format!("/api/atlas/v2/orgs/{org}"),
+        None,
+    )
+    .await
+    .expect(204);
+    s.bearer(
+        &t,
+        Method::GET,
+        &format!("/api/atlas/v2/orgs/{org}/serviceAccounts"),
+        None,
+    )
+    .await
+    .expect_error(401, "UNAUTHORIZED");
+    s.token_request(
+        Some(&basic(&c.id, &c.secret)),
+        "grant_type=client_credentials",
+    )
+    .await
+    .expect(401);
+    s.stop().await;
+}

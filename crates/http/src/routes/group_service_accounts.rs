@@ -1,0 +1,419 @@
+//! Project service accounts (CONTRACT §6): `/groups/{groupId}/serviceAccounts[/{clientId}]`,
+//! `:invite`, and an assigned account's secrets and access list seen from a project.
+//!
+//! A project service account is an org service account with roles in the project; the
+//! project view (`GroupServiceAccount`) shows its roles there. Reads come from the in-memory
+//! registry; every change writes the store and then reloads the account under the registry's
+//! write lock, as the org routes do, whose account-level operations these routes share.
+//!
+//! Changes to the account as a whole (name, description, secrets, access list) made through a
+//! project route also need the caller to hold that route's role wherever else the account
+//! reaches: in every other project it is assigned to, and `ORG_OWNER` when it holds an org role
+//! beyond `ORG_MEMBER`. Otherwise, once an `ORG_OWNER` account is invited into a project with
+//! any role, that project's owner could mint a secret for it and act as an org owner. The
+//! yaml's `x-rolesRequirements` name the least role needed (CONTRACT §9); this only adds to
+//! them. Changes confined to the project (its roles there, unassigning) need no more.
+
+use axum::extract::{FromRequest, OriginalUri, Request, State};
+use serde::Deserialize;
+use std::sync::Arc;
+use tessera_domain::names::{ServiceAccountDescription, ServiceAccountName};
+use tessera_domain::roles::parse_role_list;
+use tessera_domain::{
+    ClientId, Decision, GroupId, GroupRole, OrgRole, Principal, Requirement, SecretId,
+};
+use tessera_store::{Group, ServiceAccount};
+
+use super::service_accounts::{
+    self as sa, account_in_org, account_not_found, account_out, new_secret, reload, role_error,
+    AccessEntryIn, AccountOut, SecretIn,
+};
+use super::{group_for, paginate};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, PathParams};
+use crate::oauth::Peer;
+use crate::query::{parse_bool_param, Pagination, Query};
+use crate::registry::Registry;
+use crate::render::Reply;
+use crate::state::AppState;
+
+/// The account's roles in `group`, or `None` when it is not assigned there.
+fn roles_in(account: &ServiceAccount, group: GroupId) -> Option<&[GroupRole]> {
+    account
+        .group_roles
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, roles)| roles.as_slice())
+}
+
+/// `GroupServiceAccount`: the org view with the roles in `group` instead of the org roles.
+pub fn group_account_out(
+    registry: &Registry,
+    account: &ServiceAccount,
+    group: GroupId,
+    clear: Option<(SecretId, &tessera_domain::secrets::SecretValue)>,
+) -> AccountOut {
+    let mut out = account_out(registry, account, clear);
+    out.roles = roles_in(account, group)
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    out
+}
+
+/// The account `raw` of the project's org that is assigned to the project, from the registry;
+/// 404 `SERVICE_ACCOUNT_NOT_FOUND` otherwise.
+pub fn account_in_group(
+    state: &AppState,
+    group: &Group,
+    raw: &str,
+) -> ApiResult<Arc<ServiceAccount>> {
+    let account = account_in_org(state, group.org_id, raw)?;
+    if roles_in(&account, group.id).is_none() {
+        return Err(account_not_found(raw));
+    }
+    Ok(account)
+}
+
+/// See the module comment: may `caller`, acting through project `group` with `req`, change
+/// `account` as a whole?
+async fn check_reach(
+    state: &AppState,
+    caller: &Principal,
+    group: &Group,
+    account: &ServiceAccount,
+    req: Requirement,
+) -> ApiResult<()> {
+    if caller.decide_org(group.org_id, Requirement::OrgOwner) == Decision::Allow {
+        return Ok(());
+    }
+    if account.org_roles.iter().any(|r| *r != OrgRole::Member) {
+        return Err(ApiError::forbidden());
+    }
+    for (other, _) in &account.group_roles {
+        if *other == group.id || caller.decide_group(group.org_id, *other, req) == Decision::Allow {
+            continue;
+        }
+        // The registry may still list a project that was deleted since; that one is no reach.
+        if state.store.get_group(*other).await?.is_some() {
+            return Err(ApiError::forbidden());
+        }
+    }
+    Ok(())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    page: Pagination,
+    Query(q): Query,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectReadOnly,
+    )
+    .await?;
+    // Accepted for compatibility: Tessera has no system-managed accounts.
+    parse_bool_param(&q, "includeSystemManaged")?;
+    let assigned: Vec<Arc<ServiceAccount>> = state
+        .registry
+        .list_org(group.org_id)
+        .into_iter()
+        .filter(|a| roles_in(a, group.id).is_some())
+        .collect();
+    let listed = paginate(assigned, page.page());
+    Ok(Reply::ok(page.list(listed, |a| {
+        group_account_out(&state.registry, &a, group.id, None)
+    })))
+}
+
+/// `GroupServiceAccountRequest`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateIn {
+    name: String,
+    description: String,
+    roles: Vec<String>,
+    secret_expires_after_hours: i64,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    ApiJson(body): ApiJson<CreateIn>,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectOwner,
+    )
+    .await?;
+    let name = ServiceAccountName::parse(&body.name)?;
+    let description = ServiceAccountDescription::parse(&body.description)?;
+    let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
+    let (secret, value) = new_secret(&state, body.secret_expires_after_hours)?;
+    let now = state.clock.now();
+    // A project service account is also an org member (Atlas).
+    let account = ServiceAccount {
+        client_id: ClientId::generate(now),
+        org_id: group.org_id,
+        name: name.into_inner(),
+        description: description.into_inner(),
+        org_roles: vec![OrgRole::Member],
+        group_roles: vec![(group.id, roles)],
+        created_at: now,
+        secrets: vec![secret],
+        access_list: Vec::new(),
+    };
+    let _guard = state.registry.write().await;
+    state.store.create_service_account(&account).await?;
+    let stored = reload(&state, account.client_id).await?;
+    tracing::info!(client_id = %stored.client_id, group_id = %group.id, "project service account created");
+    let secret_id = account.secrets[0].id;
+    Ok(Reply::created(group_account_out(
+        &state.registry,
+        &stored,
+        group.id,
+        Some((secret_id, &value)),
+    )))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectReadOnly,
+    )
+    .await?;
+    let account = account_in_group(&state, &group, path.get("clientId"))?;
+    Ok(Reply::ok(group_account_out(
+        &state.registry,
+        &account,
+        group.id,
+        None,
+    )))
+}
+
+/// `GroupServiceAccountUpdateRequest`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateIn {
+    name: Option<String>,
+    description: Option<String>,
+    roles: Option<Vec<String>>,
+}
+
+/// Changes name and description of the account and/or its roles in this project only.
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    ApiJson(body): ApiJson<UpdateIn>,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectOwner,
+    )
+    .await?;
+    let raw = path.get("clientId");
+    let account = account_in_group(&state, &group, raw)?;
+    // Everything is validated before the first write.
+    let name = body
+        .name
+        .as_deref()
+        .map(ServiceAccountName::parse)
+        .transpose()?;
+    let description = body
+        .description
+        .as_deref()
+        .map(ServiceAccountDescription::parse)
+        .transpose()?;
+    let roles = body
+        .roles
+        .as_deref()
+        .map(|r| parse_role_list::<GroupRole>("roles", r, false))
+        .transpose()
+        .map_err(role_error)?;
+    let renames = name.is_some() || description.is_some();
+    if renames {
+        check_reach(&state, &caller, &group, &account, Requirement::ProjectOwner).await?;
+    }
+    let _guard = state.registry.write().await;
+    // Still assigned? (An unassign may have run since; setting roles must not undo it.)
+    account_in_group(&state, &group, raw)?;
+    // One transaction: nothing is half-written if the store fails midway.
+    let changed = state
+        .store
+        .update_service_account(
+            account.client_id,
+            name.as_ref().map(|n| n.as_str()),
+            description.as_ref().map(|d| d.as_str()),
+            None,
+            roles.as_deref().map(|r| (group.id, r)),
+        )
+        .await?;
+    if !changed {
+        return Err(account_not_found(raw));
+    }
+    let stored = reload(&state, account.client_id).await?;
+    Ok(Reply::ok(group_account_out(
+        &state.registry,
+        &stored,
+        group.id,
+        None,
+    )))
+}
+
+/// Unassigns the account from the project (seed 001): it stays in the org with its secrets
+/// and tokens, which no longer reach this project (roles are read at request time).
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectOwner,
+    )
+    .await?;
+    let raw = path.get("clientId");
+    let account = account_in_group(&state, &group, raw)?;
+    let _guard = state.registry.write().await;
+    if !state
+        .store
+        .remove_service_account_from_group(account.client_id, group.id)
+        .await?
+    {
+        return Err(account_not_found(raw));
+    }
+    reload(&state, account.client_id).await?;
+    tracing::info!(client_id = %account.client_id, group_id = %group.id, "service account unassigned from project");
+    Ok(Reply::no_content())
+}
+
+/// `GroupServiceAccountRoleAssignment`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InviteIn {
+    roles: Vec<String>,
+}
+
+/// `POST /groups/{groupId}/serviceAccounts/{clientId}:invite`. The router cannot split a
+/// segment at `:`, so the path parameter holds `{clientId}:{action}`; any action other than
+/// `invite` is an unknown route. The body is read only once the action is known.
+pub async fn action(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    OriginalUri(uri): OriginalUri,
+    request: Request,
+) -> ApiResult<Reply> {
+    let Some(raw) = path.get("clientId").strip_suffix(":invite") else {
+        return Err(ApiError::route_not_found(uri.path()));
+    };
+    let group = group_for(&state, &caller, path.get("groupId"), Requirement::OrgOwner).await?;
+    let ApiJson(body) = ApiJson::<InviteIn>::from_request(request, &state).await?;
+    let account = account_in_org(&state, group.org_id, raw)?;
+    let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
+    let _guard = state.registry.write().await;
+    if !state
+        .store
+        .set_service_account_group_roles(account.client_id, group.id, &roles)
+        .await?
+    {
+        return Err(account_not_found(raw));
+    }
+    let stored = reload(&state, account.client_id).await?;
+    tracing::info!(client_id = %stored.client_id, group_id = %group.id, "service account assigned to project");
+    Ok(Reply::ok(group_account_out(
+        &state.registry,
+        &stored,
+        group.id,
+        None,
+    )))
+}
+
+pub async fn create_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    ApiJson(body): ApiJson<SecretIn>,
+) -> ApiResult<Reply> {
+    let req = Requirement::ProjectOwner;
+    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let account = account_in_group(&state, &group, path.get("clientId"))?;
+    check_reach(&state, &caller, &group, &account, req).await?;
+    sa::add_secret(&state, &account, body).await
+}
+
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let req = Requirement::ProjectOwner;
+    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let account = account_in_group(&state, &group, path.get("clientId"))?;
+    check_reach(&state, &caller, &group, &account, req).await?;
+    sa::remove_secret(&state, &account, path.get("secretId")).await
+}
+
+pub async fn list_access(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectReadOnly,
+    )
+    .await?;
+    let account = account_in_group(&state, &group, path.get("clientId"))?;
+    Ok(sa::access_page(&state, &account, &page))
+}
+
+pub async fn add_access(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    page: Pagination,
+    ApiJson(body): ApiJson<Vec<AccessEntryIn>>,
+) -> ApiResult<Reply> {
+    let req = Requirement::ProjectAccessManager;
+    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let account = account_in_group(&state, &group, path.get("clientId"))?;
+    check_reach(&state, &caller, &group, &account, req).await?;
+    sa::add_access_entries(&state, &account, &page, body).await
+}
+
+pub async fn delete_access(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    path: PathParams,
+    Peer(peer): Peer,
+) -> ApiResult<Reply> {
+    let req = Requirement::ProjectAccessManager;
+    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let account = account_in_group(&state, &group, path.get("clientId"))?;
+    check_reach(&state, &caller, &group, &account, req).await?;
+    sa::remove_access_entry(&state, &caller, &account, path.get("ipAddress"), peer).await
+}

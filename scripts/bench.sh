@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Tessera benchmark: release build, server pinned to one core, wrk pinned to the other, over
+# loopback, 64 connections. Prints requests/s and p50/p99 for token issuance, a Bearer GET of
+# one service account, a Digest-free trivial GET, and revocation, next to the same run's
+# baselines: Tessera's own /healthz and a bare axum endpoint that signs one ES256 token.
+#
+# Usage: scripts/bench.sh [seconds-per-run]   (needs wrk, curl, jq, python3, taskset)
+# This is a measurement, not a test: it asserts nothing and is not run by CI.
+set -euo pipefail
+DURATION="${1:-10}"
+CONNS=64
+SERVER_CPU=0
+LOAD_CPU=1
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+for tool in wrk curl jq python3 taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y wrk curl jq util-linux)"; exit 1; }
+done
+
+cargo build --release -q -p tessera -p tessera-bench
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+PORT=18480
+BASE_PORT=18481
+TESSERA_LOG=warn taskset -c "$SERVER_CPU" target/release/tessera serve \
+  --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --oauth-rate-limit-per-minute 0 \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
+PIDS+=($!)
+taskset -c "$SERVER_CPU" target/release/sign-baseline "127.0.0.1:$BASE_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && curl -sf "http://127.0.0.1:$BASE_PORT/trivial" >/dev/null && break
+  sleep 0.1
+done
+
+B="$WORK/data/bootstrap.json"
+PUB=$(jq -r .publicKey "$B"); PRIV=$(jq -r .privateKey "$B"); ORG=$(jq -r .orgId "$B")
+URL="http://127.0.0.1:$PORT"
+SA=$(curl -sf --digest -u "$PUB:$PRIV" -H "Accept: application/vnd.atlas.2024-08-05+json" \
+  -H "Content-Type: application/json" -X POST "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts" \
+  -d '{"name":"bench","description":"benchmark","roles":["ORG_OWNER"],"secretExpiresAfterHours":24}')
+CID=$(jq -r .clientId <<<"$SA"); SECRET=$(jq -r '.secrets[0].secret' <<<"$SA")
+BASIC=$(printf '%s:%s' "$CID" "$SECRET" | base64 -w0)
+TOKEN=$(curl -sf -u "$CID:$SECRET" -d grant_type=client_credentials "$URL/api/oauth/token" | jq -r .access_token)
+
+cat >"$WORK/token.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+LUA
+cat >"$WORK/bearer.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["Accept"] = "application/vnd.atlas.2024-08-05+json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+LUA
+
+# Tokens to revoke: one per revocation request, minted up front.
+python3 - "$URL" "$BASIC" "$WORK/tokens.txt" 30000 <<'PY'
+import http.client, json, sys, urllib.parse
+url, basic, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+u = urllib.parse.urlparse(url)
+c = http.client.HTTPConnection(u.hostname, u.port)
+with open(out, "w") as f:
+    for _ in range(n):
+        c.request("POST", "/api/oauth/token", "grant_type=client_credentials",
+                  {"Authorization": "Basic " + basic, "Content-Type": "application/x-www-form-urlencoded"})
+        f.write(json.loads(c.getresponse().read())["access_token"] + "\n")
+PY
+cat >"$WORK/revoke.lua" <<LUA
+local tokens = {}
+for line in io.lines("$WORK/tokens.txt") do tokens[#tokens + 1] = line end
+local i = 0
+function setup(thread) thread:set("offset", 0) end
+request = function()
+  i = i + 1
+  local t = tokens[((i - 1) % #tokens) + 1]
+  return wrk.format("POST", "/api/oauth/revoke",
+    {["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "Basic $BASIC"},
+    "token=" .. t .. "&token_type_hint=access_token")
+end
+LUA
+
+declare -A RPS P50 P99
+run() { # name script url
+  local name=$1 script=$2 url=$3 out="$WORK/$1.txt"
+  if [ -n "$script" ]; then
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$script" "$url" >"$out"
+  else
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+  fi
+  local errs; errs=$(grep -E "Non-2xx|Socket errors" "$out" || true)
+  [ -n "$errs" ] && echo "  ($name: $errs)"
+  RPS[$name]=$(awk '/Requests\/sec/ {print $2}' "$out")
+  P50[$name]=$(awk '$1=="50%" {print $2}' "$out")
+  P99[$name]=$(awk '$1=="99%" {print $2}' "$out")
+}
+
+echo "Running $DURATION s per endpoint, $CONNS connections, server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU ..."
+run baseline_trivial "" "http://127.0.0.1:$BASE_PORT/trivial"
+run baseline_sign "$WORK/post.lua" "http://127.0.0.1:$BASE_PORT/sign"
+run healthz "" "$URL/healthz"
+run token "$WORK/token.lua" "$URL/api/oauth/token"
+run bearer_get "$WORK/bearer.lua" "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts/$CID"
+run revoke "$WORK/revoke.lua" "$URL/api/oauth/revoke"
+
+ratio() { python3 -c "print(f'{$1/$2*100:.0f}%')"; }
+printf '\n%-22s %12s %10s %10s  %s\n' endpoint "req/s" p50 p99 "ratio"
+for n in baseline_trivial baseline_sign healthz token bearer_get revoke; do
+  case $n in
+    token) r="$(ratio "${RPS[token]}" "${RPS[baseline_sign]}") of one-signature baseline";;
+    bearer_get|revoke) r="$(ratio "${RPS[$n]}" "${RPS[healthz]}") of Tessera /healthz";;
+    healthz) r="$(ratio "${RPS[healthz]}" "${RPS[baseline_trivial]}") of bare axum trivial";;
+    *) r="";;
+  esac
+  printf '%-22s %12s %10s %10s  %s\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "$r"
+done
