@@ -35,7 +35,7 @@ use tower_http::trace::TraceLayer;
 
 use error::ApiError;
 use routes::{api_keys, groups, orgs, service_accounts as sa};
-pub use state::{AppState, Crypto, HttpSettings};
+pub use state::{AppState, AppStateInner, Crypto, HttpSettings};
 use version::{versioned, Dialect, Versions, V2023, V2024};
 
 /// One family of routes that share their resource versions.

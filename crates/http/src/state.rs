@@ -34,8 +34,25 @@ pub struct HttpSettings {
     pub max_secret_hours: i64,
 }
 
+/// Cheap to clone (one reference count): axum clones the state for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub crypto: Arc<Crypto>,
@@ -47,7 +64,7 @@ pub struct AppState {
     pub oauth_limits: Arc<OAuthLimits>,
 }
 
-impl AppState {
+impl AppStateInner {
     pub fn public_url(&self) -> String {
         self.settings.public_url.clone()
     }

@@ -1,6 +1,12 @@
 //! `tessera`: an Atlas-compatible access plane.
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of the system allocator: the request paths allocate many small,
+/// short-lived buffers, and glibc malloc's consolidation showed up in profiles
+/// (`scripts/bench.sh`, docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tessera::bootstrap::{self, BootstrapError};

@@ -10,7 +10,7 @@ use tessera_domain::Clock;
 use tessera_http::oauth::OAuthLimits;
 use tessera_http::registry::Registry;
 use tessera_http::tokens::TokenService;
-use tessera_http::{AppState, Crypto, HttpSettings};
+use tessera_http::{AppState, AppStateInner, Crypto, HttpSettings};
 use tessera_protocols::digest::NonceManager;
 use tessera_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
@@ -47,7 +47,7 @@ impl StateParts {
     ) -> anyhow::Result<AppState> {
         let tokens = TokenService::new(public_url.clone(), &self.signing_keys)
             .map_err(|e| anyhow::anyhow!("token signing keys: {e}"))?;
-        Ok(AppState {
+        Ok(AppState::new(AppStateInner {
             store: self.store.clone(),
             clock: self.clock.clone(),
             crypto: self.crypto.clone(),
@@ -64,7 +64,7 @@ impl StateParts {
                 config.oauth_rate_limit_per_minute,
                 self.clock.clone(),
             )),
-        })
+        }))
     }
 }
 
