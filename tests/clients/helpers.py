@@ -27,6 +27,7 @@ ERROR_KEYS = {"detail", "error", "errorCode", "parameters", "reason"}
 # Upper bounds only: a healthy server answers in milliseconds.
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 15.0
+SIGNAL_HANDLER_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 30.0
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
@@ -44,6 +45,20 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["NO_COLOR"] = "1"
     env.update(extra)
     return env
+
+
+def catches_shutdown_signals(pid: int) -> bool:
+    """Whether process ``pid`` has handlers for both SIGTERM and SIGINT (Linux)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    caught = int(line.split()[1], 16)
+                    wanted = (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGINT - 1))
+                    return caught & wanted == wanted
+    except OSError:
+        pass
+    return False
 
 
 def free_port() -> int:
@@ -85,6 +100,8 @@ class Server:
     public_key: str = ""
     private_key: str = ""
     starts: int = 0
+    # Extra environment for the server process (e.g. TESSERA_LOG).
+    env: dict = field(default_factory=dict)
     _sessions: list = field(default_factory=list)
 
     # ---- process control -------------------------------------------------------------
@@ -107,10 +124,11 @@ class Server:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
-    def start(self) -> None:
-        """Start the server and wait (bounded) until /healthz says ok. Retries with a new
-        port if the process dies before becoming healthy because the port was taken
-        between picking it and binding it."""
+    def start(self, wait_signal_handlers: bool = True) -> None:
+        """Start the server and wait (bounded) until /healthz says ok and, unless told
+        otherwise, until it catches SIGTERM/SIGINT. Retries with a new port if the process
+        dies before becoming healthy because the port was taken between picking it and
+        binding it."""
         assert self.proc is None, "server already running"
         last_error = ""
         for _attempt in range(3):
@@ -130,10 +148,12 @@ class Server:
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
-                    env=clean_env(),
+                    env=clean_env(**self.env),
                 )
             ok, last_error = self._wait_healthy()
             if ok:
+                if wait_signal_handlers:
+                    self.wait_signal_handlers()
                 self._read_bootstrap()
                 return
             # Not healthy: make sure the process is gone before deciding what to do.
@@ -166,6 +186,23 @@ class Server:
                 last = f"{type(e).__name__}: {e}"
             time.sleep(0.05)  # polling interval, not an assertion
         return False, f"no healthy /healthz within {STARTUP_TIMEOUT_S}s ({last}); stderr:\n{self.stderr()}"
+
+    def wait_signal_handlers(self, timeout: float = SIGNAL_HANDLER_TIMEOUT_S) -> bool:
+        """Wait (bounded) until the process catches SIGTERM and SIGINT, as the kernel
+        reports in /proc/PID/status (Linux). The server may answer /healthz a moment
+        before it installs its handlers (see test_lifecycle's race test); waiting here
+        keeps every other test's shutdown deterministic. Returns whether both are caught;
+        never fails: the signal tests judge that."""
+        status = Path(f"/proc/{self.proc.pid}/status")
+        if not status.exists():
+            return False
+        deadline = time.monotonic() + timeout
+        while True:
+            if catches_shutdown_signals(self.proc.pid):
+                return True
+            if time.monotonic() >= deadline or self.proc.poll() is not None:
+                return False
+            time.sleep(0.01)  # polling interval, not an assertion
 
     def _read_bootstrap(self) -> None:
         data = json.loads((self.data_dir / "bootstrap.json").read_text())

@@ -12,7 +12,7 @@ import tomllib
 
 import pytest
 
-from helpers import SHUTDOWN_TIMEOUT_S, free_port, run_tessera
+from helpers import SHUTDOWN_TIMEOUT_S, catches_shutdown_signals, free_port, run_tessera
 
 
 def mode(path) -> int:
@@ -52,6 +52,23 @@ def test_sigint_exits_zero(server):
     assert code == 0, f"exit code {code} after SIGINT; stderr:\n{server.stderr()}"
 
 
+# Regression test: the handlers used to be installed only after /healthz answered.
+RACE_CYCLES = 30
+
+
+def test_sigterm_right_after_ready_exits_zero(server_factory):
+    """A supervisor may stop the server the moment it is ready: that too must be graceful."""
+    for cycle in range(RACE_CYCLES):
+        srv = server_factory(f"cycle{cycle}")
+        srv.start(wait_signal_handlers=False)
+        caught = catches_shutdown_signals(srv.proc.pid)
+        code = srv.stop()
+        assert code == 0, (
+            f"cycle {cycle}: exit code {code} on SIGTERM sent right after /healthz answered; "
+            f"SIGTERM/SIGINT handlers installed at that moment: {caught}"
+        )
+
+
 # ---- data directory -----------------------------------------------------------------------
 
 
@@ -71,7 +88,7 @@ def test_first_start_creates_private_data_dir_and_files(server):
     assert boot["privateKey"] not in server.stderr()
 
 
-@pytest.mark.parametrize("perm", [0o755, 0o750, 0o705, 0o701])
+@pytest.mark.parametrize("perm", [0o755, 0o750, 0o705, 0o701], ids=oct)
 def test_serve_refuses_data_dir_open_to_group_or_others(server_factory, tessera_bin, perm):
     srv = server_factory()
     srv.data_dir.mkdir(parents=True)

@@ -60,26 +60,20 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT/SIGTERM handlers now (before the server binds, so a signal that
+/// arrives right after it becomes ready is never lost) and returns the future that resolves
+/// on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+    })
 }
 
 fn print_bootstrap(out: &bootstrap::BootstrapOutput, data_dir: &std::path::Path) {
@@ -104,12 +98,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&overrides)?;
             init_logging(config.log_format);
             let data_dir = config.data_dir.clone();
+            let shutdown = shutdown_signal()?;
             let metrics = tessera_http::telemetry::install_recorder();
             let prepared = server::prepare(config, Arc::new(SystemClock)).await?;
-            let running = server::start(prepared, metrics, shutdown_signal()).await?;
-            if let Some(out) = &running.bootstrap {
-                print_bootstrap(out, &data_dir);
-            }
+            let running = server::start(prepared, metrics, shutdown, |boot| {
+                if let Some(out) = boot {
+                    print_bootstrap(out, &data_dir);
+                }
+            })
+            .await?;
             tracing::info!(addr = %running.addr, "tessera listening");
             running.task.await??;
             tracing::info!("stopped");

@@ -148,6 +148,7 @@ pub async fn start(
     prepared: Prepared,
     metrics: Option<metrics_handle::Handle>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    announce: impl FnOnce(Option<&BootstrapOutput>),
 ) -> anyhow::Result<Running> {
     let Prepared {
         config,
@@ -175,6 +176,8 @@ pub async fn start(
     } else {
         None
     };
+    // Before the first request is served: whoever waits for readiness finds them printed.
+    announce(bootstrap.as_ref());
     let app = tessera_http::app(state.clone());
     let flusher = tokio::spawn(flush_usage_periodically(
         state.clone(),

@@ -105,9 +105,14 @@ impl TestServer {
         let clock = Arc::new(ManualClock::new(t0()));
         let prepared = server::prepare(config, clock.clone()).await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let running = server::start(prepared, metrics_handle(), async {
-            let _ = rx.await;
-        })
+        let running = server::start(
+            prepared,
+            metrics_handle(),
+            async {
+                let _ = rx.await;
+            },
+            |_| {},
+        )
         .await
         .unwrap();
         let boot = running

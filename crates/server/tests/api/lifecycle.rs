@@ -63,7 +63,7 @@ async fn restart_keeps_data_and_does_not_bootstrap_again() {
     let prepared = server::prepare(config, Arc::new(ManualClock::new(t0())))
         .await
         .unwrap();
-    let running = server::start(prepared, None, std::future::pending())
+    let running = server::start(prepared, None, std::future::pending(), |_| {})
         .await
         .unwrap();
     assert!(running.bootstrap.is_none());
