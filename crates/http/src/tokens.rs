@@ -18,6 +18,8 @@ pub struct TokenService {
     signer: JwtSigner,
     verifier: JwtVerifier,
     issuer: String,
+    /// Every verification key, as published in the JWKS (rotation keeps old ones).
+    jwks: serde_json::Value,
 }
 
 /// Why a token was refused. Logged, never shown to clients beyond "unauthorized".
@@ -40,9 +42,11 @@ impl TokenService {
     pub fn new(issuer: String, keys: &[(String, Vec<u8>)]) -> Result<Self, JwtError> {
         let mut verifier = JwtVerifier::new(issuer.clone(), AUDIENCE.to_owned(), LEEWAY_SECS);
         let mut signer = None;
+        let mut jwks = Vec::with_capacity(keys.len());
         for (kid, pkcs8) in keys {
             let s = JwtSigner::from_pkcs8(kid, pkcs8)?;
             verifier.add_key(kid, s.public_key_bytes());
+            jwks.push(s.public_jwk());
             signer = Some(s);
         }
         let signer = signer.ok_or(JwtError::Crypto("no signing key"))?;
@@ -50,6 +54,7 @@ impl TokenService {
             signer,
             verifier,
             issuer,
+            jwks: serde_json::json!({ "keys": jwks }),
         })
     }
 
@@ -57,8 +62,8 @@ impl TokenService {
         &self.issuer
     }
 
-    pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [self.signer.public_jwk()] })
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
     }
 
     pub fn mint(

@@ -77,6 +77,25 @@ impl ServerKeys {
 
     pub const FILE: &'static str = "server-keys.json";
 
+    /// Adds a new token-signing key (it signs from the next start; older keys keep verifying
+    /// the tokens they signed) and rewrites the key file atomically, mode 0600. Returns the
+    /// new key's kid.
+    pub fn rotate_signing_key(data_dir: &Path) -> anyhow::Result<String> {
+        let path = data_dir.join(Self::FILE);
+        let mut keys = Self::load_or_create(data_dir)?;
+        let new = SigningKey::generate()?;
+        let kid = new.kid.clone();
+        keys.signing_keys.push(new);
+        // Tokens live an hour: keep the newest three keys, enough for any live token.
+        let excess = keys.signing_keys.len().saturating_sub(3);
+        keys.signing_keys.drain(..excess);
+        let tmp = data_dir.join(format!("{}.tmp", Self::FILE));
+        let _ = std::fs::remove_file(&tmp);
+        write_private_file(&tmp, serde_json::to_string_pretty(&keys)?.as_bytes())?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(kid)
+    }
+
     /// Loads the keys, creating them (mode 0600) on first start.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(Self::FILE);

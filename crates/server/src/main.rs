@@ -46,6 +46,11 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Add a new token-signing key; it signs after the next start, old keys keep verifying.
+    RotateSigningKey {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -92,6 +97,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config { overrides } => {
             let config = Config::load(&overrides)?;
             print!("{}", config.to_masked_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RotateSigningKey { overrides } => {
+            let config = Config::load(&overrides)?;
+            tessera::fsutil::ensure_private_dir(&config.data_dir)?;
+            let kid = tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?;
+            println!("new signing key {kid}: restart the server to sign with it");
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { overrides } => {

@@ -109,3 +109,79 @@ async fn graceful_shutdown_completes() {
     // stop() sends the signal and waits for the serve task to finish cleanly.
     s.stop().await;
 }
+
+#[tokio::test]
+async fn signing_key_rotation_keeps_old_tokens_valid() {
+    use crate::harness::basic;
+    // The issuer must stay the same across restarts (on port 0 the default would not).
+    let issuer = "http://tessera.test";
+    let s = TestServer::start_with(|c| c.public_url = Some(issuer.into())).await;
+    let (c, _) = s.new_service_account(&["ORG_MEMBER"]).await;
+    let old_token = s.token(&c).await;
+    let old_kid = s
+        .raw(Method::GET, "/.well-known/jwks.json", &[], None)
+        .await
+        .json["keys"][0]["kid"]
+        .clone();
+    let dir = s.stop_keep_dir().await;
+    let new_kid = tessera::keys::ServerKeys::rotate_signing_key(&dir.path().join("data")).unwrap();
+    assert_eq!(mode(&dir.path().join("data/server-keys.json")), 0o600);
+
+    let mut config = config_in(dir.path());
+    config.public_url = Some(issuer.into());
+    let prepared = server::prepare(config, Arc::new(ManualClock::new(t0())))
+        .await
+        .unwrap();
+    let running = server::start(prepared, None, std::future::pending(), |_| {})
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let jwks: serde_json::Value = http
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&serde_json::Value> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| &k["kid"])
+        .collect();
+    assert_eq!(kids, [&old_kid, &serde_json::json!(new_kid)]);
+    // New tokens carry the new kid...
+    let t: serde_json::Value = http
+        .post(format!("{base}/api/oauth/token"))
+        .header("authorization", basic(&c.id, &c.secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_token = t["access_token"].as_str().unwrap();
+    use base64::Engine;
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(new_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], serde_json::json!(new_kid));
+    // ...and tokens signed with the old key are still accepted.
+    for token in [old_token.as_str(), new_token] {
+        let r = http
+            .get(format!("{base}/api/public/v1.0/orgs"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    running.task.abort();
+}
