@@ -43,14 +43,27 @@ impl ObjectId {
         Some(Self(bytes))
     }
 
+    /// The 24 lowercase hex digits, without allocating (ids are formatted on hot paths).
+    fn hex_digits(&self) -> [u8; 24] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 24];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(b >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        out
+    }
+
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        self.to_string()
     }
 }
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        let digits = self.hex_digits();
+        // Always ASCII hex digits.
+        f.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
     }
 }
 

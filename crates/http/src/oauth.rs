@@ -5,7 +5,7 @@
 //! which answers in the Atlas error shape as Atlas does.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -221,6 +221,15 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Takes the headers (without copying them) and the form body, up to the body limit.
+async fn read_request(state: &AppState, req: Request) -> Result<(HeaderMap, Bytes), OAuthError> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, state.settings.max_body_bytes)
+        .await
+        .map_err(|_| OAuthError::InvalidRequest)?;
+    Ok((parts.headers, body))
+}
+
 /// The Basic credentials of a request: (clientId as sent, secret).
 fn basic(
     headers: &HeaderMap,
@@ -288,12 +297,11 @@ pub const REVOKE_PATH: &str = "/api/oauth/revoke";
 pub const INTROSPECT_PATH: &str = "/api/oauth/introspect";
 
 /// `POST /api/oauth/token`: client credentials grant.
-pub async fn token(
-    State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn token(State(state): State<AppState>, Peer(peer): Peer, req: Request) -> Response {
+    let (headers, body) = match read_request(&state, req).await {
+        Ok(hb) => hb,
+        Err(e) => return e.into_response(),
+    };
     token_inner(&state, peer, &headers, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -367,12 +375,11 @@ async fn authenticated_client(
 }
 
 /// `POST /api/oauth/revoke` (RFC 7009).
-pub async fn revoke(
-    State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn revoke(State(state): State<AppState>, Peer(peer): Peer, req: Request) -> Response {
+    let (headers, body) = match read_request(&state, req).await {
+        Ok(hb) => hb,
+        Err(e) => return e.into_response(),
+    };
     revoke_inner(&state, peer, &headers, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -437,12 +444,11 @@ async fn revoke_inner(
 
 /// `POST /api/oauth/introspect` (RFC 7662), for authenticated clients. Tokens of other
 /// organizations are reported inactive.
-pub async fn introspect(
-    State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn introspect(State(state): State<AppState>, Peer(peer): Peer, req: Request) -> Response {
+    let (headers, body) = match read_request(&state, req).await {
+        Ok(hb) => hb,
+        Err(e) => return e.into_response(),
+    };
     let result: Result<Response, OAuthError> = async {
         let caller = authenticated_client(&state, peer, &headers, None, INTROSPECT_PATH).await?;
         let form = parse_form(&headers, &body)?;

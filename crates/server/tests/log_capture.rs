@@ -42,6 +42,7 @@ fn secrets_never_reach_the_logs() {
         .build()
         .unwrap();
     let mut sensitive: Vec<String> = Vec::new();
+    let mut failed_request_id = String::new();
     rt.block_on(async {
         let s = TestServer::start().await;
         sensitive.push(s.owner().private.clone());
@@ -77,11 +78,25 @@ fn secrets_never_reach_the_logs() {
             .await;
         sensitive.push(r.json["secret"].as_str().unwrap().to_owned());
         s.revoke(&c, &t).await.expect(200);
+        // A 500 carries no detail, but its request id leads to the detail in the log.
+        s.running.state.store.close().await;
+        let r = s
+            .call(&s.owner(), Method::GET, "/api/atlas/v2/groups", None)
+            .await;
+        r.expect_error(500, "UNEXPECTED_ERROR");
+        assert_eq!(r.json["detail"], "Unexpected error.");
+        failed_request_id = r.headers["x-request-id"].to_str().unwrap().to_owned();
         s.stop().await;
     });
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("token issued"), "the capture works: {logs}");
     assert!(logs.contains("token revoked"));
+    let error_line = logs
+        .lines()
+        .find(|l| l.contains("unexpected error"))
+        .expect("the 500 was logged");
+    assert!(error_line.contains(&failed_request_id), "{error_line}");
+    assert!(error_line.contains("storage backend error"), "{error_line}");
     for secret in &sensitive {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
         // Not even the signature part of a token.
