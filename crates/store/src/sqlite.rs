@@ -351,6 +351,16 @@ async fn upsert_sa_group(
     Ok(())
 }
 
+/// Whether the account exists, read inside the caller's transaction.
+async fn account_exists(tx: &mut Transaction<'_, Sqlite>, id: ClientId) -> StoreResult<bool> {
+    Ok(sqlx::query("SELECT 1 FROM service_accounts WHERE id = ?")
+        .bind(id.0.to_hex())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?
+        .is_some())
+}
+
 async fn fetch_rows(
     conn: &mut sqlx::pool::PoolConnection<Sqlite>,
     sql: &str,
@@ -928,13 +938,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<AddSecretOutcome> {
         let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM service_accounts WHERE id = ?")
-            .bind(id.0.to_hex())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .is_some();
-        if !exists {
+        if !account_exists(&mut tx, id).await? {
             return Ok(AddSecretOutcome::NotFound);
         }
         let active = count(
@@ -986,13 +990,7 @@ impl Store for SqliteStore {
         entries: &[AccessListEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM service_accounts WHERE id = ?")
-            .bind(id.0.to_hex())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .is_some();
-        if !exists {
+        if !account_exists(&mut tx, id).await? {
             return Ok(false);
         }
         insert_access_entries(&mut tx, id, entries).await?;
@@ -1036,13 +1034,7 @@ impl Store for SqliteStore {
         roles: &[GroupRole],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM service_accounts WHERE id = ?")
-            .bind(id.0.to_hex())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .is_some();
-        if !exists {
+        if !account_exists(&mut tx, id).await? {
             return Ok(false);
         }
         upsert_sa_group(&mut tx, id, group, roles).await?;

@@ -19,14 +19,12 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tessera_domain::names::{ServiceAccountDescription, ServiceAccountName};
 use tessera_domain::roles::parse_role_list;
-use tessera_domain::{
-    ClientId, Decision, GroupId, GroupRole, OrgRole, Principal, Requirement, SecretId,
-};
+use tessera_domain::{Decision, GroupId, GroupRole, OrgRole, Principal, Requirement, SecretId};
 use tessera_store::{Group, ServiceAccount};
 
 use super::service_accounts::{
-    self as sa, account_in_org, account_not_found, account_out, new_secret, reload, role_error,
-    AccessEntryIn, AccountOut, SecretIn,
+    self as sa, account_in_org, account_not_found, account_out, create_account, reload, role_error,
+    AccessEntryIn, AccountOut, CreateIn, SecretIn,
 };
 use super::{group_for, paginate};
 use crate::auth::Caller;
@@ -132,16 +130,6 @@ pub async fn list(
     })))
 }
 
-/// `GroupServiceAccountRequest`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateIn {
-    name: String,
-    description: String,
-    roles: Vec<String>,
-    secret_expires_after_hours: i64,
-}
-
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -155,33 +143,21 @@ pub async fn create(
         Requirement::ProjectOwner,
     )
     .await?;
-    let name = ServiceAccountName::parse(&body.name)?;
-    let description = ServiceAccountDescription::parse(&body.description)?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
-    let (secret, value) = new_secret(&state, body.secret_expires_after_hours)?;
-    let now = state.clock.now();
     // A project service account is also an org member (Atlas).
-    let account = ServiceAccount {
-        client_id: ClientId::generate(now),
-        org_id: group.org_id,
-        name: name.into_inner(),
-        description: description.into_inner(),
-        org_roles: vec![OrgRole::Member],
-        group_roles: vec![(group.id, roles)],
-        created_at: now,
-        secrets: vec![secret],
-        access_list: Vec::new(),
-    };
-    let _guard = state.registry.write().await;
-    state.store.create_service_account(&account).await?;
-    let stored = reload(&state, account.client_id).await?;
-    tracing::info!(client_id = %stored.client_id, group_id = %group.id, "project service account created");
-    let secret_id = account.secrets[0].id;
+    let c = create_account(
+        &state,
+        group.org_id,
+        &body,
+        vec![OrgRole::Member],
+        vec![(group.id, roles)],
+    )
+    .await?;
     Ok(Reply::created(group_account_out(
         &state.registry,
-        &stored,
+        &c.account,
         group.id,
-        Some((secret_id, &value)),
+        Some((c.secret_id, &c.secret)),
     )))
 }
 

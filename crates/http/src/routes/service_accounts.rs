@@ -156,13 +156,58 @@ pub async fn list(
     ))
 }
 
+/// `OrgServiceAccountRequest` / `GroupServiceAccountRequest` (same fields; the roles are
+/// org roles for the one, project roles for the other).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateIn {
-    name: String,
-    description: String,
-    roles: Vec<String>,
-    secret_expires_after_hours: i64,
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<String>,
+    pub secret_expires_after_hours: i64,
+}
+
+/// A newly created account and its first secret's clear value (to be shown once).
+pub struct Created {
+    pub account: Arc<ServiceAccount>,
+    pub secret_id: SecretId,
+    pub secret: SecretValue,
+}
+
+/// Validates `body`'s name, description and lifetime, then creates the account in `org` with
+/// `org_roles` and `group_roles` (the caller has parsed the roles for its scope).
+pub async fn create_account(
+    state: &AppState,
+    org: OrgId,
+    body: &CreateIn,
+    org_roles: Vec<OrgRole>,
+    group_roles: Vec<(tessera_domain::GroupId, Vec<tessera_domain::GroupRole>)>,
+) -> ApiResult<Created> {
+    let name = ServiceAccountName::parse(&body.name)?;
+    let description = ServiceAccountDescription::parse(&body.description)?;
+    let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
+    let secret_id = secret.id;
+    let now = state.clock.now();
+    let account = ServiceAccount {
+        client_id: ClientId::generate(now),
+        org_id: org,
+        name: name.into_inner(),
+        description: description.into_inner(),
+        org_roles,
+        group_roles,
+        created_at: now,
+        secrets: vec![secret],
+        access_list: Vec::new(),
+    };
+    let _guard = state.registry.write().await;
+    state.store.create_service_account(&account).await?;
+    let stored = reload(state, account.client_id).await?;
+    tracing::info!(client_id = %stored.client_id, org_id = %org, "service account created");
+    Ok(Created {
+        account: stored,
+        secret_id,
+        secret: value,
+    })
 }
 
 pub async fn create(
@@ -172,35 +217,12 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateIn>,
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
-    let name = ServiceAccountName::parse(&body.name)?;
-    let description = ServiceAccountDescription::parse(&body.description)?;
     let roles = parse_role_list::<OrgRole>("roles", &body.roles, false).map_err(role_error)?;
-    let (secret, value) = new_secret(&state, body.secret_expires_after_hours)?;
-    let now = state.clock.now();
-    let account = ServiceAccount {
-        client_id: ClientId::generate(now),
-        org_id: org,
-        name: name.into_inner(),
-        description: description.into_inner(),
-        org_roles: roles,
-        group_roles: Vec::new(),
-        created_at: now,
-        secrets: vec![secret],
-        access_list: Vec::new(),
-    };
-    let _guard = state.registry.write().await;
-    state.store.create_service_account(&account).await?;
-    let stored = reload(&state, account.client_id).await?;
-    tracing::info!(client_id = %stored.client_id, org_id = %org, "service account created");
-    let secret_id = stored
-        .secrets
-        .first()
-        .map(|s| s.id)
-        .unwrap_or(account.secrets[0].id);
+    let c = create_account(&state, org, &body, roles, Vec::new()).await?;
     Ok(Reply::created(account_out(
         &state.registry,
-        &stored,
-        Some((secret_id, &value)),
+        &c.account,
+        Some((c.secret_id, &c.secret)),
     )))
 }
 
