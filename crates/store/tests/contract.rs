@@ -1,0 +1,384 @@
+//! The store contract: behaviour every backend must have, written once against `&dyn Store`.
+//! SQLite runs it here on a real file; a PostgreSQL backend runs the same functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, TimeZone, Utc};
+use tessera_domain::access::AccessEntry;
+use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
+use tessera_store::*;
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn org(name: &str) -> Org {
+    Org {
+        id: OrgId::generate(t0()),
+        name: name.into(),
+        skip_default_alerts: false,
+        created_at: t0(),
+    }
+}
+
+fn group(org: OrgId, name: &str) -> Group {
+    Group {
+        id: GroupId::generate(t0()),
+        org_id: org,
+        name: name.into(),
+        with_default_alerts: true,
+        region_usage_restrictions: None,
+        tags: vec![Tag {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        created_at: t0(),
+    }
+}
+
+fn key(org: OrgId, public: &str, roles: Vec<OrgRole>) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: ApiKeyId::generate(t0()),
+        org_id: org,
+        public_key: public.into(),
+        description: "d".into(),
+        private_key_masked: "****".into(),
+        ha1_md5_sealed: vec![1, 2, 3],
+        ha1_sha256_sealed: vec![4, 5, 6],
+        org_roles: roles,
+        group_roles: vec![],
+        created_at: t0(),
+    }
+}
+
+fn secret(expires_in_hours: i64) -> SaSecret {
+    SaSecret {
+        id: SecretId::generate(t0()),
+        hash: vec![9; 32],
+        masked: "mdb_sa_sk_****abcd".into(),
+        created_at: t0(),
+        expires_at: t0() + Duration::hours(expires_in_hours),
+        last_used_at: None,
+    }
+}
+
+fn account(org: OrgId) -> ServiceAccount {
+    ServiceAccount {
+        client_id: ClientId::generate(t0()),
+        org_id: org,
+        name: "sa".into(),
+        description: "desc".into(),
+        org_roles: vec![OrgRole::Member],
+        group_roles: vec![],
+        created_at: t0(),
+        secrets: vec![secret(24)],
+        access_list: vec![],
+    }
+}
+
+async fn orgs_groups_and_keys(s: &dyn Store) {
+    let o = org("A");
+    let g = group(o.id, "p");
+    let k = key(o.id, "abcdefgh", vec![OrgRole::Owner]);
+    s.bootstrap(
+        NewOrg {
+            org: &o,
+            group: Some(&g),
+            api_key: Some(&k),
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    assert!(s.meta("bootstrapped_at").await.unwrap().is_some());
+    // A second bootstrap is refused and writes nothing.
+    let o2 = org("B");
+    let err = s
+        .bootstrap(
+            NewOrg {
+                org: &o2,
+                group: None,
+                api_key: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("bootstrap")));
+    assert!(s.get_org(o2.id).await.unwrap().is_none());
+
+    assert_eq!(s.get_org(o.id).await.unwrap().unwrap(), o);
+    assert_eq!(s.get_group(g.id).await.unwrap().unwrap(), g);
+    assert_eq!(
+        s.get_group_by_name(o.id, "p").await.unwrap().unwrap().id,
+        g.id
+    );
+    // Project names are unique per org; a failed insert leaves nothing.
+    let dup = group(o.id, "p");
+    assert!(matches!(
+        s.create_group(&dup, None).await,
+        Err(StoreError::Conflict("group_name"))
+    ));
+    assert!(s.get_group(dup.id).await.unwrap().is_none());
+
+    // Paging and the case-insensitive filters.
+    for n in ["q1", "q2", "Q3"] {
+        s.create_group(&group(o.id, n), Some(k.id)).await.unwrap();
+    }
+    let page = s
+        .list_groups(
+            o.id,
+            Some("q"),
+            &GroupFilter::All,
+            Page {
+                offset: 1,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 3);
+    assert_eq!(page.items.len(), 1);
+    let only = s
+        .list_groups(o.id, None, &GroupFilter::Only(vec![g.id]), Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(only.total, 1);
+    assert_eq!(
+        s.list_orgs(&[o.id], Some("a"), Page::ALL)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+
+    // The creator key became owner of the projects it created.
+    let stored = s
+        .get_api_key_by_public_key("abcdefgh")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.group_roles.len(), 3);
+    assert!(stored
+        .group_roles
+        .iter()
+        .all(|(_, r)| r == &vec![GroupRole::Owner]));
+    assert!(matches!(
+        s.create_api_key(&key(o.id, "abcdefgh", vec![])).await,
+        Err(StoreError::Conflict("public_key"))
+    ));
+
+    // Atomic key update: description, org roles and project roles together.
+    assert!(s
+        .update_api_key(
+            k.id,
+            Some("new"),
+            Some(&[OrgRole::ReadOnly]),
+            Some((g.id, &[GroupRole::ReadOnly]))
+        )
+        .await
+        .unwrap());
+    let updated = s.get_api_key(k.id).await.unwrap().unwrap();
+    assert_eq!(updated.description, "new");
+    assert_eq!(updated.org_roles, vec![OrgRole::ReadOnly]);
+    assert!(updated
+        .group_roles
+        .contains(&(g.id, vec![GroupRole::ReadOnly])));
+    assert!(!s
+        .update_api_key(ApiKeyId::generate(t0()), Some("x"), None, None)
+        .await
+        .unwrap());
+
+    // An org with projects cannot be deleted; deleting a project cascades its assignments.
+    assert_eq!(
+        s.delete_org(o.id).await.unwrap(),
+        DeleteOrgOutcome::HasProjects
+    );
+    assert!(s.delete_group(g.id).await.unwrap());
+    assert!(!s
+        .get_api_key(k.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .group_roles
+        .iter()
+        .any(|(x, _)| *x == g.id));
+    for gr in s
+        .list_groups(o.id, None, &GroupFilter::All, Page::ALL)
+        .await
+        .unwrap()
+        .items
+    {
+        s.delete_group(gr.id).await.unwrap();
+    }
+    assert_eq!(s.delete_org(o.id).await.unwrap(), DeleteOrgOutcome::Deleted);
+    assert!(
+        s.get_api_key(k.id).await.unwrap().is_none(),
+        "keys go with their org"
+    );
+    assert_eq!(
+        s.delete_org(o.id).await.unwrap(),
+        DeleteOrgOutcome::NotFound
+    );
+}
+
+async fn service_accounts(s: &dyn Store) {
+    let o = org("SA");
+    s.create_org(NewOrg {
+        org: &o,
+        group: None,
+        api_key: None,
+    })
+    .await
+    .unwrap();
+    let g = group(o.id, "proj");
+    s.create_group(&g, None).await.unwrap();
+    let a = account(o.id);
+    s.create_service_account(&a).await.unwrap();
+    assert_eq!(
+        s.get_service_account(a.client_id).await.unwrap().unwrap(),
+        a
+    );
+
+    // At most `max_active` unexpired secrets, counted at `now` in the same transaction.
+    assert_eq!(
+        s.add_service_account_secret(a.client_id, &secret(8), 2, t0())
+            .await
+            .unwrap(),
+        AddSecretOutcome::Added
+    );
+    assert_eq!(
+        s.add_service_account_secret(a.client_id, &secret(8), 2, t0())
+            .await
+            .unwrap(),
+        AddSecretOutcome::TooMany
+    );
+    let later = t0() + Duration::hours(8);
+    assert_eq!(
+        s.add_service_account_secret(a.client_id, &secret(48), 2, later)
+            .await
+            .unwrap(),
+        AddSecretOutcome::Added
+    );
+    assert_eq!(
+        s.add_service_account_secret(ClientId::generate(t0()), &secret(8), 2, t0())
+            .await
+            .unwrap(),
+        AddSecretOutcome::NotFound
+    );
+    let first = a.secrets[0].id;
+    s.record_secret_use(&[(first, t0() + Duration::minutes(5))])
+        .await
+        .unwrap();
+    s.record_secret_use(&[(first, t0() + Duration::minutes(1))])
+        .await
+        .unwrap(); // never goes back
+    let stored = s.get_service_account(a.client_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.secrets[0].last_used_at,
+        Some(t0() + Duration::minutes(5))
+    );
+    assert!(s
+        .delete_service_account_secret(a.client_id, first)
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_service_account_secret(a.client_id, first)
+        .await
+        .unwrap());
+
+    // Access lists: duplicates ignored, usage counted.
+    let e = |cidr: &str| AccessListEntry {
+        entry: AccessEntry::from_cidr_block(cidr).unwrap(),
+        created_at: t0(),
+        last_used_at: None,
+        last_used_address: None,
+        request_count: 0,
+    };
+    assert!(s
+        .add_access_entries(a.client_id, &[e("10.0.0.0/8"), e("10.0.0.0/8")])
+        .await
+        .unwrap());
+    s.record_access_use(&[AccessUse {
+        account: a.client_id,
+        entry_key: "10.0.0.0/8".into(),
+        at: t0(),
+        address: "10.1.1.1".into(),
+        count: 3,
+    }])
+    .await
+    .unwrap();
+    let stored = s.get_service_account(a.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.access_list.len(), 1);
+    assert_eq!(stored.access_list[0].request_count, 3);
+    assert_eq!(
+        stored.access_list[0].last_used_address.as_deref(),
+        Some("10.1.1.1")
+    );
+
+    // Project roles, updated atomically with the account.
+    assert!(s
+        .update_service_account(
+            a.client_id,
+            Some("renamed"),
+            None,
+            None,
+            Some((g.id, &[GroupRole::ReadOnly]))
+        )
+        .await
+        .unwrap());
+    let stored = s.get_service_account(a.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.name, "renamed");
+    assert_eq!(stored.group_roles, vec![(g.id, vec![GroupRole::ReadOnly])]);
+    assert!(s
+        .remove_service_account_from_group(a.client_id, g.id)
+        .await
+        .unwrap());
+    assert!(!s
+        .remove_service_account_from_group(a.client_id, g.id)
+        .await
+        .unwrap());
+
+    // Revocations live until the token would have expired.
+    s.revoke_token("jti-1", a.client_id, t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    s.revoke_token("jti-1", a.client_id, t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    s.revoke_token("jti-2", a.client_id, t0() - Duration::hours(1))
+        .await
+        .unwrap();
+    let live = s.revoked_tokens(t0()).await.unwrap();
+    assert_eq!(
+        live.iter().map(|(j, _)| j.as_str()).collect::<Vec<_>>(),
+        ["jti-1"]
+    );
+    assert_eq!(s.purge_revoked_tokens(t0()).await.unwrap(), 1);
+
+    // Deleting the account takes everything with it; list shows the rest.
+    let b = account(o.id);
+    s.create_service_account(&b).await.unwrap();
+    assert!(s.delete_service_account(a.client_id).await.unwrap());
+    assert!(s.get_service_account(a.client_id).await.unwrap().is_none());
+    let all = s.list_service_accounts().await.unwrap();
+    assert!(all.iter().any(|x| x.client_id == b.client_id));
+    assert!(!all.iter().any(|x| x.client_id == a.client_id));
+}
+
+#[tokio::test]
+async fn sqlite_meets_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("contract.db"))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    orgs_groups_and_keys(&store).await;
+    service_accounts(&store).await;
+    // Durable: a second handle on the same file sees the data.
+    store.close().await;
+    let again = SqliteStore::open(&dir.path().join("contract.db"))
+        .await
+        .unwrap();
+    assert!(again.meta("bootstrapped_at").await.unwrap().is_some());
+    assert!(again.ping().await.is_ok());
+}
