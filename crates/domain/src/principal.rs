@@ -78,6 +78,38 @@ impl Principal {
         }
     }
 
+    /// Whether this principal may hand out `roles` in project `group` of `org`: a Project
+    /// Owner may give any project role; anyone else (a Project Access Manager) only roles it
+    /// holds there itself, and never `GROUP_OWNER`. This stops a lower role from granting
+    /// itself or others a higher one.
+    pub fn may_assign_group_roles(&self, org: OrgId, group: GroupId, roles: &[GroupRole]) -> bool {
+        if self.decide_group(org, group, Requirement::ProjectOwner) == Decision::Allow {
+            return true;
+        }
+        let mine = self.roles_in_group(group);
+        roles
+            .iter()
+            .all(|r| *r != GroupRole::Owner && mine.contains(r))
+    }
+
+    /// Whether this principal may change or remove a member (API key or service account) of
+    /// project `group` that holds `target_org_roles` in the org and `target_group_roles` in
+    /// the project: a Project Owner may; anyone else only members that reach no further than
+    /// itself (org role at most `ORG_MEMBER`, project roles it could assign).
+    pub fn may_manage_member(
+        &self,
+        org: OrgId,
+        group: GroupId,
+        target_org_roles: &[OrgRole],
+        target_group_roles: &[GroupRole],
+    ) -> bool {
+        if self.decide_group(org, group, Requirement::ProjectOwner) == Decision::Allow {
+            return true;
+        }
+        target_org_roles.iter().all(|r| *r == OrgRole::Member)
+            && self.may_assign_group_roles(org, group, target_group_roles)
+    }
+
     /// Whether a project shows up in this principal's project lists: org owners and org
     /// read-only see every project of their org, others the projects they hold a role in.
     pub fn can_list_group(&self, org: OrgId, group: GroupId) -> bool {
@@ -120,6 +152,28 @@ mod tests {
             p.decide_org(p.org_id, Requirement::OrgOwner),
             Decision::Allow
         );
+    }
+
+    #[test]
+    fn access_managers_cannot_escalate() {
+        let g = GroupId::generate(from_millis(0));
+        let am = principal(
+            vec![OrgRole::Member],
+            vec![(g, vec![GroupRole::AccessManager, GroupRole::ReadOnly])],
+        );
+        let org = am.org_id;
+        assert!(am.may_assign_group_roles(org, g, &[GroupRole::ReadOnly]));
+        assert!(am.may_assign_group_roles(org, g, &[GroupRole::AccessManager]));
+        assert!(!am.may_assign_group_roles(org, g, &[GroupRole::Owner]));
+        assert!(!am.may_assign_group_roles(org, g, &[GroupRole::ClusterManager]));
+        assert!(am.may_manage_member(org, g, &[OrgRole::Member], &[GroupRole::ReadOnly]));
+        assert!(!am.may_manage_member(org, g, &[OrgRole::Member], &[GroupRole::Owner]));
+        assert!(!am.may_manage_member(org, g, &[OrgRole::Owner], &[GroupRole::ReadOnly]));
+        let owner = principal(vec![OrgRole::Member], vec![(g, vec![GroupRole::Owner])]);
+        assert!(owner.may_assign_group_roles(owner.org_id, g, &[GroupRole::Owner]));
+        assert!(owner.may_manage_member(owner.org_id, g, &[OrgRole::Owner], &[GroupRole::Owner]));
+        let org_owner = principal(vec![OrgRole::Owner], vec![]);
+        assert!(org_owner.may_assign_group_roles(org_owner.org_id, g, &[GroupRole::Owner]));
     }
 
     #[test]

@@ -56,7 +56,15 @@ async fn digest_caller(
         .get_api_key_by_public_key(&creds.username)
         .await?
     else {
-        tracing::info!(public_key = %creds.username, "digest: unknown public key");
+        // Only a well-formed public key is logged (a swapped user/password must not leak).
+        if creds.username.len() == 8 && creds.username.bytes().all(|b| b.is_ascii_lowercase()) {
+            tracing::info!(public_key = %creds.username, "digest: unknown public key");
+        } else {
+            tracing::info!(
+                username_len = creds.username.len(),
+                "digest: malformed public key"
+            );
+        }
         return Err(challenge(state, false));
     };
     let sealed = match creds.algorithm {

@@ -170,6 +170,23 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
+/// Runs every state-changing request as its own task, so a client that disconnects cannot
+/// cancel it between its store write and the in-memory update that follows (registry
+/// reload, revocation set): a write is finished whole once it has started.
+async fn run_to_completion(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::Method;
+    // Reads, and token issuance (which writes nothing durable), need no task of their own.
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.uri().path() == oauth::TOKEN_PATH
+    {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(e) => ApiError::internal(format!("request task failed: {e}")).into_response(),
+    }
+}
+
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
@@ -198,6 +215,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(telemetry::readyz))
         .route("/metrics", get(telemetry::metrics))
         .fallback(not_found)
+        .layer(from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(telemetry::track))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -122,7 +122,21 @@ impl GovClockTrait for GovernorClock {
     }
 }
 
-type Key = (IpAddr, String);
+/// (client network, client id). Unparsable ids share one bucket per network, so junk ids
+/// cannot grow the limiter; IPv6 clients are keyed by their /64, which one host controls.
+type Key = (IpAddr, Option<ClientId>);
+
+fn limit_key(peer: IpAddr, client_id: &str) -> Key {
+    let net = match peer {
+        IpAddr::V6(v6) => {
+            let mut o = v6.octets();
+            o[8..].fill(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(o))
+        }
+        v4 => v4,
+    };
+    (net, ClientId::parse(client_id).ok())
+}
 type Limiter = RateLimiter<Key, HashMapStateStore<Key>, GovernorClock, NoOpMiddleware<Nanos>>;
 
 /// Per (client address, clientId) limits on the token and revocation endpoints.
@@ -131,6 +145,7 @@ pub struct OAuthLimits {
     clock: GovernorClock,
     token: Option<Limiter>,
     revoke: Option<Limiter>,
+    introspect: Option<Limiter>,
 }
 
 impl OAuthLimits {
@@ -145,6 +160,7 @@ impl OAuthLimits {
             per_minute,
             token: make(),
             revoke: make(),
+            introspect: make(),
             clock,
         }
     }
@@ -168,7 +184,10 @@ impl OAuthLimits {
 
     /// Forgets idle keys so the limiter's memory stays bounded.
     pub fn prune(&self) {
-        for l in [&self.token, &self.revoke].into_iter().flatten() {
+        for l in [&self.token, &self.revoke, &self.introspect]
+            .into_iter()
+            .flatten()
+        {
             l.retain_recent();
         }
     }
@@ -250,11 +269,17 @@ fn authenticate_client(
     peer: IpAddr,
 ) -> Result<(Arc<ServiceAccount>, SecretId), OAuthError> {
     let presented = state.crypto.hasher.hash(secret.expose());
-    let account = ClientId::parse(client_id)
-        .ok()
-        .and_then(|id| state.registry.get(id));
+    let parsed = ClientId::parse(client_id).ok();
+    let account = parsed.and_then(|id| state.registry.get(id));
     let Some(account) = account else {
-        tracing::info!(client_id = %client_id, %peer, "oauth: unknown client");
+        // Only a well-formed client id is logged: a client that swapped id and secret must
+        // not get its secret written to the log.
+        match parsed {
+            Some(id) => tracing::info!(client_id = %id, %peer, "oauth: unknown client"),
+            None => {
+                tracing::info!(client_id_len = client_id.len(), %peer, "oauth: malformed client id")
+            }
+        }
         return Err(OAuthError::InvalidClient);
     };
     let now = state.clock.now();
@@ -267,17 +292,17 @@ fn authenticate_client(
     match matched {
         Some((id, expires_at)) if secret_is_active(expires_at, now) => {
             if !allows(account.access_list.iter().map(|e| &e.entry), peer) {
-                tracing::info!(client_id = %client_id, %peer, "oauth: address not on access list");
+                tracing::info!(client_id = %account.client_id, %peer, "oauth: address not on access list");
                 return Err(OAuthError::AccessDenied);
             }
             Ok((account, id))
         }
         Some(_) => {
-            tracing::info!(client_id = %client_id, %peer, "oauth: expired secret");
+            tracing::info!(client_id = %account.client_id, %peer, "oauth: expired secret");
             Err(OAuthError::InvalidClient)
         }
         None => {
-            tracing::info!(client_id = %client_id, %peer, "oauth: wrong secret");
+            tracing::info!(client_id = %account.client_id, %peer, "oauth: wrong secret");
             Err(OAuthError::InvalidClient)
         }
     }
@@ -317,7 +342,7 @@ async fn token_inner(
     state.oauth_limits.check(
         &state.oauth_limits.token,
         TOKEN_PATH,
-        (peer, client_id.clone()),
+        limit_key(peer, &client_id),
     )?;
     let form = parse_form(headers, body)?;
     match param(&form, "grant_type") {
@@ -367,7 +392,7 @@ async fn authenticated_client(
     if let Some(l) = limit {
         state
             .oauth_limits
-            .check(l, path, (peer, client_id.clone()))?;
+            .check(l, path, limit_key(peer, &client_id))?;
     }
     let (account, _) = authenticate_client(state, &client_id, &secret, peer)?;
     note_access(state, &account, peer);
@@ -427,7 +452,10 @@ async fn revoke_inner(
     if state.registry.is_revoked(&claims.jti) {
         return Ok(ok());
     }
-    let exp = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+    // Kept until the token can no longer be accepted at all: exp plus the verification leeway.
+    let exp =
+        chrono::DateTime::from_timestamp(claims.exp.saturating_add(crate::tokens::LEEWAY_SECS), 0)
+            .unwrap_or(now);
     state
         .store
         .revoke_token(&claims.jti, account.client_id, exp)
@@ -450,7 +478,14 @@ pub async fn introspect(State(state): State<AppState>, Peer(peer): Peer, req: Re
         Err(e) => return e.into_response(),
     };
     let result: Result<Response, OAuthError> = async {
-        let caller = authenticated_client(&state, peer, &headers, None, INTROSPECT_PATH).await?;
+        let caller = authenticated_client(
+            &state,
+            peer,
+            &headers,
+            Some(&state.oauth_limits.introspect),
+            INTROSPECT_PATH,
+        )
+        .await?;
         let form = parse_form(&headers, &body)?;
         let token = param(&form, "token").ok_or(OAuthError::InvalidRequest)?;
         let now = state.clock.now();

@@ -91,7 +91,15 @@ impl Registry {
         store: &dyn Store,
         id: ClientId,
     ) -> StoreResult<Option<Arc<ServiceAccount>>> {
-        let fresh = store.get_service_account(id).await?.map(Arc::new);
+        let fresh = match store.get_service_account(id).await {
+            Ok(a) => a.map(Arc::new),
+            Err(e) => {
+                // Fail closed: an account we cannot re-read must not keep authenticating
+                // from a stale copy.
+                write(&self.accounts).remove(&id);
+                return Err(e);
+            }
+        };
         let mut map = write(&self.accounts);
         match &fresh {
             Some(a) => {

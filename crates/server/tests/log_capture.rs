@@ -78,6 +78,20 @@ fn secrets_never_reach_the_logs() {
             .await;
         sensitive.push(r.json["secret"].as_str().unwrap().to_owned());
         s.revoke(&c, &t).await.expect(200);
+        // Swapped credentials, a common mistake: the secret sits where the id belongs.
+        s.token_request(
+            Some(&basic(&c.secret, &c.id)),
+            "grant_type=client_credentials",
+        )
+        .await
+        .expect(401);
+        let swapped = harness::Key {
+            public: s.owner().private,
+            private: s.owner().public,
+        };
+        s.call(&swapped, Method::GET, "/api/atlas/v2/orgs", None)
+            .await
+            .expect(401);
         // A 500 carries no detail, but its request id leads to the detail in the log.
         s.running.state.store.close().await;
         let r = s
@@ -91,6 +105,16 @@ fn secrets_never_reach_the_logs() {
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("token issued"), "the capture works: {logs}");
     assert!(logs.contains("token revoked"));
+    assert!(
+        logs.contains("oauth: malformed client id"),
+        "the swapped request was logged: {}",
+        logs.lines()
+            .skip_while(|l| !l.contains("token revoked"))
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(logs.contains("digest: malformed public key"));
     let error_line = logs
         .lines()
         .find(|l| l.contains("unexpected error"))

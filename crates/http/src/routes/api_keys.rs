@@ -200,6 +200,9 @@ pub async fn create_group(
     )
     .await?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
+    if !caller.may_assign_group_roles(group.org_id, group.id, &roles) {
+        return Err(ApiError::forbidden());
+    }
     // A key made for a project is an org key with ORG_MEMBER and the project roles (Atlas).
     let (record, private_key) = new_api_key(
         &state,
@@ -228,6 +231,25 @@ async fn key_for_group(
         return Err(ApiError::api_key_not_found(raw_id));
     }
     Ok(key)
+}
+
+/// A caller below Project Owner may act only on keys that reach no further than itself.
+fn check_manage(
+    caller: &tessera_domain::Principal,
+    group: &Group,
+    key: &ApiKeyRecord,
+) -> ApiResult<()> {
+    let target = key
+        .group_roles
+        .iter()
+        .find(|(g, _)| *g == group.id)
+        .map(|(_, r)| r.as_slice())
+        .unwrap_or(&[]);
+    if caller.may_manage_member(group.org_id, group.id, &key.org_roles, target) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 pub async fn assign(
@@ -288,6 +310,12 @@ pub async fn update_group(
         .map(|r| parse_role_list::<GroupRole>("roles", r, false))
         .transpose()
         .map_err(role_error)?;
+    check_manage(&caller, &group, &key)?;
+    if let Some(r) = &roles {
+        if !caller.may_assign_group_roles(group.org_id, group.id, r) {
+            return Err(ApiError::forbidden());
+        }
+    }
     let changed = state
         .store
         .update_api_key(
@@ -317,6 +345,7 @@ pub async fn unassign(
     )
     .await?;
     let key = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
+    check_manage(&caller, &group, &key)?;
     if !state
         .store
         .remove_api_key_from_group(key.id, group.id)

@@ -10,5 +10,6 @@ mod harness;
 mod lifecycle;
 mod oauth;
 mod orgs;
+mod review;
 mod service_accounts;
 mod surface;
