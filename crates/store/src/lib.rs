@@ -51,6 +51,21 @@ pub struct Group {
     pub created_at: DateTime<Utc>,
 }
 
+/// A partial update of an organization.
+#[derive(Clone, Debug, Default)]
+pub struct OrgChanges {
+    pub name: Option<String>,
+    pub skip_default_alerts: Option<bool>,
+}
+
+/// A partial update of a project.
+#[derive(Clone, Debug, Default)]
+pub struct GroupChanges {
+    pub name: Option<String>,
+    pub with_default_alerts: Option<bool>,
+    pub tags: Option<Vec<Tag>>,
+}
+
 /// A programmatic API key as stored: no clear-text secret, only sealed Digest material.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKeyRecord {
@@ -186,7 +201,9 @@ pub trait Store: Send + Sync + 'static {
         name: Option<&str>,
         page: Page,
     ) -> StoreResult<Listed<Org>>;
-    async fn update_org(&self, org: &Org) -> StoreResult<bool>;
+    /// Applies only the given fields (concurrent changes to other fields are kept) and returns
+    /// the organization as stored; `None` when it is gone.
+    async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>>;
     async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome>;
 
     /// Creates a project; when `creator` is given, that API key becomes its `GROUP_OWNER`.
@@ -201,8 +218,10 @@ pub trait Store: Send + Sync + 'static {
         filter: &GroupFilter,
         page: Page,
     ) -> StoreResult<Listed<Group>>;
-    /// `Conflict("group_name")` on a duplicate name; `false` when the project is gone.
-    async fn update_group(&self, group: &Group) -> StoreResult<bool>;
+    /// Applies only the given fields and returns the project as stored; `None` when it is
+    /// gone; `Conflict("group_name")` on a duplicate name.
+    async fn update_group(&self, id: GroupId, changes: &GroupChanges)
+        -> StoreResult<Option<Group>>;
     async fn delete_group(&self, id: GroupId) -> StoreResult<bool>;
 
     /// Inserts the key with its org roles and project memberships.

@@ -563,15 +563,24 @@ impl Store for SqliteStore {
         Ok(Listed { items, total })
     }
 
-    async fn update_org(&self, org: &Org) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE orgs SET name = ?, skip_default_alerts = ? WHERE id = ?")
-            .bind(&org.name)
-            .bind(org.skip_default_alerts)
-            .bind(org.id.to_string())
-            .execute(&self.pool)
+    async fn update_org(&self, id: OrgId, c: &OrgChanges) -> StoreResult<Option<Org>> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE orgs SET name = COALESCE(?, name), skip_default_alerts = COALESCE(?, skip_default_alerts) WHERE id = ?",
+        )
+        .bind(c.name.as_deref())
+        .bind(c.skip_default_alerts)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let row = sqlx::query("SELECT * FROM orgs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        tx.commit().await.map_err(backend)?;
+        row.as_ref().map(org_from_row).transpose()
     }
 
     async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome> {
@@ -678,16 +687,17 @@ impl Store for SqliteStore {
         Ok(Listed { items, total })
     }
 
-    async fn update_group(&self, g: &Group) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE groups SET name = ?, with_default_alerts = ?, region_usage_restrictions = ?, tags = ? WHERE id = ?",
+    async fn update_group(&self, id: GroupId, c: &GroupChanges) -> StoreResult<Option<Group>> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE groups SET name = COALESCE(?, name), with_default_alerts = COALESCE(?, with_default_alerts), \
+             tags = COALESCE(?, tags) WHERE id = ?",
         )
-        .bind(&g.name)
-        .bind(g.with_default_alerts)
-        .bind(&g.region_usage_restrictions)
-        .bind(tags_json(&g.tags))
-        .bind(g.id.to_string())
-        .execute(&self.pool)
+        .bind(c.name.as_deref())
+        .bind(c.with_default_alerts)
+        .bind(c.tags.as_deref().map(tags_json))
+        .bind(id.to_string())
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -696,7 +706,13 @@ impl Store for SqliteStore {
                 backend(e)
             }
         })?;
-        Ok(r.rows_affected() == 1)
+        let row = sqlx::query("SELECT * FROM groups WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        row.as_ref().map(group_from_row).transpose()
     }
 
     async fn delete_group(&self, id: GroupId) -> StoreResult<bool> {

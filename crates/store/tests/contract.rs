@@ -151,6 +151,63 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
         1
     );
 
+    // Partial updates keep the fields they do not name.
+    let renamed = s
+        .update_group(
+            g.id,
+            &GroupChanges {
+                name: Some("p2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renamed.tags, g.tags);
+    let untagged = s
+        .update_group(
+            g.id,
+            &GroupChanges {
+                tags: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(untagged.name, "p2");
+    assert!(matches!(
+        s.update_group(
+            g.id,
+            &GroupChanges {
+                name: Some("q1".into()),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(StoreError::Conflict("group_name"))
+    ));
+    let o_upd = s
+        .update_org(
+            o.id,
+            &OrgChanges {
+                skip_default_alerts: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (o_upd.name.as_str(), o_upd.skip_default_alerts),
+        ("A", true)
+    );
+    assert!(s
+        .update_org(OrgId::generate(t0()), &OrgChanges::default())
+        .await
+        .unwrap()
+        .is_none());
+
     // The creator key became owner of the projects it created.
     let stored = s
         .get_api_key_by_public_key("abcdefgh")

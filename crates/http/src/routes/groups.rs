@@ -8,7 +8,7 @@ use tessera_domain::names::EntityName;
 use tessera_domain::{
     ApiKeyId, Decision, GroupId, OrgId, OrgRole, Principal, PrincipalKind, Requirement,
 };
-use tessera_store::{Group, GroupFilter, StoreError};
+use tessera_store::{Group, GroupChanges, GroupFilter, StoreError};
 
 use super::{group_for, Base};
 use crate::auth::Caller;
@@ -189,26 +189,26 @@ pub async fn update(
     path: PathParams,
     ApiJson(body): ApiJson<UpdateGroupIn>,
 ) -> ApiResult<Reply> {
-    let mut group = group_for(
+    let group = group_for(
         &state,
         &caller,
         path.get("groupId"),
         Requirement::ProjectOwner,
     )
     .await?;
-    if let Some(n) = &body.name {
-        group.name = EntityName::parse("name", n)?.into_inner();
-    }
-    if let Some(tags) = body.tags {
-        group.tags = tags_in(tags)?;
-    }
-    if let Some(w) = body.with_default_alerts_settings {
-        group.with_default_alerts = w;
-    }
-    match state.store.update_group(&group).await {
-        Err(StoreError::Conflict(_)) => Err(name_conflict(&group.name)),
-        Ok(false) => Err(ApiError::group_not_found(path.get("groupId"))),
-        Ok(true) => Ok(Reply::ok(group_out(&base, group))),
+    let changes = GroupChanges {
+        name: body
+            .name
+            .as_deref()
+            .map(|n| EntityName::parse("name", n).map(EntityName::into_inner))
+            .transpose()?,
+        with_default_alerts: body.with_default_alerts_settings,
+        tags: body.tags.map(tags_in).transpose()?,
+    };
+    match state.store.update_group(group.id, &changes).await {
+        Err(StoreError::Conflict(_)) => Err(name_conflict(changes.name.as_deref().unwrap_or(""))),
+        Ok(None) => Err(ApiError::group_not_found(path.get("groupId"))),
+        Ok(Some(updated)) => Ok(Reply::ok(group_out(&base, updated))),
         Err(e) => Err(e.into()),
     }
 }

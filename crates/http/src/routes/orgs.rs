@@ -7,7 +7,7 @@ use serde_json::json;
 use tessera_domain::names::EntityName;
 use tessera_domain::roles::{parse_role_list, OrgRole};
 use tessera_domain::{OrgId, Requirement};
-use tessera_store::{DeleteOrgOutcome, NewOrg, Org};
+use tessera_store::{DeleteOrgOutcome, NewOrg, Org, OrgChanges};
 
 use super::api_keys::new_api_key;
 use super::{org_for, Base};
@@ -66,16 +66,18 @@ pub async fn update(
     path: PathParams,
     ApiJson(body): ApiJson<UpdateOrgIn>,
 ) -> ApiResult<Reply> {
-    let mut org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
     let _ = (body.id, body.is_deleted, body.links);
-    org.name = EntityName::parse("name", &body.name)?.into_inner();
-    if let Some(skip) = body.skip_default_alerts_settings {
-        org.skip_default_alerts = skip;
-    }
-    if !state.store.update_org(&org).await? {
-        return Err(ApiError::org_not_found(path.get("orgId")));
-    }
-    Ok(Reply::ok(org_out(&base, org)))
+    let changes = OrgChanges {
+        name: Some(EntityName::parse("name", &body.name)?.into_inner()),
+        skip_default_alerts: body.skip_default_alerts_settings,
+    };
+    let updated = state
+        .store
+        .update_org(org.id, &changes)
+        .await?
+        .ok_or_else(|| ApiError::org_not_found(path.get("orgId")))?;
+    Ok(Reply::ok(org_out(&base, updated)))
 }
 
 pub async fn delete(
