@@ -171,3 +171,22 @@ impl FromRequestParts<AppState> for Query {
         QueryPairs::from_query(parts.uri.query()).map(Query)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any query string: parsed or a 400, never a panic; flags accept exactly true/false.
+        #[test]
+        fn any_query(q in "\\PC{0,100}|(pretty|envelope|pageNum|itemsPerPage)=[a-z0-9%&=-]{0,20}") {
+            if let Ok(pairs) = QueryPairs::from_query(Some(&q)) {
+                if let Ok(Some(_)) = parse_bool_param(&pairs, "pretty") {
+                    let v = pairs.get("pretty").ok().flatten();
+                    proptest::prop_assert!(v == Some("true") || v == Some("false"));
+                }
+                let _ = parse_int_param(&pairs, "itemsPerPage", 1, MAX_ITEMS_PER_PAGE);
+            }
+        }
+    }
+}

@@ -113,6 +113,14 @@ pub async fn versioned(State(versions): State<Versions>, req: Request, next: Nex
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any Accept header: a served version or a 406, never a panic.
+        #[test]
+        fn any_accept_header(s in "\\PC{0,200}|application/vnd\\.atlas\\.[0-9-]{0,12}\\+json.{0,20}") {
+            let _ = negotiate(Some(&s), &["2023-01-01", "2024-08-05"]);
+        }
+    }
+
     #[test]
     fn negotiation() {
         let v: Versions = &["2023-01-01", "2024-08-05"];
