@@ -1,0 +1,274 @@
+//! Every API route, both surfaces: missing or bad credentials are 401, another org's or an
+//! unknown project's id is 404, a malformed id is 400 — and none of it changes the store.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::{Key, TestServer};
+
+const V2023: &str = "application/vnd.atlas.2023-01-01+json";
+const V2024: &str = "application/vnd.atlas.2024-08-05+json";
+
+/// (method, path template, version). `{org}`, `{group}`, `{key}`, `{sa}`, `{secret}` are
+/// filled in; `{ip}` is an access-list entry.
+fn routes() -> Vec<(Method, &'static str, &'static str)> {
+    use Method as M;
+    vec![
+        (M::GET, "/orgs", V2023),
+        (M::POST, "/orgs", V2023),
+        (M::GET, "/orgs/{org}", V2023),
+        (M::PATCH, "/orgs/{org}", V2023),
+        (M::DELETE, "/orgs/{org}", V2023),
+        (M::GET, "/orgs/{org}/groups", V2023),
+        (M::GET, "/orgs/{org}/apiKeys", V2023),
+        (M::POST, "/orgs/{org}/apiKeys", V2023),
+        (M::GET, "/orgs/{org}/apiKeys/{key}", V2023),
+        (M::PATCH, "/orgs/{org}/apiKeys/{key}", V2023),
+        (M::DELETE, "/orgs/{org}/apiKeys/{key}", V2023),
+        (M::GET, "/groups", V2023),
+        (M::POST, "/groups", V2023),
+        (M::GET, "/groups/{group}", V2023),
+        (M::PATCH, "/groups/{group}", V2023),
+        (M::DELETE, "/groups/{group}", V2023),
+        (M::GET, "/groups/byName/Project0", V2023),
+        (M::GET, "/groups/{group}/apiKeys", V2023),
+        (M::POST, "/groups/{group}/apiKeys", V2023),
+        (M::POST, "/groups/{group}/apiKeys/{key}", V2023),
+        (M::PATCH, "/groups/{group}/apiKeys/{key}", V2023),
+        (M::DELETE, "/groups/{group}/apiKeys/{key}", V2023),
+        (M::GET, "/orgs/{org}/serviceAccounts", V2024),
+        (M::POST, "/orgs/{org}/serviceAccounts", V2024),
+        (M::GET, "/orgs/{org}/serviceAccounts/{sa}", V2024),
+        (M::PATCH, "/orgs/{org}/serviceAccounts/{sa}", V2024),
+        (M::DELETE, "/orgs/{org}/serviceAccounts/{sa}", V2024),
+        (M::GET, "/orgs/{org}/serviceAccounts/{sa}/groups", V2024),
+        (M::POST, "/orgs/{org}/serviceAccounts/{sa}/secrets", V2024),
+        (
+            M::DELETE,
+            "/orgs/{org}/serviceAccounts/{sa}/secrets/{secret}",
+            V2024,
+        ),
+        (M::GET, "/orgs/{org}/serviceAccounts/{sa}/accessList", V2024),
+        (
+            M::POST,
+            "/orgs/{org}/serviceAccounts/{sa}/accessList",
+            V2024,
+        ),
+        (
+            M::DELETE,
+            "/orgs/{org}/serviceAccounts/{sa}/accessList/{ip}",
+            V2024,
+        ),
+        (M::GET, "/groups/{group}/serviceAccounts", V2024),
+        (M::POST, "/groups/{group}/serviceAccounts", V2024),
+        (M::GET, "/groups/{group}/serviceAccounts/{sa}", V2024),
+        (M::PATCH, "/groups/{group}/serviceAccounts/{sa}", V2024),
+        (M::DELETE, "/groups/{group}/serviceAccounts/{sa}", V2024),
+        (
+            M::POST,
+            "/groups/{group}/serviceAccounts/{sa}:invite",
+            V2024,
+        ),
+        (
+            M::POST,
+            "/groups/{group}/serviceAccounts/{sa}/secrets",
+            V2024,
+        ),
+        (
+            M::DELETE,
+            "/groups/{group}/serviceAccounts/{sa}/secrets/{secret}",
+            V2024,
+        ),
+        (
+            M::GET,
+            "/groups/{group}/serviceAccounts/{sa}/accessList",
+            V2024,
+        ),
+        (
+            M::POST,
+            "/groups/{group}/serviceAccounts/{sa}/accessList",
+            V2024,
+        ),
+        (
+            M::DELETE,
+            "/groups/{group}/serviceAccounts/{sa}/accessList/{ip}",
+            V2024,
+        ),
+    ]
+}
+
+/// A body each mutating route would accept, so only the property under test can fail it.
+fn body_for(method: &Method, path: &str, org: &str) -> Option<serde_json::Value> {
+    if *method == Method::GET || *method == Method::DELETE {
+        return None;
+    }
+    let b = if path.ends_with("/accessList") {
+        json!([{"ipAddress": "192.0.2.9"}])
+    } else if path.ends_with("/secrets") {
+        json!({"secretExpiresAfterHours": 8})
+    } else if path.ends_with(":invite") {
+        json!({"roles": ["GROUP_READ_ONLY"]})
+    } else if path.contains("/serviceAccounts") && *method == Method::POST {
+        let roles = if path.starts_with("/groups") {
+            "GROUP_READ_ONLY"
+        } else {
+            "ORG_MEMBER"
+        };
+        json!({"name": "n", "description": "d", "roles": [roles], "secretExpiresAfterHours": 8})
+    } else if path.contains("/serviceAccounts") {
+        json!({"name": "renamed"})
+    } else if path.ends_with("/apiKeys") {
+        let roles = if path.starts_with("/groups") {
+            "GROUP_READ_ONLY"
+        } else {
+            "ORG_MEMBER"
+        };
+        json!({"desc": "d", "roles": [roles]})
+    } else if path.starts_with("/groups/") && path.contains("/apiKeys/") && *method == Method::POST
+    {
+        json!([{"roles": ["GROUP_READ_ONLY"]}])
+    } else if path.contains("/apiKeys/") {
+        json!({"desc": "d"})
+    } else if path == "/groups" {
+        json!({"name": "fresh", "orgId": org})
+    } else {
+        json!({"name": "Fresh"})
+    };
+    Some(b)
+}
+
+fn fill(t: &str, org: &str, group: &str, key: &str, sa: &str, secret: &str) -> String {
+    t.replace("{org}", org)
+        .replace("{group}", group)
+        .replace("{key}", key)
+        .replace("{sa}", sa)
+        .replace("{secret}", secret)
+        .replace("{ip}", "192.0.2.0%2F24")
+}
+
+#[tokio::test]
+async fn every_route_refuses_bad_credentials_foreign_and_malformed_ids() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    // Real ids to aim at.
+    let (_, key_id) = s.new_org_key(&["ORG_MEMBER"]).await;
+    let (sa, body) = s.new_service_account(&["ORG_MEMBER"]).await;
+    let secret_id = body["secrets"][0]["id"].as_str().unwrap().to_owned();
+    let (org, group) = (s.org().to_owned(), s.project().to_owned());
+    let wrong = Key {
+        public: o.public.clone(),
+        private: "00000000-0000-4000-8000-000000000000".into(),
+    };
+    let before = s.snapshot().await;
+
+    for (method, template, version) in routes() {
+        for base in ["/api/atlas/v2", "/api/public/v1.0"] {
+            let accept = if base.ends_with("v2") {
+                version
+            } else {
+                "application/json"
+            };
+            let path = fill(template, &org, &group, &key_id, &sa.id, &secret_id);
+            let url = format!("{base}{path}");
+            let body = body_for(&method, template, &org);
+            let bytes = body.as_ref().map(|b| serde_json::to_vec(b).unwrap());
+            // No credentials.
+            let r = s
+                .raw(
+                    method.clone(),
+                    &url,
+                    &[("accept", accept), ("content-type", "application/json")],
+                    bytes.clone(),
+                )
+                .await;
+            assert_eq!(
+                r.status.as_u16(),
+                401,
+                "{method} {url} without credentials: {}",
+                r.text
+            );
+            assert_eq!(r.error_code(), "UNAUTHORIZED");
+            assert_eq!(
+                r.headers.get_all("www-authenticate").iter().count(),
+                2,
+                "{method} {url}"
+            );
+            // A wrong password.
+            let r = s
+                .call_with(
+                    &wrong,
+                    method.clone(),
+                    &url,
+                    body.clone(),
+                    &[("accept", accept)],
+                    Default::default(),
+                )
+                .await;
+            assert_eq!(
+                r.status.as_u16(),
+                401,
+                "{method} {url} with a wrong password: {}",
+                r.text
+            );
+
+            if template.contains("{org}") || template.contains("{group}") {
+                // An id of the right shape that is not ours: 404, never 403.
+                let foreign = fill(
+                    template,
+                    "aaaaaaaaaaaaaaaaaaaaaaaa",
+                    "bbbbbbbbbbbbbbbbbbbbbbbb",
+                    &key_id,
+                    &sa.id,
+                    &secret_id,
+                );
+                let r = s
+                    .call_with(
+                        &o,
+                        method.clone(),
+                        &format!("{base}{foreign}"),
+                        body.clone(),
+                        &[("accept", accept)],
+                        Default::default(),
+                    )
+                    .await;
+                assert_eq!(
+                    r.status.as_u16(),
+                    404,
+                    "{method} {base}{foreign}: {}",
+                    r.text
+                );
+                assert!(
+                    ["ORG_NOT_FOUND", "GROUP_NOT_FOUND"].contains(&r.error_code()),
+                    "{method} {foreign}"
+                );
+                // A malformed id: 400.
+                let bad = fill(
+                    template,
+                    "not-an-id",
+                    "NOT-AN-ID",
+                    &key_id,
+                    &sa.id,
+                    &secret_id,
+                );
+                let r = s
+                    .call_with(
+                        &o,
+                        method.clone(),
+                        &format!("{base}{bad}"),
+                        body.clone(),
+                        &[("accept", accept)],
+                        Default::default(),
+                    )
+                    .await;
+                assert_eq!(r.status.as_u16(), 400, "{method} {base}{bad}: {}", r.text);
+                assert_eq!(r.error_code(), "VALIDATION_ERROR");
+            }
+        }
+    }
+    assert_eq!(
+        before,
+        s.snapshot().await,
+        "a refused request changed the store"
+    );
+    s.stop().await;
+}
