@@ -133,6 +133,17 @@ async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
     }
 }
 
+/// The Prometheus recorder keeps histogram samples until upkeep folds them into buckets;
+/// without it, memory and render time grow with every request.
+async fn metrics_upkeep(handle: metrics_handle::Handle) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
@@ -183,6 +194,10 @@ pub async fn start(
         state.clone(),
         std::time::Duration::from_secs(config.usage_flush_secs),
     ));
+    let upkeep = state
+        .metrics
+        .clone()
+        .map(|h| tokio::spawn(metrics_upkeep(h)));
     let final_state = state.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(
@@ -192,6 +207,9 @@ pub async fn start(
         .with_graceful_shutdown(shutdown)
         .await;
         flusher.abort();
+        if let Some(u) = upkeep {
+            u.abort();
+        }
         // Nothing counted in memory is lost on a clean stop.
         if let Err(e) = final_state
             .registry
