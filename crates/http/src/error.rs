@@ -9,6 +9,12 @@ use serde_json::{json, Value};
 use tessera_domain::ValidationError;
 use tessera_store::StoreError;
 
+tokio::task_local! {
+    /// The `X-Request-Id` of the request being handled (set by `request_id_scope`), so a
+    /// 500's log line names the id the client saw, whatever the log level.
+    pub static REQUEST_ID: String;
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -111,7 +117,8 @@ impl ApiError {
 
     /// A 500 whose detail never reaches the client: it is logged with the request id.
     pub fn internal(log_detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %log_detail, "unexpected error");
+        let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+        tracing::error!(%request_id, error = %log_detail, "unexpected error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "UNEXPECTED_ERROR",

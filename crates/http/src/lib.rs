@@ -23,15 +23,13 @@ pub mod version;
 pub mod wire;
 
 use axum::extract::{DefaultBodyLimit, OriginalUri};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::any::Any;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use error::ApiError;
 use routes::{api_keys, groups, orgs, service_accounts as sa};
@@ -158,35 +156,6 @@ async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::route_not_found(uri.path())
 }
 
-/// Every log line of a request carries its id, the same `X-Request-Id` the response carries,
-/// so a 500's detail in the log can be found from what the client saw. Only the path is
-/// recorded (never the query or headers).
-fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-}
-
-/// Runs every state-changing request as its own task, so a client that disconnects cannot
-/// cancel it between its store write and the in-memory update that follows (registry
-/// reload, revocation set): a write is finished whole once it has started.
-async fn run_to_completion(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    use axum::http::Method;
-    // Reads, and token issuance (which writes nothing durable), need no task of their own.
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        || req.uri().path() == oauth::TOKEN_PATH
-    {
-        return next.run(req).await;
-    }
-    match tokio::spawn(next.run(req)).await {
-        Ok(resp) => resp,
-        Err(e) => ApiError::internal(format!("request task failed: {e}")).into_response(),
-    }
-}
-
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
@@ -205,7 +174,6 @@ fn dialect_router(dialect: Dialect, max_body: usize) -> Router<AppState> {
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
     let max_body = state.settings.max_body_bytes;
     Router::new()
         .nest("/api/atlas/v2", dialect_router(Dialect::V2, max_body))
@@ -215,12 +183,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(telemetry::readyz))
         .route("/metrics", get(telemetry::metrics))
         .fallback(not_found)
-        .layer(from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(from_fn(telemetry::track))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(from_fn(telemetry::observe))
         .with_state(state)
 }
