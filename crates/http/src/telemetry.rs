@@ -33,8 +33,9 @@ type Handles = (metrics::Counter, metrics::Histogram);
 
 /// Metric handles per (route template, method, status), made once: looking them up here is
 /// cheaper than building label strings and resolving them in the recorder per request.
-static HANDLES: LazyLock<RwLock<HashMap<String, HashMap<(Method, u16), Handles>>>> =
-    LazyLock::new(Default::default);
+type HandleMap = HashMap<String, HashMap<(Method, u16), Handles>>;
+
+static HANDLES: LazyLock<RwLock<HandleMap>> = LazyLock::new(Default::default);
 
 fn handles(route: &str, method: &Method, status: u16) -> Handles {
     let key = (method.clone(), status);
