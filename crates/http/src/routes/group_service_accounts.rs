@@ -24,7 +24,7 @@ use tessera_store::{Group, ServiceAccount};
 
 use super::service_accounts::{
     self as sa, account_in_org, account_not_found, account_out, create_account, reload, role_error,
-    AccessEntryIn, AccountOut, CreateIn, SecretIn,
+    AccessEntryIn, AccountOut, CreateIn, SecretIn, UpdateIn,
 };
 use super::{group_for, paginate};
 use crate::auth::Caller;
@@ -183,14 +183,6 @@ pub async fn get(
 }
 
 /// `GroupServiceAccountUpdateRequest`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UpdateIn {
-    name: Option<String>,
-    description: Option<String>,
-    roles: Option<Vec<String>>,
-}
-
 /// Changes name and description of the account and/or its roles in this project only.
 pub async fn update(
     State(state): State<AppState>,

@@ -236,12 +236,14 @@ pub async fn get(
     Ok(Reply::ok(account_out(&state.registry, &account, None)))
 }
 
+/// `OrgServiceAccountUpdateRequest` / `GroupServiceAccountUpdateRequest` (roles are org or
+/// project roles by route).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateIn {
-    name: Option<String>,
-    description: Option<String>,
-    roles: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub roles: Option<Vec<String>>,
 }
 
 pub async fn update(
