@@ -17,7 +17,6 @@
 use axum::extract::{FromRequest, OriginalUri, Request, State};
 use serde::Deserialize;
 use std::sync::Arc;
-use tessera_domain::names::{ServiceAccountDescription, ServiceAccountName};
 use tessera_domain::roles::parse_role_list;
 use tessera_domain::{Decision, GroupId, GroupRole, OrgRole, Principal, Requirement, SecretId};
 use tessera_store::{Group, ServiceAccount};
@@ -200,16 +199,7 @@ pub async fn update(
     let raw = path.get("clientId");
     let account = account_in_group(&state, &group, raw)?;
     // Everything is validated before the first write.
-    let name = body
-        .name
-        .as_deref()
-        .map(ServiceAccountName::parse)
-        .transpose()?;
-    let description = body
-        .description
-        .as_deref()
-        .map(ServiceAccountDescription::parse)
-        .transpose()?;
+    let (name, description) = body.texts()?;
     let roles = body
         .roles
         .as_deref()

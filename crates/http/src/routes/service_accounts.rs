@@ -246,6 +246,28 @@ pub struct UpdateIn {
     pub roles: Option<Vec<String>>,
 }
 
+impl UpdateIn {
+    /// The validated new name and description, where given.
+    pub fn texts(
+        &self,
+    ) -> ApiResult<(
+        Option<ServiceAccountName>,
+        Option<ServiceAccountDescription>,
+    )> {
+        let name = self
+            .name
+            .as_deref()
+            .map(ServiceAccountName::parse)
+            .transpose()?;
+        let description = self
+            .description
+            .as_deref()
+            .map(ServiceAccountDescription::parse)
+            .transpose()?;
+        Ok((name, description))
+    }
+}
+
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -254,16 +276,7 @@ pub async fn update(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    let name = body
-        .name
-        .as_deref()
-        .map(ServiceAccountName::parse)
-        .transpose()?;
-    let description = body
-        .description
-        .as_deref()
-        .map(ServiceAccountDescription::parse)
-        .transpose()?;
+    let (name, description) = body.texts()?;
     let roles = body
         .roles
         .as_deref()
