@@ -128,11 +128,16 @@ impl ClientId {
         Self(ObjectId::generate(now))
     }
 
+    /// The subset's pattern (`^mdb_sa_id_[a-fA-F\d]{24}$`) allows upper-case hex: it names
+    /// the same id as its lower-case form, which is how ids are generated and shown.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         s.strip_prefix(Self::PREFIX)
-            .and_then(ObjectId::parse)
+            .filter(|hex| hex.len() == 24 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|hex| ObjectId::parse(&hex.to_ascii_lowercase()))
             .map(Self)
-            .ok_or_else(|| ValidationError::new("clientId", "must match ^mdb_sa_id_[a-f0-9]{24}$"))
+            .ok_or_else(|| {
+                ValidationError::new("clientId", "must match ^mdb_sa_id_[a-fA-F\\d]{24}$")
+            })
     }
 }
 
@@ -180,7 +185,13 @@ mod tests {
         assert!(s.starts_with("mdb_sa_id_"));
         assert_eq!(s.len(), 34);
         assert_eq!(ClientId::parse(&s), Ok(c));
-        assert!(ClientId::parse("mdb_sa_id_66AD205D181FC82B21B336E3").is_err());
+        assert_eq!(
+            ClientId::parse("mdb_sa_id_66AD205D181FC82B21B336E3"),
+            ClientId::parse("mdb_sa_id_66ad205d181fc82b21b336e3")
+        );
+        assert!(ClientId::parse("mdb_sa_id_66AD205D181FC82B21B336E3").is_ok());
+        assert!(ClientId::parse("MDB_SA_ID_66ad205d181fc82b21b336e3").is_err());
+        assert!(ClientId::parse("mdb_sa_id_66ad205d181fc82b21b336eg").is_err());
         assert!(ClientId::parse("66ad205d181fc82b21b336e3").is_err());
     }
 }

@@ -117,7 +117,8 @@ pub fn api_routes() -> Router<AppState> {
             get(routes::group_service_accounts::get)
                 .patch(routes::group_service_accounts::update)
                 .delete(routes::group_service_accounts::delete)
-                .post(routes::group_service_accounts::action),
+                .post(routes::group_service_accounts::action)
+                .route_layer(from_fn(colon_action_methods)),
         )
         .route(
             "/groups/{groupId}/serviceAccounts/{clientId}/secrets",
@@ -156,13 +157,47 @@ async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::route_not_found(uri.path())
 }
 
+/// An unknown path under an API base path: 401 with the Digest challenge before 404, since
+/// Digest clients send credentials only after a challenge and would otherwise never learn
+/// whether theirs are good.
+async fn api_not_found(_: auth::Caller, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::route_not_found(uri.path())
+}
+
+/// The router cannot split a path segment at `:`, so `{clientId}` and `{clientId}:invite`
+/// share one route. Each is its own resource with its own methods: `:invite` takes only
+/// `POST`, the account itself everything but `POST`; anything else is a 405 with `Allow`.
+async fn colon_action_methods(
+    method: axum::http::Method,
+    params: axum::extract::RawPathParams,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    let is_action = params
+        .iter()
+        .any(|(name, value)| name == "clientId" && value.contains(':'));
+    let allow = match (is_action, &method) {
+        (true, &Method::POST) => return next.run(request).await,
+        (false, m) if m != Method::POST => return next.run(request).await,
+        (true, _) => "POST",
+        (false, _) => "GET, HEAD, PATCH, DELETE",
+    };
+    ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+        .with_header(
+            axum::http::header::ALLOW,
+            axum::http::HeaderValue::from_static(allow),
+        )
+        .into_response()
+}
+
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
 
 fn dialect_router(dialect: Dialect, max_body: usize) -> Router<AppState> {
     api_routes()
-        .fallback(not_found)
+        .fallback(api_not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
         })

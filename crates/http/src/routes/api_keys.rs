@@ -17,7 +17,7 @@ use tessera_store::{ApiKeyRecord, Group};
 use super::{group_for, org_for, Base};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, PathParams};
+use crate::extract::{ApiJson, ApiJsonList, PathParams};
 use crate::query::Pagination;
 use crate::render::Reply;
 use crate::state::AppState;
@@ -256,7 +256,7 @@ pub async fn assign(
     State(state): State<AppState>,
     Caller(caller): Caller,
     path: PathParams,
-    ApiJson(body): ApiJson<Vec<UserAccessRoleAssignmentIn>>,
+    ApiJsonList(body): ApiJsonList<UserAccessRoleAssignmentIn>,
 ) -> ApiResult<Reply> {
     let group = group_for(
         &state,

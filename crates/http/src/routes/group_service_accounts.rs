@@ -28,7 +28,7 @@ use super::service_accounts::{
 use super::{group_for, paginate};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, PathParams};
+use crate::extract::{ApiJson, ApiJsonList, PathParams};
 use crate::oauth::Peer;
 use crate::query::{parse_bool_param, Pagination, Query};
 use crate::registry::Registry;
@@ -354,7 +354,7 @@ pub async fn add_access(
     Caller(caller): Caller,
     path: PathParams,
     page: Pagination,
-    ApiJson(body): ApiJson<Vec<AccessEntryIn>>,
+    ApiJsonList(body): ApiJsonList<AccessEntryIn>,
 ) -> ApiResult<Reply> {
     let req = Requirement::ProjectAccessManager;
     let group = group_for(&state, &caller, path.get("groupId"), req).await?;

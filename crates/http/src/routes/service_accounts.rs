@@ -24,7 +24,7 @@ use tessera_store::{AccessListEntry, AddSecretOutcome, SaSecret, ServiceAccount}
 use super::{authorize_org, paginate};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, PathParams};
+use crate::extract::{ApiJson, ApiJsonList, PathParams};
 use crate::oauth::Peer;
 use crate::query::{parse_bool_param, Pagination, Query};
 use crate::registry::Registry;
@@ -491,7 +491,7 @@ pub async fn add_access(
     Caller(caller): Caller,
     path: PathParams,
     page: Pagination,
-    ApiJson(body): ApiJson<Vec<AccessEntryIn>>,
+    ApiJsonList(body): ApiJsonList<AccessEntryIn>,
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;

@@ -8,6 +8,7 @@ mod every_route;
 mod group_service_accounts;
 mod groups;
 mod harness;
+mod input_rules;
 mod lifecycle;
 mod oauth;
 mod orgs;
