@@ -499,7 +499,7 @@ async fn bad_input_changes_nothing() {
     for bad in [
         "mdb_sa_id_XYZ",
         "66ad205d181fc82b21b336e3",
-        "mdb_sa_id_66AD205D181FC82B21B336E3",
+        "mdb_sa_id_66ad205d181fc82b21b336eG",
     ] {
         for (m, path, body) in [
             (Method::GET, gsa(&p, &format!("/{bad}")), None),

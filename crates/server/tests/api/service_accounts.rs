@@ -220,7 +220,7 @@ async fn bad_input_changes_nothing() {
     for bad in [
         "mdb_sa_id_XYZ",
         "66ad205d181fc82b21b336e3",
-        "mdb_sa_id_66AD205D181FC82B21B336E3",
+        "mdb_sa_id_66ad205d181fc82b21b336eG",
     ] {
         s.v2024(&o, Method::GET, &s.sa_path(&format!("/{bad}")), None)
             .await
