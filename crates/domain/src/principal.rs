@@ -320,7 +320,10 @@ mod tests {
         // An access manager in the other project meets an access-manager requirement only.
         let am = principal(
             vec![OrgRole::Member],
-            vec![(g, vec![GroupRole::Owner]), (h, vec![GroupRole::AccessManager])],
+            vec![
+                (g, vec![GroupRole::Owner]),
+                (h, vec![GroupRole::AccessManager]),
+            ],
         );
         assert!(am.may_manage_account_via_group(
             org,

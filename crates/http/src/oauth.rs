@@ -57,9 +57,11 @@ impl IntoResponse for OAuthError {
                 "invalid_request",
                 "The provided credentials are not valid.",
             ),
-            OAuthError::InvalidForm(problem) => {
-                (StatusCode::BAD_REQUEST, "invalid_request", problem.describe())
-            }
+            OAuthError::InvalidForm(problem) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                problem.describe(),
+            ),
             OAuthError::UnsupportedGrantType => (
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -129,9 +131,7 @@ pub enum FormProblem {
 impl FormProblem {
     fn describe(self) -> &'static str {
         match self {
-            FormProblem::NotAForm => {
-                "The request body must be application/x-www-form-urlencoded."
-            }
+            FormProblem::NotAForm => "The request body must be application/x-www-form-urlencoded.",
             FormProblem::Garbled => "The request body is not a valid form.",
             FormProblem::Unreadable => "The request body could not be read (it may be too large).",
             FormProblem::Repeated("grant_type") => "The grant_type parameter must appear once.",
@@ -266,7 +266,11 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
     // RFC 6749 §3.2: parameters must not be repeated.
     for (i, (k, _)) in pairs.iter().enumerate() {
         if pairs[..i].iter().any(|(k2, _)| k2 == k) {
-            let name = KNOWN_PARAMS.iter().find(|p| **p == k).copied().unwrap_or("");
+            let name = KNOWN_PARAMS
+                .iter()
+                .find(|p| **p == k)
+                .copied()
+                .unwrap_or("");
             return Err(OAuthError::InvalidForm(FormProblem::Repeated(name)));
         }
     }

@@ -1082,7 +1082,11 @@ async fn reach_is_rechecked_under_the_registry_lock() {
                 .update_service_account(id, None, None, Some(&[OrgRole::Owner]), None)
                 .await
                 .unwrap());
-            state.registry.reload(state.store.as_ref(), id).await.unwrap();
+            state
+                .registry
+                .reload(state.store.as_ref(), id)
+                .await
+                .unwrap();
             drop(guard);
         };
         let (r, ()) = tokio::join!(request, promote);

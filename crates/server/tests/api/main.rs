@@ -13,4 +13,5 @@ mod oauth;
 mod orgs;
 mod review;
 mod service_accounts;
+mod store_faults;
 mod surface;

@@ -886,7 +886,8 @@ async fn a_token_ends_when_its_secret_expires() {
         introspect(&s, &c, &format!("token={t}")).await.json["active"],
         true
     );
-    s.clock.advance(chrono::Duration::minutes(10) - chrono::Duration::seconds(1));
+    s.clock
+        .advance(chrono::Duration::minutes(10) - chrono::Duration::seconds(1));
     s.bearer(&t, Method::GET, &org, None).await.expect(200);
     // From the instant the secret expires, the token is refused and reported inactive.
     s.clock.advance(chrono::Duration::seconds(1));
