@@ -6,6 +6,7 @@
 //! - SQL appears only in `crates/store` (in production code; tests may read the database to
 //!   prove "nothing changed");
 //! - `Utc::now` appears only in the `SystemClock` file: time is a parameter.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
