@@ -24,7 +24,7 @@ impl ObjectId {
         bytes[..4].copy_from_slice(&secs.to_be_bytes());
         let process = PROCESS_RANDOM.get_or_init(|| {
             let mut r = [0u8; 5];
-            rand::thread_rng().fill_bytes(&mut r);
+            rand::rngs::OsRng.fill_bytes(&mut r);
             r
         });
         bytes[4..9].copy_from_slice(process);

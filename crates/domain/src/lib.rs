@@ -16,7 +16,7 @@ pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{ApiKeyId, ClientId, GroupId, ObjectId, OrgId, SecretId};
-pub use principal::{Decision, Principal, PrincipalKind};
+pub use principal::{Decision, GroupVisibility, Principal, PrincipalKind};
 pub use roles::{GroupRole, OrgRole, Requirement};
 
 /// A value failed validation. `field` names the input, `reason` says what was expected.

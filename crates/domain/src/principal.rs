@@ -115,6 +115,65 @@ impl Principal {
     pub fn can_list_group(&self, org: OrgId, group: GroupId) -> bool {
         self.decide_group(org, group, Requirement::ProjectReadOnly) == Decision::Allow
     }
+
+    /// Which projects of `org` this principal's project lists show (the same rule as
+    /// [`Principal::can_list_group`], as a filter for a store query).
+    pub fn visible_groups(&self, org: OrgId) -> GroupVisibility {
+        if self.decide_org(org, Requirement::OrgReadOnly) == Decision::Allow {
+            return GroupVisibility::All;
+        }
+        let mut ids: Vec<GroupId> = if self.org_roles_in(org).is_empty() {
+            Vec::new()
+        } else {
+            self.group_roles
+                .iter()
+                .filter(|(_, roles)| !roles.is_empty())
+                .map(|(g, _)| *g)
+                .collect()
+        };
+        ids.sort();
+        GroupVisibility::Only(ids)
+    }
+
+    /// Whether this principal, acting through project `group` of `org` with `req`, may change
+    /// a service account as a whole (name, description, secrets, access list). The account
+    /// holds `account_org_roles` in the org and is assigned to `account_groups`.
+    ///
+    /// An org owner may. Anyone else needs `req` in `group` (the route checks that) and
+    /// wherever else the account reaches: the account may hold no org role beyond
+    /// `ORG_MEMBER`, and the principal must meet `req` in every other project the account is
+    /// assigned to. Otherwise the owner of one project could mint a secret for an `ORG_OWNER`
+    /// account invited there and act as an org owner.
+    ///
+    /// Decide on the account as read under the registry's write lock, so a promotion that
+    /// lands first is seen.
+    pub fn may_manage_account_via_group(
+        &self,
+        org: OrgId,
+        group: GroupId,
+        req: Requirement,
+        account_org_roles: &[OrgRole],
+        account_groups: impl IntoIterator<Item = GroupId>,
+    ) -> bool {
+        if self.decide_org(org, Requirement::OrgOwner) == Decision::Allow {
+            return true;
+        }
+        if account_org_roles.iter().any(|r| *r != OrgRole::Member) {
+            return false;
+        }
+        account_groups
+            .into_iter()
+            .all(|g| g == group || self.decide_group(org, g, req) == Decision::Allow)
+    }
+}
+
+/// The projects a principal's project lists show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupVisibility {
+    /// Every project of the org.
+    All,
+    /// Only these (sorted).
+    Only(Vec<GroupId>),
 }
 
 #[cfg(test)]
@@ -199,5 +258,85 @@ mod tests {
         );
         assert!(p.can_list_group(p.org_id, g));
         assert!(!p.can_list_group(p.org_id, h));
+    }
+
+    #[test]
+    fn visible_groups_follow_the_org_role() {
+        let g = GroupId::generate(from_millis(0));
+        let h = GroupId::generate(from_millis(1000));
+        for role in [OrgRole::Owner, OrgRole::ReadOnly] {
+            let p = principal(vec![OrgRole::Member, role], vec![]);
+            assert_eq!(p.visible_groups(p.org_id), GroupVisibility::All, "{role}");
+        }
+        for role in [
+            OrgRole::Member,
+            OrgRole::GroupCreator,
+            OrgRole::BillingAdmin,
+            OrgRole::BillingReadOnly,
+        ] {
+            let p = principal(
+                vec![role],
+                vec![(h, vec![GroupRole::ReadOnly]), (g, vec![GroupRole::Owner])],
+            );
+            let mut both = vec![g, h];
+            both.sort();
+            assert_eq!(
+                p.visible_groups(p.org_id),
+                GroupVisibility::Only(both),
+                "{role}"
+            );
+            // Nothing of another organization.
+            let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+            assert_eq!(p.visible_groups(other), GroupVisibility::Only(vec![]));
+        }
+        let owner = principal(vec![OrgRole::Owner], vec![]);
+        let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+        assert_eq!(owner.visible_groups(other), GroupVisibility::Only(vec![]));
+    }
+
+    #[test]
+    fn managing_an_account_through_a_project_needs_its_whole_reach() {
+        let g = GroupId::generate(from_millis(0));
+        let h = GroupId::generate(from_millis(1000));
+        let req = Requirement::ProjectOwner;
+        let po = principal(vec![OrgRole::Member], vec![(g, vec![GroupRole::Owner])]);
+        let org = po.org_id;
+        // An org member assigned only here: yes.
+        assert!(po.may_manage_account_via_group(org, g, req, &[OrgRole::Member], [g]));
+        // Any org role beyond ORG_MEMBER: no (the promotion race of issue 6).
+        for role in [OrgRole::Owner, OrgRole::ReadOnly, OrgRole::GroupCreator] {
+            assert!(
+                !po.may_manage_account_via_group(org, g, req, &[OrgRole::Member, role], [g]),
+                "{role}"
+            );
+        }
+        // Assigned to a project where the caller lacks the role: no.
+        assert!(!po.may_manage_account_via_group(org, g, req, &[OrgRole::Member], [g, h]));
+        let both = principal(
+            vec![OrgRole::Member],
+            vec![(g, vec![GroupRole::Owner]), (h, vec![GroupRole::Owner])],
+        );
+        assert!(both.may_manage_account_via_group(org, g, req, &[OrgRole::Member], [g, h]));
+        // An access manager in the other project meets an access-manager requirement only.
+        let am = principal(
+            vec![OrgRole::Member],
+            vec![
+                (g, vec![GroupRole::Owner]),
+                (h, vec![GroupRole::AccessManager]),
+            ],
+        );
+        assert!(am.may_manage_account_via_group(
+            org,
+            g,
+            Requirement::ProjectAccessManager,
+            &[OrgRole::Member],
+            [g, h]
+        ));
+        assert!(!am.may_manage_account_via_group(org, g, req, &[OrgRole::Member], [g, h]));
+        // The org owner may manage anything in the org, but nothing elsewhere.
+        let oo = principal(vec![OrgRole::Owner], vec![]);
+        assert!(oo.may_manage_account_via_group(org, g, req, &[OrgRole::Owner], [g, h]));
+        let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+        assert!(!oo.may_manage_account_via_group(other, g, req, &[OrgRole::Owner], [g]));
     }
 }

@@ -113,6 +113,12 @@ impl Requirement {
     }
 }
 
+/// The org roles of an API key or service account created for a project: it is also an org
+/// member, and no more (Atlas).
+pub fn project_member_org_roles() -> Vec<OrgRole> {
+    vec![OrgRole::Member]
+}
+
 /// Parses a list of role names for one scope: at least one, each known, no duplicates.
 pub fn parse_role_list<R: FromStr + PartialEq + Copy>(
     field: &str,

@@ -32,7 +32,11 @@ use crate::state::AppState;
 /// The OAuth error bodies of seed 000.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
+    /// The seed's "The provided credentials are not valid." for a missing or garbled Basic
+    /// header.
     InvalidRequest,
+    /// A malformed form: `invalid_request` with a description that names the problem.
+    InvalidForm(FormProblem),
     UnsupportedGrantType,
     InvalidGrant,
     InvalidClient,
@@ -52,6 +56,11 @@ impl IntoResponse for OAuthError {
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "The provided credentials are not valid.",
+            ),
+            OAuthError::InvalidForm(problem) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                problem.describe(),
             ),
             OAuthError::UnsupportedGrantType => (
                 StatusCode::BAD_REQUEST,
@@ -107,6 +116,36 @@ impl IntoResponse for OAuthError {
         resp
     }
 }
+
+/// What is wrong with a request's form (RFC 6749 §5.2 `invalid_request`), named in the
+/// `error_description` so a client learns what to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormProblem {
+    NotAForm,
+    Garbled,
+    Unreadable,
+    Repeated(&'static str),
+    Missing(&'static str),
+}
+
+impl FormProblem {
+    fn describe(self) -> &'static str {
+        match self {
+            FormProblem::NotAForm => "The request body must be application/x-www-form-urlencoded.",
+            FormProblem::Garbled => "The request body is not a valid form.",
+            FormProblem::Unreadable => "The request body could not be read (it may be too large).",
+            FormProblem::Repeated("grant_type") => "The grant_type parameter must appear once.",
+            FormProblem::Repeated("token") => "The token parameter must appear once.",
+            FormProblem::Repeated(_) => "A request parameter appears more than once.",
+            FormProblem::Missing("grant_type") => "The grant_type parameter is missing.",
+            FormProblem::Missing("token") => "The token parameter is missing.",
+            FormProblem::Missing(_) => "A required request parameter is missing.",
+        }
+    }
+}
+
+/// The parameters this module reads, so a repeated one can be named with a static string.
+const KNOWN_PARAMS: &[&str] = &["grant_type", "token", "scope", "token_type_hint"];
 
 /// Adapts the domain clock to governor, so rate-limit windows move with the same clock as
 /// everything else (tests move it; nothing sleeps).
@@ -220,14 +259,19 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
         })
         .unwrap_or(false);
     if !is_form {
-        return Err(OAuthError::InvalidRequest);
+        return Err(OAuthError::InvalidForm(FormProblem::NotAForm));
     }
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| OAuthError::InvalidRequest)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::InvalidForm(FormProblem::Garbled))?;
     // RFC 6749 §3.2: parameters must not be repeated.
     for (i, (k, _)) in pairs.iter().enumerate() {
         if pairs[..i].iter().any(|(k2, _)| k2 == k) {
-            return Err(OAuthError::InvalidRequest);
+            let name = KNOWN_PARAMS
+                .iter()
+                .find(|p| **p == k)
+                .copied()
+                .unwrap_or("");
+            return Err(OAuthError::InvalidForm(FormProblem::Repeated(name)));
         }
     }
     Ok(pairs)
@@ -245,7 +289,7 @@ async fn read_request(state: &AppState, req: Request) -> Result<(HeaderMap, Byte
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, state.settings.max_body_bytes)
         .await
-        .map_err(|_| OAuthError::InvalidRequest)?;
+        .map_err(|_| OAuthError::InvalidForm(FormProblem::Unreadable))?;
     Ok((parts.headers, body))
 }
 
@@ -346,7 +390,7 @@ async fn token_inner(
     )?;
     let form = parse_form(headers, body)?;
     match param(&form, "grant_type") {
-        None => return Err(OAuthError::InvalidRequest),
+        None => return Err(OAuthError::InvalidForm(FormProblem::Missing("grant_type"))),
         Some("client_credentials") => {}
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     }
@@ -427,7 +471,7 @@ async fn revoke_inner(
     let form = parse_form(headers, body)?;
     let token = param(&form, "token")
         .filter(|t| !t.is_empty())
-        .ok_or(OAuthError::InvalidRequest)?;
+        .ok_or(OAuthError::InvalidForm(FormProblem::Missing("token")))?;
     // `token_type_hint` is optional and only a hint (RFC 7009 §2.1); we have one token type.
     let now = state.clock.now();
     // 200 with no body, `Content-Type: application/json` as in seed 000.
@@ -487,7 +531,9 @@ pub async fn introspect(State(state): State<AppState>, Peer(peer): Peer, req: Re
         )
         .await?;
         let form = parse_form(&headers, &body)?;
-        let token = param(&form, "token").ok_or(OAuthError::InvalidRequest)?;
+        let token = param(&form, "token")
+            .filter(|t| !t.is_empty())
+            .ok_or(OAuthError::InvalidForm(FormProblem::Missing("token")))?;
         let now = state.clock.now();
         let body = match state.tokens.authenticate(&state.registry, token, now) {
             Ok((v, account)) if account.org_id == caller.org_id => json!({

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
-use tessera_domain::service_accounts::TOKEN_LIFETIME_SECS;
+use tessera_domain::service_accounts::{secret_is_active, TOKEN_LIFETIME_SECS};
 use tessera_domain::{ClientId, SecretId};
 use tessera_protocols::jwt::{Claims, JwtError, JwtSigner, JwtVerifier};
 use tessera_store::ServiceAccount;
@@ -30,6 +30,8 @@ pub enum TokenRejection {
     Revoked,
     AccountGone,
     SecretGone,
+    /// The minting secret has expired: its tokens end with it, not up to an hour later.
+    SecretExpired,
 }
 
 pub struct Minted {
@@ -93,9 +95,9 @@ impl TokenService {
         self.verifier.verify(token, now)
     }
 
-    /// Full verification for a Bearer request. The signature is checked once per token and
-    /// remembered; expiry, revocation, the account and the minting secret are checked on
-    /// every request.
+    /// Full verification for a Bearer request (and introspection). The signature is checked
+    /// once per token and remembered; expiry, revocation, the account and the minting secret
+    /// (still there and not expired) are checked on every request.
     pub fn authenticate(
         &self,
         registry: &Registry,
@@ -133,8 +135,13 @@ impl TokenService {
         let account = registry
             .get(verified.client_id)
             .ok_or(TokenRejection::AccountGone)?;
-        if !account.secrets.iter().any(|s| s.id == verified.secret_id) {
-            return Err(TokenRejection::SecretGone);
+        let secret = account
+            .secrets
+            .iter()
+            .find(|s| s.id == verified.secret_id)
+            .ok_or(TokenRejection::SecretGone)?;
+        if !secret_is_active(secret.expires_at, now) {
+            return Err(TokenRejection::SecretExpired);
         }
         Ok((verified, account))
     }

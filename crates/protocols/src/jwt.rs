@@ -178,6 +178,13 @@ struct ReceivedHeader {
     crit: Option<serde_json::Value>,
 }
 
+/// The optional registered claims the verifier enforces beyond [`Claims`]. Tessera never
+/// writes `nbf`, but a token that carries one is not accepted before it (RFC 7519 §4.1.5).
+#[derive(Deserialize)]
+struct OptionalClaims {
+    nbf: Option<i64>,
+}
+
 /// Verifies ES256 tokens against a set of known keys, an issuer and an audience.
 pub struct JwtVerifier {
     keys: HashMap<String, UnparsedPublicKey<Vec<u8>>>,
@@ -209,7 +216,8 @@ fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
 }
 
 impl JwtVerifier {
-    /// A verifier with no keys yet. `leeway_secs` tolerates clock skew on `exp` and `iat`.
+    /// A verifier with no keys yet. `leeway_secs` tolerates clock skew on `exp`, `iat` and
+    /// `nbf`.
     pub fn new(issuer: String, audience: String, leeway_secs: i64) -> Self {
         Self {
             keys: HashMap::new(),
@@ -279,6 +287,8 @@ impl JwtVerifier {
             .map_err(|_| JwtError::Malformed("payload is not base64url"))?;
         let claims: Claims =
             json_object(&payload).ok_or(JwtError::Malformed("claims are not valid"))?;
+        let optional: OptionalClaims =
+            json_object(&payload).ok_or(JwtError::Malformed("claims are not valid"))?;
 
         if claims.iss != self.issuer {
             return Err(JwtError::Issuer);
@@ -291,6 +301,12 @@ impl JwtVerifier {
             return Err(JwtError::Expired);
         }
         if claims.iat > now.saturating_add(self.leeway_secs) {
+            return Err(JwtError::NotYetValid);
+        }
+        if optional
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway_secs))
+        {
             return Err(JwtError::NotYetValid);
         }
         Ok(claims)
@@ -628,6 +644,43 @@ mod tests {
             v.verify(&t, at(c.iat - LEEWAY - 1)),
             Err(JwtError::NotYetValid)
         );
+    }
+
+    #[test]
+    fn not_before_is_enforced_with_the_same_leeway() {
+        let (s, v) = shared();
+        let header = r#"{"alg":"ES256","typ":"JWT","kid":"k1"}"#;
+        let with_nbf = |nbf: serde_json::Value| {
+            let mut json = serde_json::to_value(claims()).unwrap();
+            json["nbf"] = nbf;
+            sign_raw(s, header, &json.to_string())
+        };
+        let n = now().timestamp();
+        // An hour ahead (the probe's token) and just past the leeway: refused.
+        assert_eq!(
+            v.verify(&with_nbf(serde_json::json!(n + 3600)), now()),
+            Err(JwtError::NotYetValid)
+        );
+        assert_eq!(
+            v.verify(&with_nbf(serde_json::json!(n + LEEWAY + 1)), now()),
+            Err(JwtError::NotYetValid)
+        );
+        // Within the leeway, now, or in the past: accepted.
+        for ok in [n + LEEWAY, n, n - 3600] {
+            assert_eq!(
+                v.verify(&with_nbf(serde_json::json!(ok)), now()),
+                Ok(claims()),
+                "{ok}"
+            );
+        }
+        // Not a number: malformed, not ignored.
+        assert!(matches!(
+            v.verify(&with_nbf(serde_json::json!("0")), now()),
+            Err(JwtError::Malformed(_))
+        ));
+        assert!(v
+            .verify(&with_nbf(serde_json::json!(i64::MAX)), now())
+            .is_err());
     }
 
     #[test]

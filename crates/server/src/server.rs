@@ -78,6 +78,16 @@ pub fn database_path(config: &Config) -> PathBuf {
 
 /// Opens the store and loads (or creates) the server keys.
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> {
+    prepare_with_store(config, clock, |store| store).await
+}
+
+/// [`prepare`], with the opened store passed through `wrap` before anything uses it. Tests use
+/// it to inject store failures (a wrapper that delegates and fails on purpose).
+pub async fn prepare_with_store(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+) -> anyhow::Result<Prepared> {
     ensure_private_dir(&config.data_dir)?;
     let keys = ServerKeys::load_or_create(&config.data_dir)?;
     let store: Arc<dyn Store> = match &config.database_url {
@@ -91,6 +101,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Pr
             Arc::new(SqliteStore::open(&path).await?)
         }
     };
+    let store = wrap(store);
     let sealer = Sealer::new(&decode32("sealing_key", &keys.sealing_key)?)
         .ok_or_else(|| anyhow::anyhow!("sealing key rejected"))?;
     let crypto = Arc::new(Crypto {

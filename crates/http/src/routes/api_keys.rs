@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use tessera_domain::names::ApiKeyDescription;
-use tessera_domain::roles::{parse_role_list, GroupRole, OrgRole};
+use tessera_domain::roles::{parse_role_list, project_member_org_roles, GroupRole, OrgRole};
 use tessera_domain::secrets::{
     generate_private_key, generate_public_key, mask_private_key, SecretValue,
 };
@@ -208,7 +208,7 @@ pub async fn create_group(
         &state,
         group.org_id,
         &body.desc,
-        vec![OrgRole::Member],
+        project_member_org_roles(),
         vec![(group.id, roles)],
     )?;
     state.store.create_api_key(&record).await?;

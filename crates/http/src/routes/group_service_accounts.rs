@@ -17,8 +17,8 @@
 use axum::extract::{FromRequest, OriginalUri, Request, State};
 use serde::Deserialize;
 use std::sync::Arc;
-use tessera_domain::roles::parse_role_list;
-use tessera_domain::{Decision, GroupId, GroupRole, OrgRole, Principal, Requirement, SecretId};
+use tessera_domain::roles::{parse_role_list, project_member_org_roles};
+use tessera_domain::{GroupId, GroupRole, Principal, Requirement, SecretId};
 use tessera_store::{Group, ServiceAccount};
 
 use super::service_accounts::{
@@ -75,30 +75,34 @@ pub fn account_in_group(
 }
 
 /// See the module comment: may `caller`, acting through project `group` with `req`, change
-/// `account` as a whole?
-async fn check_reach(
-    state: &AppState,
+/// `account` as a whole? The decision is `Principal`'s; the account must still be assigned
+/// to `group` (else 404, as if read afresh).
+///
+/// Handlers run it on the account as read under the registry's write lock (through
+/// [`sa::lock_account`]), so a promotion or an assignment that landed while the request
+/// waited for the lock is seen. The registry lists no deleted project then: deleting a
+/// project reloads the registry under the same lock (and if that reload fails, a stale
+/// project only makes this refuse).
+fn check_reach(
     caller: &Principal,
     group: &Group,
-    account: &ServiceAccount,
     req: Requirement,
+    account: &ServiceAccount,
 ) -> ApiResult<()> {
-    if caller.decide_org(group.org_id, Requirement::OrgOwner) == Decision::Allow {
-        return Ok(());
+    if roles_in(account, group.id).is_none() {
+        return Err(account_not_found(&account.client_id.to_string()));
     }
-    if account.org_roles.iter().any(|r| *r != OrgRole::Member) {
-        return Err(ApiError::forbidden());
+    if caller.may_manage_account_via_group(
+        group.org_id,
+        group.id,
+        req,
+        &account.org_roles,
+        account.group_roles.iter().map(|(g, _)| *g),
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
     }
-    for (other, _) in &account.group_roles {
-        if *other == group.id || caller.decide_group(group.org_id, *other, req) == Decision::Allow {
-            continue;
-        }
-        // The registry may still list a project that was deleted since; that one is no reach.
-        if state.store.get_group(*other).await?.is_some() {
-            return Err(ApiError::forbidden());
-        }
-    }
-    Ok(())
 }
 
 pub async fn list(
@@ -148,7 +152,7 @@ pub async fn create(
         &state,
         group.org_id,
         &body,
-        vec![OrgRole::Member],
+        project_member_org_roles(),
         vec![(group.id, roles)],
     )
     .await?;
@@ -207,12 +211,20 @@ pub async fn update(
         .transpose()
         .map_err(role_error)?;
     let renames = name.is_some() || description.is_some();
-    if renames {
-        check_reach(&state, &caller, &group, &account, Requirement::ProjectOwner).await?;
-    }
-    let _guard = state.registry.write().await;
-    // Still assigned? (An unassign may have run since; setting roles must not undo it.)
-    account_in_group(&state, &group, raw)?;
+    let req = Requirement::ProjectOwner;
+    let check = |a: &ServiceAccount| {
+        if renames {
+            check_reach(&caller, &group, req, a)
+        } else if roles_in(a, group.id).is_none() {
+            // Unassigned since: setting roles must not undo that.
+            Err(account_not_found(raw))
+        } else {
+            Ok(())
+        }
+    };
+    // An early answer from the snapshot, then the decision that counts, under the lock.
+    check(&account)?;
+    let (_guard, account) = sa::lock_account(&state, account.client_id, &check).await?;
     // One transaction: nothing is half-written if the store fails midway.
     let changed = state
         .store
@@ -316,8 +328,9 @@ pub async fn create_secret(
     let req = Requirement::ProjectOwner;
     let group = group_for(&state, &caller, path.get("groupId"), req).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    check_reach(&state, &caller, &group, &account, req).await?;
-    sa::add_secret(&state, &account, body).await
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    check(&account)?;
+    sa::add_secret(&state, &account, body, &check).await
 }
 
 pub async fn delete_secret(
@@ -328,8 +341,9 @@ pub async fn delete_secret(
     let req = Requirement::ProjectOwner;
     let group = group_for(&state, &caller, path.get("groupId"), req).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    check_reach(&state, &caller, &group, &account, req).await?;
-    sa::remove_secret(&state, &account, path.get("secretId")).await
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    check(&account)?;
+    sa::remove_secret(&state, &account, path.get("secretId"), &check).await
 }
 
 pub async fn list_access(
@@ -359,8 +373,9 @@ pub async fn add_access(
     let req = Requirement::ProjectAccessManager;
     let group = group_for(&state, &caller, path.get("groupId"), req).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    check_reach(&state, &caller, &group, &account, req).await?;
-    sa::add_access_entries(&state, &account, &page, body).await
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    check(&account)?;
+    sa::add_access_entries(&state, &account, &page, body, &check).await
 }
 
 pub async fn delete_access(
@@ -372,6 +387,15 @@ pub async fn delete_access(
     let req = Requirement::ProjectAccessManager;
     let group = group_for(&state, &caller, path.get("groupId"), req).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    check_reach(&state, &caller, &group, &account, req).await?;
-    sa::remove_access_entry(&state, &caller, &account, path.get("ipAddress"), peer).await
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    check(&account)?;
+    sa::remove_access_entry(
+        &state,
+        &caller,
+        &account,
+        path.get("ipAddress"),
+        peer,
+        &check,
+    )
+    .await
 }

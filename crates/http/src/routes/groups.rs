@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_domain::names::EntityName;
 use tessera_domain::{
-    ApiKeyId, Decision, GroupId, OrgId, OrgRole, Principal, PrincipalKind, Requirement,
+    ApiKeyId, Decision, GroupId, GroupVisibility, OrgId, Principal, PrincipalKind, Requirement,
 };
 use tessera_store::{Group, GroupChanges, GroupFilter, StoreError};
 
@@ -19,14 +19,11 @@ use crate::render::Reply;
 use crate::state::AppState;
 use crate::wire::{group_out, tags_in, Ignored, TagWire};
 
-/// The projects of its org a principal sees in lists.
+/// The projects of its org a principal sees in lists (decided by `Principal`).
 pub fn visible_groups(caller: &Principal) -> GroupFilter {
-    if caller.org_roles.contains(&OrgRole::Owner) || caller.org_roles.contains(&OrgRole::ReadOnly) {
-        GroupFilter::All
-    } else {
-        let mut ids: Vec<GroupId> = caller.group_roles.keys().copied().collect();
-        ids.sort();
-        GroupFilter::Only(ids)
+    match caller.visible_groups(caller.org_id) {
+        GroupVisibility::All => GroupFilter::All,
+        GroupVisibility::Only(ids) => GroupFilter::Only(ids),
     }
 }
 

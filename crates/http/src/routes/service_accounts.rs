@@ -132,6 +132,35 @@ pub fn new_secret(state: &AppState, hours: i64) -> ApiResult<(SaSecret, SecretVa
     Ok((record, value))
 }
 
+/// A decision about an account that must be made on the account as read under the registry's
+/// write lock (see [`lock_account`]). Org routes pass [`no_check`]; project routes check the
+/// account's reach there.
+pub type AccountCheck<'a> = &'a (dyn Fn(&ServiceAccount) -> ApiResult<()> + Send + Sync);
+
+/// For callers whose authorization does not depend on the account's state (org routes,
+/// already authorized on the org).
+pub fn no_check(_: &ServiceAccount) -> ApiResult<()> {
+    Ok(())
+}
+
+/// Takes the registry's write lock, re-reads the account under it and runs `check` on that
+/// copy. A decision made on a copy read before the lock could miss a change that landed in
+/// between (an account promoted to `ORG_OWNER`, unassigned from the project, deleted): the
+/// lock is what orders this change after those.
+pub async fn lock_account<'s>(
+    state: &'s AppState,
+    id: ClientId,
+    check: AccountCheck<'_>,
+) -> ApiResult<(tokio::sync::MutexGuard<'s, ()>, Arc<ServiceAccount>)> {
+    let guard = state.registry.write().await;
+    let account = state
+        .registry
+        .get(id)
+        .ok_or_else(|| account_not_found(&id.to_string()))?;
+    check(&account)?;
+    Ok((guard, account))
+}
+
 pub async fn reload(state: &AppState, id: ClientId) -> ApiResult<Arc<ServiceAccount>> {
     state
         .registry
@@ -338,17 +367,19 @@ pub async fn create_secret(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    add_secret(&state, &account, body).await
+    add_secret(&state, &account, body, &no_check).await
 }
 
-/// Adds a secret to `account`, for a caller already authorized on it (org or project route).
+/// Adds a secret to `account`, for a caller authorized on it (org or project route);
+/// `check` runs on the account as read under the registry's write lock.
 pub async fn add_secret(
     state: &AppState,
     account: &ServiceAccount,
     body: SecretIn,
+    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
-    let _guard = state.registry.write().await;
+    let (_guard, account) = lock_account(state, account.client_id, check).await?;
     let outcome = state
         .store
         .add_service_account_secret(
@@ -390,17 +421,19 @@ pub async fn delete_secret(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    remove_secret(&state, &account, path.get("secretId")).await
+    remove_secret(&state, &account, path.get("secretId"), &no_check).await
 }
 
-/// Deletes secret `raw` of `account`, for a caller already authorized on it.
+/// Deletes secret `raw` of `account`, for a caller authorized on it; `check` runs on the
+/// account as read under the registry's write lock.
 pub async fn remove_secret(
     state: &AppState,
     account: &ServiceAccount,
     raw: &str,
+    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let secret = SecretId::parse(raw)?;
-    let _guard = state.registry.write().await;
+    let (_guard, account) = lock_account(state, account.client_id, check).await?;
     if !state
         .store
         .delete_service_account_secret(account.client_id, secret)
@@ -495,16 +528,18 @@ pub async fn add_access(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    add_access_entries(&state, &account, &page, body).await
+    add_access_entries(&state, &account, &page, body, &no_check).await
 }
 
-/// Adds entries to `account`'s access list, for a caller already authorized on it; answers
-/// with the first page of the list.
+/// Adds entries to `account`'s access list, for a caller authorized on it; answers with the
+/// first page of the list. `check` runs on the account as read under the registry's write
+/// lock.
 pub async fn add_access_entries(
     state: &AppState,
     account: &ServiceAccount,
     page: &Pagination,
     body: Vec<AccessEntryIn>,
+    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     if body.is_empty() || body.len() > MAX_ACCESS_ENTRIES_PER_REQUEST {
         return Err(ApiError::validation(format!(
@@ -531,7 +566,7 @@ pub async fn add_access_entries(
             request_count: 0,
         });
     }
-    let _guard = state.registry.write().await;
+    let (_guard, account) = lock_account(state, account.client_id, check).await?;
     if !state
         .store
         .add_access_entries(account.client_id, &entries)
@@ -554,19 +589,30 @@ pub async fn delete_access(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    remove_access_entry(&state, &caller, &account, path.get("ipAddress"), peer).await
+    remove_access_entry(
+        &state,
+        &caller,
+        &account,
+        path.get("ipAddress"),
+        peer,
+        &no_check,
+    )
+    .await
 }
 
-/// Removes entry `raw` from `account`'s access list, for a caller already authorized on it;
-/// `peer` is the address the request comes from.
+/// Removes entry `raw` from `account`'s access list, for a caller authorized on it; `peer`
+/// is the address the request comes from. `check` runs on the account as read under the
+/// registry's write lock.
 pub async fn remove_access_entry(
     state: &AppState,
     caller: &Principal,
     account: &ServiceAccount,
     raw: &str,
     peer: IpAddr,
+    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let entry = AccessEntry::parse_any(raw)?;
+    let (_guard, account) = lock_account(state, account.client_id, check).await?;
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -593,7 +639,6 @@ pub async fn remove_access_entry(
             .with_params([json!(raw)]));
         }
     }
-    let _guard = state.registry.write().await;
     if !state
         .store
         .delete_access_entry(account.client_id, &entry.key())

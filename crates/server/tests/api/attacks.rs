@@ -152,3 +152,63 @@ async fn revoked_deleted_and_cross_account_credentials_are_refused() {
         .expect_error(401, "UNAUTHORIZED");
     s.stop().await;
 }
+
+/// A token the server's own key signed, with claims as given (no `Claims` type limits).
+fn sign_with_server_key(s: &TestServer, claims: &serde_json::Value) -> String {
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.dir.path().join("data/server-keys.json")).unwrap())
+            .unwrap();
+    let k = &keys["signing_keys"][0];
+    let rng = ring::rand::SystemRandom::new();
+    let pair = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &hex::decode(k["pkcs8"].as_str().unwrap()).unwrap(),
+        &rng,
+    )
+    .unwrap();
+    let header = json!({"alg": "ES256", "typ": "JWT", "kid": k["kid"]});
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig = pair.sign(&rng, input.as_bytes()).unwrap();
+    format!("{input}.{}", b64(sig.as_ref()))
+}
+
+#[tokio::test]
+async fn a_token_not_valid_before_a_future_time_is_refused() {
+    let s = TestServer::start().await;
+    let (c, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let good = s.token(&c).await;
+    let org = format!("/api/atlas/v2/orgs/{}", s.org());
+    let claims: serde_json::Value =
+        serde_json::from_slice(&decode(good.split('.').nth(1).unwrap())).unwrap();
+    let now = claims["iat"].as_i64().unwrap();
+    let with_nbf = |nbf: i64| {
+        let mut c = claims.clone();
+        c["jti"] = json!(format!("nbf-{nbf}"));
+        c["nbf"] = json!(nbf);
+        sign_with_server_key(&s, &c)
+    };
+    // Control: the same claims re-signed, with nbf now, get in (so the refusals below are
+    // about nbf alone).
+    s.bearer(&with_nbf(now), Method::GET, &org, None)
+        .await
+        .expect(200);
+    // nbf an hour ahead (what the probe sent) and just past the 30 s leeway: refused.
+    for nbf in [now + 3600, now + 31] {
+        let r = s.bearer(&with_nbf(nbf), Method::GET, &org, None).await;
+        assert_eq!(r.status.as_u16(), 401, "nbf {nbf} got in: {}", r.text);
+        assert_eq!(r.error_code(), "UNAUTHORIZED");
+    }
+    // Once the clock reaches it, the same token is accepted.
+    let later = with_nbf(now + 3000);
+    s.bearer(&later, Method::GET, &org, None)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    s.clock.advance(chrono::Duration::seconds(3000));
+    s.bearer(&later, Method::GET, &org, None).await.expect(200);
+    s.stop().await;
+}

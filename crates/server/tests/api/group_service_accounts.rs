@@ -977,6 +977,15 @@ async fn deleting_the_project_removes_the_assignment() {
     let (invited, _) = s.new_service_account(&["ORG_MEMBER"]).await;
     invite(&s, &o, &doomed, &invited.id, &["GROUP_READ_ONLY"]).await;
     assert_eq!(s.snapshot().await.matches("\nsa_groups:").count(), 2);
+    let r = s
+        .v2024(
+            &o,
+            Method::GET,
+            &s.sa_path(&format!("/{}/groups", invited.id)),
+            None,
+        )
+        .await;
+    assert_eq!(r.json["results"][0]["groupId"], doomed, "{}", r.text);
 
     s.call(
         &o,
@@ -1005,10 +1014,20 @@ async fn deleting_the_project_removes_the_assignment() {
             .await
             .unwrap()
             .unwrap();
-        // Checked in the store: `DELETE /groups/{id}` does not refresh the in-memory registry
-        // yet, so `/orgs/{id}/serviceAccounts/{clientId}/groups` lists the project until a
-        // restart.
         assert!(stored.group_roles.is_empty());
+        // The in-memory registry was refreshed too: the account's project list (served from
+        // it) no longer shows the deleted project, without a restart.
+        let r = s
+            .v2024(
+                &o,
+                Method::GET,
+                &s.sa_path(&format!("/{}/groups", c.id)),
+                None,
+            )
+            .await;
+        r.expect(200);
+        assert_eq!(r.json["totalCount"], 0, "{}", r.text);
+        assert_eq!(r.json["results"], json!([]), "{}", r.text);
         let t = s.token(c).await;
         s.bearer(
             &t,
@@ -1018,6 +1037,69 @@ async fn deleting_the_project_removes_the_assignment() {
         )
         .await
         .expect(200);
+    }
+    s.stop().await;
+}
+
+/// A project owner's change to an account as a whole is decided on the account as read under
+/// the registry's write lock: an account promoted to `ORG_OWNER` while the request waited for
+/// the lock is refused (issue 6). The test holds the lock itself, lets the request reach it,
+/// then promotes the account and releases the lock.
+#[tokio::test]
+async fn reach_is_rechecked_under_the_registry_lock() {
+    use tessera_domain::{ClientId, OrgRole};
+    let s = TestServer::start().await;
+    let p = s.project().to_owned();
+    let group_owner = project_key(&s, &p, &["GROUP_OWNER"]).await;
+    let state = s.running.state.clone();
+    let operations: [(Method, &str, Value); 3] = [
+        (
+            Method::POST,
+            "/secrets",
+            json!({"secretExpiresAfterHours": 8}),
+        ),
+        (
+            Method::POST,
+            "/accessList",
+            json!([{"ipAddress": "192.0.2.1"}]),
+        ),
+        (Method::PATCH, "", json!({"name": "mine now"})),
+    ];
+    for (method, rest, body) in operations {
+        let (target, _) = new_project_sa(&s, &p, &["GROUP_READ_ONLY"]).await;
+        let id = ClientId::parse(&target.id).unwrap();
+        let path = gsa(&p, &format!("/{}{rest}", target.id));
+        let before = s.snapshot().await;
+        let guard = state.registry.write().await;
+        let request = s.v2024(&group_owner, method.clone(), &path, Some(body));
+        let promote = async {
+            // Give the request time to pass its early check and wait for the lock. If it has
+            // not got there yet, it sees the promotion in its early check instead: the test
+            // cannot fail spuriously, only (on a very slow machine) miss the race.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(state
+                .store
+                .update_service_account(id, None, None, Some(&[OrgRole::Owner]), None)
+                .await
+                .unwrap());
+            state
+                .registry
+                .reload(state.store.as_ref(), id)
+                .await
+                .unwrap();
+            drop(guard);
+        };
+        let (r, ()) = tokio::join!(request, promote);
+        assert_eq!(r.status.as_u16(), 403, "{method} {path}: {}", r.text);
+        assert_eq!(r.error_code(), "USER_UNAUTHORIZED");
+        // Only the promotion was written.
+        let after = s.snapshot().await;
+        assert!(!after.contains("mine now"));
+        assert_eq!(
+            before.matches("\nsa_secrets:").count(),
+            after.matches("\nsa_secrets:").count()
+        );
+        assert!(!after.contains("192.0.2.1"));
     }
     s.stop().await;
 }

@@ -99,11 +99,21 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_store(adjust, |store| store).await
+    }
+
+    /// A server whose store is passed through `wrap` first (fault injection).
+    pub async fn start_with_store(
+        adjust: impl FnOnce(&mut Config),
+        wrap: impl FnOnce(Arc<dyn tessera_store::Store>) -> Arc<dyn tessera_store::Store>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config_in(dir.path());
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(t0()));
-        let prepared = server::prepare(config, clock.clone()).await.unwrap();
+        let prepared = server::prepare_with_store(config, clock.clone(), wrap)
+            .await
+            .unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let running = server::start(
             prepared,

@@ -14,4 +14,5 @@ mod oauth;
 mod orgs;
 mod review;
 mod service_accounts;
+mod store_faults;
 mod surface;

@@ -85,7 +85,8 @@ fn oauth_error(r: &crate::harness::Resp, status: u16, error: &str, description: 
 
 #[tokio::test]
 async fn token_error_bodies() {
-    let s = TestServer::start().await;
+    // More requests than the default limit; the limit has its own tests.
+    let s = TestServer::start_with(|c| c.oauth_rate_limit_per_minute = 100).await;
     let (c, _) = s.new_service_account(&["ORG_MEMBER"]).await;
     let good = basic(&c.id, &c.secret);
     let bad_creds = "The provided credentials are not valid.";
@@ -110,11 +111,18 @@ async fn token_error_bodies() {
         "invalid_request",
         bad_creds,
     );
+    // A malformed form: the description names what is wrong (not the credentials).
     oauth_error(
         &s.token_request(Some(&good), "").await,
         400,
         "invalid_request",
-        bad_creds,
+        "The grant_type parameter is missing.",
+    );
+    oauth_error(
+        &s.token_request(Some(&good), "scope=").await,
+        400,
+        "invalid_request",
+        "The grant_type parameter is missing.",
     );
     oauth_error(
         &s.token_request(
@@ -124,7 +132,14 @@ async fn token_error_bodies() {
         .await,
         400,
         "invalid_request",
-        bad_creds,
+        "The grant_type parameter must appear once.",
+    );
+    oauth_error(
+        &s.token_request(Some(&good), "grant_type=client_credentials&scope=a&scope=b")
+            .await,
+        400,
+        "invalid_request",
+        "A request parameter appears more than once.",
     );
     let json_body = s
         .raw(
@@ -137,7 +152,12 @@ async fn token_error_bodies() {
             Some(b"{}".to_vec()),
         )
         .await;
-    oauth_error(&json_body, 400, "invalid_request", bad_creds);
+    oauth_error(
+        &json_body,
+        400,
+        "invalid_request",
+        "The request body must be application/x-www-form-urlencoded.",
+    );
     // 400 unsupported_grant_type.
     for g in [
         "password",
@@ -356,7 +376,19 @@ async fn revoke_errors() {
         &form(&basic(&a.id, &a.secret), "token_type_hint=access_token").await,
         400,
         "invalid_request",
-        "The provided credentials are not valid.",
+        "The token parameter is missing.",
+    );
+    oauth_error(
+        &form(&basic(&a.id, &a.secret), "token=").await,
+        400,
+        "invalid_request",
+        "The token parameter is missing.",
+    );
+    oauth_error(
+        &form(&basic(&a.id, &a.secret), &format!("token={ta}&token={ta}")).await,
+        400,
+        "invalid_request",
+        "The token parameter must appear once.",
     );
     oauth_error(
         &form(&basic(&a.id, "wrong"), &format!("token={ta}")).await,
@@ -707,5 +739,170 @@ async fn deleting_the_org_ends_its_service_accounts_at_once() {
     )
     .await
     .expect(401);
+    s.stop().await;
+}
+
+/// A second organization with an `ORG_OWNER` service account in it.
+async fn account_in_new_org(s: &TestServer) -> Client {
+    let r = s
+        .call(
+            &s.owner(),
+            Method::POST,
+            "/api/atlas/v2/orgs",
+            Some(json!({"name": "Elsewhere", "apiKey": {"desc": "k", "roles": ["ORG_OWNER"]}})),
+        )
+        .await;
+    r.expect(201);
+    let org = r.json["organization"]["id"].as_str().unwrap().to_owned();
+    let key = crate::harness::Key {
+        public: r.json["apiKey"]["publicKey"].as_str().unwrap().into(),
+        private: r.json["apiKey"]["privateKey"].as_str().unwrap().into(),
+    };
+    let r = s
+        .v2024(
+            &key,
+            Method::POST,
+            &format!("/api/atlas/v2/orgs/{org}/serviceAccounts"),
+            Some(json!({"name": "n", "description": "d", "roles": ["ORG_OWNER"], "secretExpiresAfterHours": 8})),
+        )
+        .await;
+    r.expect(201);
+    Client {
+        id: r.json["clientId"].as_str().unwrap().into(),
+        secret: r.json["secrets"][0]["secret"].as_str().unwrap().into(),
+    }
+}
+
+async fn introspect(s: &TestServer, who: &Client, form: &str) -> crate::harness::Resp {
+    s.raw(
+        Method::POST,
+        "/api/oauth/introspect",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &basic(&who.id, &who.secret)),
+        ],
+        Some(form.as_bytes().to_vec()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn introspection_of_another_orgs_token_is_inactive() {
+    let s = TestServer::start().await;
+    let (mine, _) = s.new_service_account(&["ORG_MEMBER"]).await;
+    let theirs = account_in_new_org(&s).await;
+    let their_token = s.token(&theirs).await;
+    let my_token = s.token(&mine).await;
+    // The token is live (its own org sees it active) ...
+    let r = introspect(&s, &theirs, &format!("token={their_token}")).await;
+    r.expect(200);
+    assert_eq!(r.json["active"], true, "{}", r.text);
+    // ... but another org's client learns nothing about it, in either direction.
+    let r = introspect(&s, &mine, &format!("token={their_token}")).await;
+    r.expect(200);
+    assert_eq!(r.json, json!({"active": false}));
+    let r = introspect(&s, &theirs, &format!("token={my_token}")).await;
+    assert_eq!(r.json, json!({"active": false}));
+    // Malformed forms name their problem here too.
+    oauth_error(
+        &introspect(&s, &mine, "").await,
+        400,
+        "invalid_request",
+        "The token parameter is missing.",
+    );
+    oauth_error(
+        &introspect(&s, &mine, &format!("token={my_token}&token={my_token}")).await,
+        400,
+        "invalid_request",
+        "The token parameter must appear once.",
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn revoke_is_rate_limited() {
+    let s = TestServer::start_with(|c| c.oauth_rate_limit_per_minute = 4).await;
+    let (c, _) = s.new_service_account(&["ORG_MEMBER"]).await;
+    let (other, _) = s.new_service_account(&["ORG_MEMBER"]).await;
+    let t = s.token(&c).await;
+    let wrong = basic(&c.id, "mdb_sa_sk_guessguessguessguessguessguessguessguess");
+    let revoke_as = |auth: String| {
+        let s = &s;
+        let form = format!("token={t}");
+        async move {
+            s.raw(
+                Method::POST,
+                "/api/oauth/revoke",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("authorization", &auth),
+                ],
+                Some(form.into_bytes()),
+            )
+            .await
+        }
+    };
+    // Guessing secrets through revocation is limited like the token endpoint.
+    for _ in 0..4 {
+        revoke_as(wrong.clone()).await.expect(401);
+    }
+    let r = s.revoke(&c, &t).await;
+    r.expect_error(429, "RATE_LIMITED");
+    assert_eq!(
+        r.json,
+        json!({"detail": "Resource /api/oauth/revoke is limited to 4 requests every 1 minutes.", "error": 429,
+               "errorCode": "RATE_LIMITED", "parameters": ["/api/oauth/revoke", 4, 1], "reason": "Too Many Requests"})
+    );
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The refused revocation did nothing: the token still works.
+    let org = format!("/api/atlas/v2/orgs/{}", s.org());
+    s.bearer(&t, Method::GET, &org, None).await.expect(200);
+    // The revoke budget is its own: the token endpoint still answers this client.
+    s.token(&c).await;
+    // Another client from the same address has its own budget.
+    let to = s.token(&other).await;
+    s.revoke(&other, &to).await.expect(200);
+    // After the wait, the revocation goes through.
+    s.clock.advance(chrono::Duration::seconds(retry as i64));
+    s.revoke(&c, &t).await.expect(200);
+    s.bearer(&t, Method::GET, &org, None)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_ends_when_its_secret_expires() {
+    let s = TestServer::start().await;
+    let (c, _) = s.new_service_account(&["ORG_MEMBER"]).await; // 24-hour secret
+    let org = format!("/api/atlas/v2/orgs/{}", s.org());
+    // Minted ten minutes before the secret expires: the token's own hour reaches past it.
+    s.clock
+        .advance(chrono::Duration::hours(24) - chrono::Duration::minutes(10));
+    let t = s.token(&c).await;
+    s.bearer(&t, Method::GET, &org, None).await.expect(200);
+    assert_eq!(
+        introspect(&s, &c, &format!("token={t}")).await.json["active"],
+        true
+    );
+    s.clock
+        .advance(chrono::Duration::minutes(10) - chrono::Duration::seconds(1));
+    s.bearer(&t, Method::GET, &org, None).await.expect(200);
+    // From the instant the secret expires, the token is refused and reported inactive.
+    s.clock.advance(chrono::Duration::seconds(1));
+    s.bearer(&t, Method::GET, &org, None)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    let (other, _) = s.new_service_account(&["ORG_MEMBER"]).await;
+    assert_eq!(
+        introspect(&s, &other, &format!("token={t}")).await.json,
+        json!({"active": false})
+    );
+    // Fifty minutes later (the token's own exp is still ahead): still refused.
+    s.clock.advance(chrono::Duration::minutes(49));
+    s.bearer(&t, Method::GET, &org, None)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
     s.stop().await;
 }

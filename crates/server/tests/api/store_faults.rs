@@ -1,0 +1,352 @@
+//! Fault injection: a store that delegates to the real SQLite store and fails on purpose.
+//! Fail closed: an account the registry cannot re-read after a change stops authenticating.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
+use tessera_store::{
+    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteOrgOutcome, Group,
+    GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page, SaSecret, ServiceAccount,
+    Store, StoreError, StoreResult,
+};
+
+use crate::harness::{basic, TestServer};
+
+/// The real store, except that `get_service_account` fails while `fail_account_reads` is set.
+/// Every other call goes through unchanged.
+pub struct FailingStore {
+    inner: Arc<dyn Store>,
+    pub fail_account_reads: AtomicBool,
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        self.inner.meta(key).await
+    }
+
+    async fn bootstrap(&self, new: NewOrg<'_>, at: DateTime<Utc>) -> StoreResult<()> {
+        self.inner.bootstrap(new, at).await
+    }
+
+    async fn create_org(&self, new: NewOrg<'_>) -> StoreResult<()> {
+        self.inner.create_org(new).await
+    }
+
+    async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
+        self.inner.get_org(id).await
+    }
+
+    async fn list_orgs(
+        &self,
+        ids: &[OrgId],
+        name: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Listed<Org>> {
+        self.inner.list_orgs(ids, name, page).await
+    }
+
+    async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>> {
+        self.inner.update_org(id, changes).await
+    }
+
+    async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome> {
+        self.inner.delete_org(id).await
+    }
+
+    async fn create_group(&self, group: &Group, creator: Option<ApiKeyId>) -> StoreResult<()> {
+        self.inner.create_group(group, creator).await
+    }
+
+    async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>> {
+        self.inner.get_group(id).await
+    }
+
+    async fn get_group_by_name(&self, org: OrgId, name: &str) -> StoreResult<Option<Group>> {
+        self.inner.get_group_by_name(org, name).await
+    }
+
+    async fn list_groups(
+        &self,
+        org: OrgId,
+        name: Option<&str>,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<Group>> {
+        self.inner.list_groups(org, name, filter, page).await
+    }
+
+    async fn update_group(
+        &self,
+        id: GroupId,
+        changes: &GroupChanges,
+    ) -> StoreResult<Option<Group>> {
+        self.inner.update_group(id, changes).await
+    }
+
+    async fn delete_group(&self, id: GroupId) -> StoreResult<bool> {
+        self.inner.delete_group(id).await
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        self.inner.create_api_key(key).await
+    }
+
+    async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        self.inner.get_api_key(id).await
+    }
+
+    async fn get_api_key_by_public_key(
+        &self,
+        public_key: &str,
+    ) -> StoreResult<Option<ApiKeyRecord>> {
+        self.inner.get_api_key_by_public_key(public_key).await
+    }
+
+    async fn list_org_api_keys(&self, org: OrgId, page: Page) -> StoreResult<Listed<ApiKeyRecord>> {
+        self.inner.list_org_api_keys(org, page).await
+    }
+
+    async fn list_group_api_keys(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ApiKeyRecord>> {
+        self.inner.list_group_api_keys(group, page).await
+    }
+
+    async fn update_api_key(
+        &self,
+        id: ApiKeyId,
+        description: Option<&str>,
+        org_roles: Option<&[OrgRole]>,
+        group_roles: Option<(GroupId, &[GroupRole])>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .update_api_key(id, description, org_roles, group_roles)
+            .await
+    }
+
+    async fn set_api_key_group_roles(
+        &self,
+        id: ApiKeyId,
+        group: GroupId,
+        roles: &[GroupRole],
+    ) -> StoreResult<bool> {
+        self.inner.set_api_key_group_roles(id, group, roles).await
+    }
+
+    async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool> {
+        self.inner.remove_api_key_from_group(id, group).await
+    }
+
+    async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool> {
+        self.inner.delete_api_key(id).await
+    }
+
+    async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
+        self.inner.list_service_accounts().await
+    }
+
+    async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>> {
+        if self.fail_account_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected failure".into()));
+        }
+        self.inner.get_service_account(id).await
+    }
+
+    async fn create_service_account(&self, account: &ServiceAccount) -> StoreResult<()> {
+        self.inner.create_service_account(account).await
+    }
+
+    async fn update_service_account(
+        &self,
+        id: ClientId,
+        name: Option<&str>,
+        description: Option<&str>,
+        org_roles: Option<&[OrgRole]>,
+        group_roles: Option<(GroupId, &[GroupRole])>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .update_service_account(id, name, description, org_roles, group_roles)
+            .await
+    }
+
+    async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool> {
+        self.inner.delete_service_account(id).await
+    }
+
+    async fn add_service_account_secret(
+        &self,
+        id: ClientId,
+        secret: &SaSecret,
+        max_active: usize,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AddSecretOutcome> {
+        self.inner
+            .add_service_account_secret(id, secret, max_active, now)
+            .await
+    }
+
+    async fn delete_service_account_secret(
+        &self,
+        id: ClientId,
+        secret: SecretId,
+    ) -> StoreResult<bool> {
+        self.inner.delete_service_account_secret(id, secret).await
+    }
+
+    async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()> {
+        self.inner.record_secret_use(uses).await
+    }
+
+    async fn add_access_entries(
+        &self,
+        id: ClientId,
+        entries: &[AccessListEntry],
+    ) -> StoreResult<bool> {
+        self.inner.add_access_entries(id, entries).await
+    }
+
+    async fn delete_access_entry(&self, id: ClientId, entry_key: &str) -> StoreResult<bool> {
+        self.inner.delete_access_entry(id, entry_key).await
+    }
+
+    async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()> {
+        self.inner.record_access_use(uses).await
+    }
+
+    async fn set_service_account_group_roles(
+        &self,
+        id: ClientId,
+        group: GroupId,
+        roles: &[GroupRole],
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_service_account_group_roles(id, group, roles)
+            .await
+    }
+
+    async fn remove_service_account_from_group(
+        &self,
+        id: ClientId,
+        group: GroupId,
+    ) -> StoreResult<bool> {
+        self.inner
+            .remove_service_account_from_group(id, group)
+            .await
+    }
+
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        account: ClientId,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.inner.revoke_token(jti, account, expires_at).await
+    }
+
+    async fn revoked_tokens(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        self.inner.revoked_tokens(now).await
+    }
+
+    async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.purge_revoked_tokens(now).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+/// Starts a server on a [`FailingStore`] and hands back both.
+async fn start_failing() -> (TestServer, Arc<FailingStore>) {
+    let mut slot = None;
+    let s = TestServer::start_with_store(
+        |_| {},
+        |inner| {
+            let f = Arc::new(FailingStore {
+                inner,
+                fail_account_reads: AtomicBool::new(false),
+            });
+            slot = Some(f.clone());
+            f
+        },
+    )
+    .await;
+    (s, slot.unwrap())
+}
+
+#[tokio::test]
+async fn a_failed_registry_reload_drops_the_account() {
+    let (s, store) = start_failing().await;
+    let o = s.owner();
+    let org = format!("/api/atlas/v2/orgs/{}", s.org());
+    let (renamed, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let (rotated, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let (bystander, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let t_renamed = s.token(&renamed).await;
+    let t_rotated = s.token(&rotated).await;
+    let t_bystander = s.token(&bystander).await;
+    for t in [&t_renamed, &t_rotated, &t_bystander] {
+        s.bearer(t, Method::GET, &org, None).await.expect(200);
+    }
+
+    store.fail_account_reads.store(true, Ordering::SeqCst);
+    // The writes reach the store, but the reload after them fails: 500, no detail.
+    let r = s
+        .v2024(
+            &o,
+            Method::PATCH,
+            &s.sa_path(&format!("/{}", renamed.id)),
+            Some(json!({"name": "Renamed"})),
+        )
+        .await;
+    r.expect_error(500, "UNEXPECTED_ERROR");
+    assert!(!r.text.contains("injected"), "{}", r.text);
+    let r = s
+        .v2024(
+            &o,
+            Method::POST,
+            &s.sa_path(&format!("/{}/secrets", rotated.id)),
+            Some(json!({"secretExpiresAfterHours": 8})),
+        )
+        .await;
+    r.expect_error(500, "UNEXPECTED_ERROR");
+    store.fail_account_reads.store(false, Ordering::SeqCst);
+    let snap = s.snapshot().await;
+    assert!(snap.contains("'Renamed'"), "the write itself was committed");
+
+    // Fail closed: the mirror no longer holds either account, so neither its tokens nor its
+    // secrets are accepted (rather than serving a copy older than the store).
+    for (c, t) in [(&renamed, &t_renamed), (&rotated, &t_rotated)] {
+        s.bearer(t, Method::GET, &org, None)
+            .await
+            .expect_error(401, "UNAUTHORIZED");
+        let r = s
+            .token_request(
+                Some(&basic(&c.id, &c.secret)),
+                "grant_type=client_credentials",
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 401, "{}", r.text);
+        assert_eq!(r.json["error"], "invalid_client");
+    }
+    // An account whose reload did not fail is untouched.
+    s.bearer(&t_bystander, Method::GET, &org, None)
+        .await
+        .expect(200);
+    s.token(&bystander).await;
+    s.stop().await;
+}
