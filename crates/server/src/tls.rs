@@ -25,8 +25,8 @@ pub enum TlsError {
     Key(PathBuf, String),
     #[error("TLS certificate file {0} holds no certificate")]
     NoCert(PathBuf),
-    #[error("TLS certificate and key do not make a server configuration: {0}")]
-    Config(String),
+    #[error("TLS certificate {0} and key {1} do not make a server configuration: {2}")]
+    Config(PathBuf, PathBuf, String),
     #[error("cannot create the development certificates: {0}")]
     Generate(String),
 }
@@ -47,10 +47,8 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, 
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(certs, private_key)
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+            .and_then(|b| b.with_no_client_auth().with_single_cert(certs, private_key))
+            .map_err(|e| TlsError::Config(cert.to_owned(), key.to_owned(), e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -15,3 +15,4 @@ mod orgs;
 mod review;
 mod service_accounts;
 mod surface;
+mod tls;
