@@ -156,8 +156,11 @@ pub fn ensure_dev_certificates(
         }
     }
     write_private_file(&paths.key, server_key.serialize_pem().as_bytes()).map_err(io)?;
-    write_private_file(&paths.cert, format!("{}{}", cert.pem(), ca.pem()).as_bytes())
-        .map_err(io)?;
+    write_private_file(
+        &paths.cert,
+        format!("{}{}", cert.pem(), ca.pem()).as_bytes(),
+    )
+    .map_err(io)?;
     write_private_file(&paths.ca, ca.pem().as_bytes()).map_err(io)?;
     {
         use std::os::unix::fs::PermissionsExt;

@@ -67,7 +67,10 @@ async fn a_connection_that_sends_nothing_is_closed() {
     let s = TestServer::start_with(only(|c| c.header_read_timeout_secs = 1)).await;
     let mut c = TcpStream::connect(s.running.addr).await.unwrap();
     let got = read_until_closed(&mut c).await;
-    assert!(got.is_empty() || got.starts_with(b"HTTP/1.1 408"), "{got:?}");
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+        "{got:?}"
+    );
     s.stop().await;
 }
 

@@ -56,7 +56,12 @@ async fn self_signed_mode_serves_the_api_over_https_to_a_client_trusting_its_ca(
     }
     // The issuer (and every link) defaults to https.
     let meta = s
-        .raw(Method::GET, "/.well-known/oauth-authorization-server", &[], None)
+        .raw(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            &[],
+            None,
+        )
         .await;
     meta.expect(200);
     assert_eq!(meta.json["issuer"], s.base.as_str());
@@ -129,8 +134,11 @@ async fn certificate_files_are_served_and_reloaded_and_a_bad_file_keeps_the_old_
     assert!(!healthz_ok(&fresh_a, s.running.addr).await);
 
     // A broken key: the reload fails and the previous certificate stays in service.
-    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
-        .unwrap();
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
     let e = tls_state.reload().unwrap_err().to_string();
     assert!(e.contains("key.pem"), "{e}");
     let fresh_b = client_trusting(&b.ca);
