@@ -103,6 +103,17 @@ async fn a_connection_stopping_in_its_body_is_closed() {
         "{}",
         String::from_utf8_lossy(&got)
     );
+    // On the API surfaces the stalled body is a 408 in the error shape, then the close.
+    let mut c = TcpStream::connect(s.running.addr).await.unwrap();
+    c.write_all(
+        b"POST /api/atlas/v2/orgs HTTP/1.1\r\nHost: t\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na",
+    )
+    .await
+    .unwrap();
+    let got = String::from_utf8_lossy(&read_until_closed(&mut c).await).into_owned();
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("\"errorCode\":\"REQUEST_TIMEOUT\""), "{got}");
     s.stop().await;
 }
 
