@@ -102,13 +102,35 @@ class Server:
     starts: int = 0
     # Extra environment for the server process (e.g. TESSERA_LOG).
     env: dict = field(default_factory=dict)
+    # Extra command-line arguments for `tessera serve` (e.g. TLS or timeout flags).
+    args: list = field(default_factory=list)
+    # HTTPS: set ``tls`` and, for a server certificate not from the development mode,
+    # ``ca`` (the CA file clients trust). In ``--tls-self-signed`` mode ``ca`` defaults to
+    # the CA the server writes into its data directory.
+    tls: bool = False
+    ca: Path | None = None
+    # Called with the Popen arguments' ``preexec_fn`` (e.g. to set resource limits).
+    preexec_fn: object = None
     _sessions: list = field(default_factory=list)
 
     # ---- process control -------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate clients must trust (HTTPS only)."""
+        if not self.tls:
+            return None
+        return self.ca or self.data_dir / "tls-ca.pem"
+
+    @property
+    def verify(self):
+        """What to give requests' ``verify=``."""
+        return str(self.ca_file) if self.tls else True
 
     @property
     def stdout_path(self) -> Path:
@@ -144,11 +166,13 @@ class Server:
                         str(self.data_dir),
                         "--listen",
                         f"127.0.0.1:{self.port}",
+                        *self.args,
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
                     env=clean_env(**self.env),
+                    preexec_fn=self.preexec_fn,
                 )
             ok, last_error = self._wait_healthy()
             if ok:
@@ -177,6 +201,11 @@ class Server:
             code = self.proc.poll()
             if code is not None:
                 return False, f"process exited with code {code} before /healthz answered; stderr:\n{self.stderr()}"
+            if self.tls:
+                if not self.ca_file.exists():
+                    time.sleep(0.05)  # polling interval: the CA is written at startup
+                    continue
+                probe.verify = str(self.ca_file)
             try:
                 r = probe.get(self.base_url + "/healthz", timeout=2)
                 if r.status_code == 200 and r.text.strip() == "ok":
@@ -248,6 +277,7 @@ class Server:
         key unless another is given) and sending ``accept`` by default."""
         s = requests.Session()
         s.trust_env = False
+        s.verify = self.verify
         s.auth = HTTPDigestAuth(public_key or self.public_key,
                                 self.private_key if private_key is None else private_key)
         if accept is not None:

@@ -89,9 +89,18 @@ fn render_json(value: &Value, pretty: bool) -> Vec<u8> {
 /// (python-requests) resend on the same connection. Bodies here are small JSON documents.
 async fn buffer_body(req: Request, limit: usize) -> Result<Request, ApiError> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // The server's body-read timeout (tessera's listener) ends a stalled body with
+        // tower-http's TimeoutError: 408, not "too large".
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::for_status(StatusCode::REQUEST_TIMEOUT);
+            }
+            source = err.source();
+        }
+        ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+    })?;
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 

@@ -20,6 +20,13 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     pub max_secret_hours: Option<i64>,
     pub usage_flush_secs: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_self_signed: Option<bool>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub keep_alive_timeout_secs: Option<u64>,
+    pub max_connections_per_address: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -51,6 +58,21 @@ pub struct Config {
     pub max_secret_hours: i64,
     /// How often usage counters (`lastUsedAt`, `requestCount`) are written to the store.
     pub usage_flush_secs: u64,
+    /// PEM certificate chain for HTTPS (with `tls_key`); reloaded on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with `tls_cert`).
+    pub tls_key: Option<PathBuf>,
+    /// Development HTTPS: a local CA and server certificate made in the data directory.
+    pub tls_self_signed: bool,
+    /// Seconds a client has to send a request's headers: from connecting (or the TLS
+    /// handshake) and from the first byte of each later request.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may go without the next chunk arriving.
+    pub body_read_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open between requests.
+    pub keep_alive_timeout_secs: u64,
+    /// Open connections allowed per client (peer) address; 0 turns the cap off.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Config {
@@ -67,6 +89,13 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             max_secret_hours: 8766,
             usage_flush_secs: 10,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            keep_alive_timeout_secs: 60,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -110,6 +139,27 @@ pub struct Overrides {
     /// Seconds between writes of usage counters to the store.
     #[arg(long, env = "TESSERA_USAGE_FLUSH_SECS")]
     pub usage_flush_secs: Option<u64>,
+    /// PEM certificate (chain) file: serve HTTPS. Needs --tls-key; reloaded on SIGHUP.
+    #[arg(long, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key file for --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Development HTTPS: create a local CA and a server certificate in the data directory.
+    #[arg(long, env = "TESSERA_TLS_SELF_SIGNED", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_self_signed: Option<bool>,
+    /// Seconds allowed to send a request's headers (also for the TLS handshake).
+    #[arg(long, env = "TESSERA_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body may stall between chunks.
+    #[arg(long, env = "TESSERA_BODY_READ_TIMEOUT_SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "TESSERA_KEEP_ALIVE_TIMEOUT_SECS")]
+    pub keep_alive_timeout_secs: Option<u64>,
+    /// Open connections per client address; 0 = no cap.
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +210,28 @@ impl Config {
                 .usage_flush_secs
                 .or(file.usage_flush_secs)
                 .unwrap_or(d.usage_flush_secs),
+            tls_cert: o.tls_cert.clone().or(file.tls_cert),
+            tls_key: o.tls_key.clone().or(file.tls_key),
+            tls_self_signed: o
+                .tls_self_signed
+                .or(file.tls_self_signed)
+                .unwrap_or(d.tls_self_signed),
+            header_read_timeout_secs: o
+                .header_read_timeout_secs
+                .or(file.header_read_timeout_secs)
+                .unwrap_or(d.header_read_timeout_secs),
+            body_read_timeout_secs: o
+                .body_read_timeout_secs
+                .or(file.body_read_timeout_secs)
+                .unwrap_or(d.body_read_timeout_secs),
+            keep_alive_timeout_secs: o
+                .keep_alive_timeout_secs
+                .or(file.keep_alive_timeout_secs)
+                .unwrap_or(d.keep_alive_timeout_secs),
+            max_connections_per_address: o
+                .max_connections_per_address
+                .or(file.max_connections_per_address)
+                .unwrap_or(d.max_connections_per_address),
         };
         c.validate()?;
         Ok(c)
@@ -186,6 +258,30 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "usage_flush_secs must be between 1 and 3600".into(),
             ));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert and tls_key go together: give both or neither".into(),
+                ))
+            }
+            (Some(_), Some(_)) if self.tls_self_signed => {
+                return Err(ConfigError::Invalid(
+                    "tls_self_signed and tls_cert/tls_key are exclusive: choose one".into(),
+                ))
+            }
+            _ => {}
+        }
+        for (name, v) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
+            ("keep_alive_timeout_secs", self.keep_alive_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&v) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 1 and 3600"
+                )));
+            }
         }
         if let Some(u) = &self.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -280,6 +376,39 @@ mod tests {
         assert!(matches!(Config::load(&o), Err(ConfigError::Parse(..))));
         let o = Overrides {
             max_body_bytes: Some(1),
+            ..Default::default()
+        };
+        assert!(Config::load(&o).is_err());
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        let o = Overrides {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        let e = Config::load(&o).unwrap_err().to_string();
+        assert!(e.contains("tls_cert and tls_key go together"), "{e}");
+        let o = Overrides {
+            tls_key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(&o).is_err());
+        let o = Overrides {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            tls_self_signed: Some(true),
+            ..Default::default()
+        };
+        assert!(Config::load(&o).is_err());
+        let o = Overrides {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(&o).is_ok());
+        let o = Overrides {
+            header_read_timeout_secs: Some(0),
             ..Default::default()
         };
         assert!(Config::load(&o).is_err());

@@ -6,4 +6,6 @@ pub mod bootstrap;
 pub mod config;
 pub mod fsutil;
 pub mod keys;
+pub mod listener;
 pub mod server;
+pub mod tls;

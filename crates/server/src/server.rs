@@ -19,6 +19,8 @@ use crate::bootstrap::{self, BootstrapOutput};
 use crate::config::Config;
 use crate::fsutil::ensure_private_dir;
 use crate::keys::{decode32, ServerKeys};
+use crate::listener::{self, ConnLimits};
+use crate::tls::{self, TlsState};
 
 pub const DEFAULT_ORG_NAME: &str = "Tessera";
 pub const DEFAULT_PROJECT_NAME: &str = "Project0";
@@ -161,7 +163,40 @@ pub struct Running {
     pub state: AppState,
     /// Set when this start bootstrapped an empty data directory.
     pub bootstrap: Option<BootstrapOutput>,
+    /// Set when serving HTTPS: the certificate in use, reloadable.
+    pub tls: Option<Arc<TlsState>>,
+    /// The development CA certificate, in `--tls-self-signed` mode.
+    pub tls_ca: Option<PathBuf>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The TLS configuration the settings ask for: files, the development certificates, or none.
+fn tls_setup(config: &Config) -> anyhow::Result<(Option<Arc<TlsState>>, Option<PathBuf>)> {
+    let (cert, key, ca) = match (&config.tls_cert, &config.tls_key, config.tls_self_signed) {
+        (Some(c), Some(k), _) => (c.clone(), k.clone(), None),
+        (_, _, true) => {
+            let dev = tls::ensure_dev_certificates(&config.data_dir, config.listen)?;
+            (dev.cert, dev.key, Some(dev.ca))
+        }
+        _ => return Ok((None, None)),
+    };
+    Ok((Some(Arc::new(TlsState::load(cert, key)?)), ca))
+}
+
+/// Reloads the certificate and key on every SIGHUP; a bad file keeps the old ones.
+fn reload_on_sighup(tls: Arc<TlsState>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: TLS reload failed; still serving the previous certificate")
+                }
+            }
+        }
+    }))
 }
 
 /// Binds, bootstraps if the store is empty, and serves until `shutdown` resolves; in-flight
@@ -176,12 +211,14 @@ pub async fn start(
         config,
         state_parts,
     } = prepared;
+    let (tls, tls_ca) = tls_setup(&config)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .unwrap_or_else(|| format!("{scheme}://{addr}"))
         .trim_end_matches('/')
         .to_owned();
     let state = state_parts.state(public_url, &config, metrics)?;
@@ -200,6 +237,22 @@ pub async fn start(
     };
     // Before the first request is served: whoever waits for readiness finds them printed.
     announce(bootstrap.as_ref());
+    if let Some(ca) = &tls_ca {
+        println!(
+            "tessera: TLS CA certificate: {} (trust it with curl --cacert, requests verify=, NODE_EXTRA_CA_CERTS)",
+            ca.display()
+        );
+    }
+    let reloader = match &tls {
+        Some(t) => Some(reload_on_sighup(t.clone())?),
+        None => None,
+    };
+    let limits = ConnLimits {
+        header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
+        body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_secs),
+        keep_alive_timeout: std::time::Duration::from_secs(config.keep_alive_timeout_secs),
+        max_per_address: config.max_connections_per_address,
+    };
     let app = tessera_http::app(state.clone());
     let flusher = tokio::spawn(flush_usage_periodically(
         state.clone(),
@@ -210,14 +263,13 @@ pub async fn start(
         .clone()
         .map(|h| tokio::spawn(metrics_upkeep(h)));
     let final_state = state.clone();
+    let serve_tls = tls.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = listener::serve(listener, app, serve_tls, limits, shutdown).await;
         flusher.abort();
+        if let Some(r) = reloader {
+            r.abort();
+        }
         if let Some(u) = upkeep {
             u.abort();
         }
@@ -236,6 +288,8 @@ pub async fn start(
         addr,
         state,
         bootstrap,
+        tls,
+        tls_ca,
         task,
     })
 }

@@ -4,6 +4,7 @@
 mod api_keys;
 mod attacks;
 mod auth;
+mod connections;
 mod every_route;
 mod group_service_accounts;
 mod groups;
@@ -16,3 +17,4 @@ mod review;
 mod service_accounts;
 mod store_faults;
 mod surface;
+mod tls;
