@@ -4,6 +4,7 @@
 mod api_keys;
 mod attacks;
 mod auth;
+mod concurrency;
 mod every_route;
 mod group_service_accounts;
 mod groups;
