@@ -5,6 +5,7 @@ mod api_keys;
 mod attacks;
 mod auth;
 mod concurrency;
+mod digest_cache;
 mod every_route;
 mod group_service_accounts;
 mod groups;
