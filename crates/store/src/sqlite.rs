@@ -132,20 +132,22 @@ impl SqliteStore {
             .map_err(backend)
     }
 
-    /// Writes a batch of revocations in one transaction.
+    /// Writes a batch of revocations in one transaction, a few hundred rows per statement
+    /// (each statement is a round trip to the connection's thread).
     async fn write_revocations(&self, batch: &[PendingRevocation]) -> StoreResult<()> {
+        const ROWS_PER_STATEMENT: usize = 256;
         let mut tx = self.begin().await?;
-        for r in batch {
-            sqlx::query(
-                "INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES (?, ?, ?) \
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES {} \
                  ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(&r.jti)
-            .bind(&r.account)
-            .bind(r.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(&r.jti).bind(&r.account).bind(r.expires_at);
+            }
+            q.execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
     }

@@ -464,11 +464,12 @@ async fn concurrent_writes(s: std::sync::Arc<dyn Store>) {
             s.add_service_account_secret(id, &sec, 2, t0()).await
         }));
     }
-    for i in 0..64 {
+    // 72 revocations of 64 tokens: duplicates may land in the same batch.
+    for i in 0..72 {
         let s = s.clone();
         let id = a.client_id;
         tasks.push(tokio::spawn(async move {
-            s.revoke_token(&format!("c-{i}"), id, t0() + Duration::hours(1))
+            s.revoke_token(&format!("c-{}", i % 64), id, t0() + Duration::hours(1))
                 .await
                 .map(|()| AddSecretOutcome::Added)
         }));
