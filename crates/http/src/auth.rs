@@ -9,13 +9,14 @@ use axum::http::{header, request::Parts, HeaderValue};
 use serde_json::json;
 use tessera_domain::access::allows;
 use tessera_domain::{Principal, PrincipalKind};
-use tessera_protocols::digest::{self, DigestAlgorithm, DigestFailure};
+use tessera_protocols::digest::{self, DigestFailure};
 use tessera_store::ApiKeyRecord;
 
 use crate::client_addr::client_addr;
 use crate::error::ApiError;
 use crate::oauth::note_access;
-use crate::state::AppState;
+use crate::state::{AppState, DigestKey};
+use std::sync::Arc;
 
 /// The authenticated principal of a request.
 pub struct Caller(pub Principal);
@@ -43,6 +44,34 @@ pub fn principal_of_key(key: &ApiKeyRecord) -> Principal {
     }
 }
 
+/// The API key with public key `public_key` and its unsealed HA1 values: from the cache, or
+/// read from the store and unsealed once.
+async fn digest_key(
+    state: &AppState,
+    public_key: &str,
+) -> Result<Option<Arc<DigestKey>>, ApiError> {
+    let version = state.store.api_keys_version();
+    if let Some(key) = state.api_keys.get(version, public_key) {
+        return Ok(Some(key));
+    }
+    let Some(record) = state.store.get_api_key_by_public_key(public_key).await? else {
+        return Ok(None);
+    };
+    let open = |sealed: &[u8]| {
+        let ha1 = state
+            .crypto
+            .sealer
+            .open(sealed, record.public_key.as_bytes())
+            .map_err(|_| ApiError::internal("sealed HA1 could not be opened: wrong server key?"))?;
+        String::from_utf8(ha1).map_err(ApiError::internal)
+    };
+    let md5 = open(&record.ha1_md5_sealed)?;
+    let sha256 = open(&record.ha1_sha256_sealed)?;
+    let key = Arc::new(DigestKey::new(record, md5, sha256));
+    state.api_keys.insert(version, key.clone());
+    Ok(Some(key))
+}
+
 async fn digest_caller(
     parts: &Parts,
     state: &AppState,
@@ -51,11 +80,7 @@ async fn digest_caller(
     let Ok(creds) = digest::parse_authorization(value) else {
         return Err(challenge(state, false));
     };
-    let Some(key) = state
-        .store
-        .get_api_key_by_public_key(&creds.username)
-        .await?
-    else {
+    let Some(key) = digest_key(state, &creds.username).await? else {
         // Only a well-formed public key is logged (a swapped user/password must not leak).
         if creds.username.len() == 8 && creds.username.bytes().all(|b| b.is_ascii_lowercase()) {
             tracing::info!(public_key = %creds.username, "digest: unknown public key");
@@ -67,16 +92,7 @@ async fn digest_caller(
         }
         return Err(challenge(state, false));
     };
-    let sealed = match creds.algorithm {
-        DigestAlgorithm::Md5 => &key.ha1_md5_sealed,
-        DigestAlgorithm::Sha256 => &key.ha1_sha256_sealed,
-    };
-    let ha1 = state
-        .crypto
-        .sealer
-        .open(sealed, key.public_key.as_bytes())
-        .map_err(|_| ApiError::internal("sealed HA1 could not be opened: wrong server key?"))?;
-    let ha1 = String::from_utf8(ha1).map_err(ApiError::internal)?;
+    let ha1 = key.ha1(creds.algorithm);
     let target = parts
         .extensions
         .get::<OriginalUri>()
@@ -88,14 +104,14 @@ async fn digest_caller(
         &creds,
         parts.method.as_str(),
         target,
-        &ha1,
+        ha1,
         &state.crypto.nonces,
         now,
     ) {
-        Ok(()) => Ok(principal_of_key(&key)),
+        Ok(()) => Ok(principal_of_key(&key.record)),
         Err(DigestFailure::Stale) => Err(challenge(state, true)),
         Err(failure) => {
-            tracing::info!(public_key = %key.public_key, ?failure, "digest authentication failed");
+            tracing::info!(public_key = %key.record.public_key, ?failure, "digest authentication failed");
             Err(challenge(state, false))
         }
     }

@@ -1,11 +1,12 @@
 //! Shared state handed to every handler.
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use tessera_domain::secrets::{Sealer, SecretHasher};
 use tessera_domain::Clock;
-use tessera_protocols::digest::NonceManager;
-use tessera_store::Store;
+use tessera_protocols::digest::{DigestAlgorithm, NonceManager};
+use tessera_store::{ApiKeyRecord, Store};
 
 use crate::oauth::OAuthLimits;
 use crate::registry::Registry;
@@ -62,10 +63,106 @@ pub struct AppStateInner {
     pub registry: Arc<Registry>,
     pub tokens: Arc<TokenService>,
     pub oauth_limits: Arc<OAuthLimits>,
+    /// API keys with their unsealed Digest HA1 values, by public key (see [`ApiKeyCache`]).
+    pub api_keys: ApiKeyCache,
 }
 
 impl AppStateInner {
     pub fn public_url(&self) -> String {
         self.settings.public_url.clone()
+    }
+}
+
+/// An API key as Digest authentication needs it: the record and its unsealed HA1 values.
+pub struct DigestKey {
+    pub record: ApiKeyRecord,
+    ha1_md5: String,
+    ha1_sha256: String,
+}
+
+impl DigestKey {
+    pub fn new(record: ApiKeyRecord, ha1_md5: String, ha1_sha256: String) -> Self {
+        Self {
+            record,
+            ha1_md5,
+            ha1_sha256,
+        }
+    }
+
+    pub fn ha1(&self, algorithm: DigestAlgorithm) -> &str {
+        match algorithm {
+            DigestAlgorithm::Md5 => &self.ha1_md5,
+            DigestAlgorithm::Sha256 => &self.ha1_sha256,
+        }
+    }
+}
+
+impl std::fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestKey")
+            .field("public_key", &self.record.public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most keys held at once; when full the cache starts over (keys are few, writes rare).
+const MAX_CACHED_KEYS: usize = 10_000;
+
+/// API keys found by Digest authentication, kept so a request does no store read and no
+/// AES-GCM open. Only keys that exist are kept (an unknown public key costs a store read every
+/// time and takes no memory). The whole cache is dropped whenever the store's
+/// [`Store::api_keys_version`] moves, which every write to a key, its project memberships, a
+/// project or an organization does after its commit: so a role change or deletion applies to
+/// the very next request. A backend without a version is never cached.
+#[derive(Default)]
+pub struct ApiKeyCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    version: Option<u64>,
+    keys: HashMap<String, Arc<DigestKey>>,
+}
+
+impl ApiKeyCache {
+    /// The cached key for `public_key`, valid at store version `version`.
+    pub fn get(&self, version: Option<u64>, public_key: &str) -> Option<Arc<DigestKey>> {
+        let version = version?;
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.version != Some(version) {
+            inner.keys.clear();
+            inner.version = Some(version);
+        }
+        inner.keys.get(public_key).cloned()
+    }
+
+    /// Keeps `key`, read from the store after `get` saw `version`; dropped if the version
+    /// has moved since (the read may predate a write).
+    pub fn insert(&self, version: Option<u64>, key: Arc<DigestKey>) {
+        let Some(version) = version else {
+            return;
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.version != Some(version) {
+            return;
+        }
+        if inner.keys.len() >= MAX_CACHED_KEYS {
+            inner.keys.clear();
+        }
+        inner.keys.insert(key.record.public_key.clone(), key);
+    }
+
+    /// How many keys are held (for tests).
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

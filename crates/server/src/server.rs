@@ -66,6 +66,7 @@ impl StateParts {
                 config.oauth_rate_limit_per_minute,
                 self.clock.clone(),
             )),
+            api_keys: Default::default(),
         }))
     }
 }

@@ -311,7 +311,8 @@ pub trait Store: Send + Sync + 'static {
         group: GroupId,
     ) -> StoreResult<bool>;
 
-    /// Durably records a revoked token id until its expiry.
+    /// Durably records a revoked token id until its expiry: returns only after the row is
+    /// committed. Concurrent calls may share one commit (group commit).
     async fn revoke_token(
         &self,
         jti: &str,
@@ -323,6 +324,14 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<Vec<(String, DateTime<Utc>)>>;
     /// Forgets revocations of tokens that expired before `now`.
     async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// A number that changes after every write that may change what `get_api_key*` returns
+    /// (a key's roles, project memberships or existence; project and org deletion), so a caller
+    /// may cache API keys and drop its cache when the number moves. `None` when the backend does
+    /// not track it: API keys must then not be cached.
+    fn api_keys_version(&self) -> Option<u64> {
+        None
+    }
 
     /// Closes the connection pool; later calls fail.
     async fn close(&self);

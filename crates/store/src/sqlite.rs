@@ -9,18 +9,57 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tessera_domain::access::AccessEntry;
 use tessera_domain::time::{from_millis, to_millis};
 use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, ObjectId, OrgId, OrgRole, SecretId};
+use tokio::sync::oneshot;
 
 use crate::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Reads go through a pool of connections; every write goes through one writer connection and
+/// starts its transaction as a writer (`BEGIN IMMEDIATE`). A deferred transaction that reads
+/// and then writes cannot upgrade its lock while another connection writes (SQLite answers
+/// `SQLITE_BUSY` at once, the busy timeout does not apply), so writers queue in-process for the
+/// one connection instead of failing, and `BEGIN IMMEDIATE` still waits (busy timeout) for a
+/// writer in another process.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
+    revocations: Arc<RevocationQueue>,
+    api_keys_version: Arc<AtomicU64>,
+}
+
+/// Bumps the API-key version when dropped, i.e. after the write (and its commit) on every path
+/// out of the method, early returns and errors included.
+struct ApiKeysChanged<'a>(&'a AtomicU64);
+
+impl Drop for ApiKeysChanged<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Group commit for revocations: each `revoke_token` call queues its row; whoever holds the
+/// commit turn writes every queued row in one transaction (one fsync) and answers each waiter
+/// after the commit.
+#[derive(Debug, Default)]
+struct RevocationQueue {
+    pending: std::sync::Mutex<Vec<PendingRevocation>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct PendingRevocation {
+    jti: String,
+    account: String,
+    expires_at: i64,
+    done: oneshot::Sender<Result<(), String>>,
 }
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -61,20 +100,56 @@ impl SqliteStore {
     }
 
     async fn connect(opts: SqliteConnectOptions) -> StoreResult<Self> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(opts.clone())
             .await
             .map_err(backend)?;
         MIGRATOR
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok(Self { pool })
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        Ok(Self {
+            pool,
+            writer,
+            revocations: Arc::default(),
+            api_keys_version: Arc::default(),
+        })
     }
 
-    async fn begin(&self) -> StoreResult<Transaction<'_, Sqlite>> {
-        self.pool.begin().await.map_err(backend)
+    /// A write transaction: on the writer connection, holding the write lock from its start.
+    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
+    }
+
+    /// Writes a batch of revocations in one transaction, a few hundred rows per statement
+    /// (each statement is a round trip to the connection's thread).
+    async fn write_revocations(&self, batch: &[PendingRevocation]) -> StoreResult<()> {
+        const ROWS_PER_STATEMENT: usize = 256;
+        let mut tx = self.begin().await?;
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES {} \
+                 ON CONFLICT (jti) DO NOTHING",
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(&r.jti).bind(&r.account).bind(r.expires_at);
+            }
+            q.execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 }
 
@@ -490,6 +565,7 @@ impl Store for SqliteStore {
     }
 
     async fn bootstrap(&self, new: NewOrg<'_>, at: DateTime<Utc>) -> StoreResult<()> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         let marker = sqlx::query("INSERT INTO meta (key, value) VALUES ('bootstrapped_at', ?)")
             .bind(tessera_domain::time::format(at))
@@ -505,6 +581,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_org(&self, new: NewOrg<'_>) -> StoreResult<()> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         write_new_org(&mut tx, &new).await?;
         tx.commit().await.map_err(backend)
@@ -584,6 +661,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         let groups = count(
             &sqlx::query("SELECT COUNT(*) FROM groups WHERE org_id = ?")
@@ -609,6 +687,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_group(&self, group: &Group, creator: Option<ApiKeyId>) -> StoreResult<()> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         insert_group(&mut tx, group).await?;
         if let Some(key) = creator {
@@ -716,15 +795,17 @@ impl Store for SqliteStore {
     }
 
     async fn delete_group(&self, id: GroupId) -> StoreResult<bool> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let r = sqlx::query("DELETE FROM groups WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         insert_api_key(&mut tx, key).await?;
         tx.commit().await.map_err(backend)
@@ -815,6 +896,7 @@ impl Store for SqliteStore {
         org_roles: Option<&[OrgRole]>,
         group_roles: Option<(GroupId, &[GroupRole])>,
     ) -> StoreResult<bool> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         let r = sqlx::query(
             "UPDATE api_keys SET description = COALESCE(?, description), org_roles = COALESCE(?, org_roles) WHERE id = ?",
@@ -841,6 +923,7 @@ impl Store for SqliteStore {
         group: GroupId,
         roles: &[GroupRole],
     ) -> StoreResult<bool> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM api_keys WHERE id = ?")
             .bind(id.to_string())
@@ -857,19 +940,21 @@ impl Store for SqliteStore {
     }
 
     async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let r = sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = ? AND group_id = ?")
             .bind(id.to_string())
             .bind(group.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
         let r = sqlx::query("DELETE FROM api_keys WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
@@ -940,7 +1025,7 @@ impl Store for SqliteStore {
     async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool> {
         let r = sqlx::query("DELETE FROM service_accounts WHERE id = ?")
             .bind(id.0.to_hex())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
@@ -981,7 +1066,7 @@ impl Store for SqliteStore {
         let r = sqlx::query("DELETE FROM sa_secrets WHERE account_id = ? AND id = ?")
             .bind(id.0.to_hex())
             .bind(secret.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
@@ -1018,7 +1103,7 @@ impl Store for SqliteStore {
         let r = sqlx::query("DELETE FROM sa_access_list WHERE account_id = ? AND entry = ?")
             .bind(id.0.to_hex())
             .bind(entry_key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
@@ -1066,7 +1151,7 @@ impl Store for SqliteStore {
         let r = sqlx::query("DELETE FROM sa_groups WHERE account_id = ? AND group_id = ?")
             .bind(id.0.to_hex())
             .bind(group.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected() == 1)
@@ -1078,14 +1163,49 @@ impl Store for SqliteStore {
         account: ClientId,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(account.0.to_hex())
-            .bind(to_millis(expires_at))
-            .execute(&self.pool)
+        let (done, mut answer) = oneshot::channel();
+        self.revocations
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(PendingRevocation {
+                jti: jti.to_owned(),
+                account: account.0.to_hex(),
+                expires_at: to_millis(expires_at),
+                done,
+            });
+        // Whoever gets the turn commits everything queued so far, ours included unless an
+        // earlier turn already took it; the turn is held until every waiter is answered.
+        let _turn = self.revocations.turn.lock().await;
+        match answer.try_recv() {
+            Ok(result) => return result.map_err(StoreError::Backend),
+            Err(oneshot::error::TryRecvError::Closed) => {
+                return Err(StoreError::Backend(
+                    "revocation batch abandoned before commit".into(),
+                ))
+            }
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+        let batch = std::mem::take(
+            &mut *self
+                .revocations
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let result = self
+            .write_revocations(&batch)
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(|e| e.to_string());
+        for r in batch {
+            let _ = r.done.send(result.clone());
+        }
+        match answer.try_recv() {
+            Ok(result) => result.map_err(StoreError::Backend),
+            Err(_) => Err(StoreError::Backend(
+                "revocation was not in the committed batch".into(),
+            )),
+        }
     }
 
     async fn revoked_tokens(
@@ -1110,13 +1230,18 @@ impl Store for SqliteStore {
     async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let r = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= ?")
             .bind(to_millis(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(r.rows_affected())
     }
 
+    fn api_keys_version(&self) -> Option<u64> {
+        Some(self.api_keys_version.load(Ordering::SeqCst))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }

@@ -439,3 +439,110 @@ async fn sqlite_meets_the_contract() {
     assert!(again.meta("bootstrapped_at").await.unwrap().is_some());
     assert!(again.ping().await.is_ok());
 }
+
+/// Concurrent writers: read-then-write transactions never fail with `database is locked`, the
+/// secret limit holds under the race, and every concurrent revocation (group commit) is
+/// committed before its call returns.
+async fn concurrent_writes(s: std::sync::Arc<dyn Store>) {
+    let o = org("C");
+    s.create_org(NewOrg {
+        org: &o,
+        group: None,
+        api_key: None,
+    })
+    .await
+    .unwrap();
+    let a = account(o.id);
+    s.create_service_account(&a).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = s.clone();
+        let id = a.client_id;
+        tasks.push(tokio::spawn(async move {
+            let mut sec = secret(24);
+            sec.id = SecretId::generate(t0() + Duration::seconds(i));
+            s.add_service_account_secret(id, &sec, 2, t0()).await
+        }));
+    }
+    // 72 revocations of 64 tokens: duplicates may land in the same batch.
+    for i in 0..72 {
+        let s = s.clone();
+        let id = a.client_id;
+        tasks.push(tokio::spawn(async move {
+            s.revoke_token(&format!("c-{}", i % 64), id, t0() + Duration::hours(1))
+                .await
+                .map(|()| AddSecretOutcome::Added)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().unwrap());
+    }
+    let added = outcomes[..16]
+        .iter()
+        .filter(|o| **o == AddSecretOutcome::Added)
+        .count();
+    assert_eq!(added, 1, "{outcomes:?}");
+    let stored = s.get_service_account(a.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.secrets.len(), 2);
+    let live = s.revoked_tokens(t0()).await.unwrap();
+    for i in 0..64 {
+        assert!(live.iter().any(|(j, _)| *j == format!("c-{i}")), "c-{i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("concurrent.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&path).await.unwrap());
+    concurrent_writes(store.clone()).await;
+    store.close().await;
+    // Acknowledged revocations are on disk.
+    let again = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(again.revoked_tokens(t0()).await.unwrap().len(), 64);
+}
+
+#[tokio::test]
+async fn sqlite_api_key_version_moves_on_key_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("v.db")).await.unwrap();
+    let o = org("V");
+    let g = group(o.id, "p");
+    let k = key(o.id, "vvvvvvvv", vec![OrgRole::Owner]);
+    let mut last = s.api_keys_version().unwrap();
+    let mut moved = |s: &SqliteStore, what: &str| {
+        let now = s.api_keys_version().unwrap();
+        assert!(now > last, "{what} must move the API-key version");
+        last = now;
+    };
+    s.create_org(NewOrg {
+        org: &o,
+        group: Some(&g),
+        api_key: Some(&k),
+    })
+    .await
+    .unwrap();
+    moved(&s, "create_org");
+    s.update_api_key(k.id, Some("d2"), Some(&[OrgRole::Member]), None)
+        .await
+        .unwrap();
+    moved(&s, "update_api_key");
+    s.set_api_key_group_roles(k.id, g.id, &[GroupRole::Owner])
+        .await
+        .unwrap();
+    moved(&s, "set_api_key_group_roles");
+    s.remove_api_key_from_group(k.id, g.id).await.unwrap();
+    moved(&s, "remove_api_key_from_group");
+    let g2 = group(o.id, "q");
+    s.create_group(&g2, Some(k.id)).await.unwrap();
+    moved(&s, "create_group");
+    s.delete_group(g2.id).await.unwrap();
+    moved(&s, "delete_group");
+    s.delete_api_key(k.id).await.unwrap();
+    moved(&s, "delete_api_key");
+    s.delete_group(g.id).await.unwrap();
+    moved(&s, "delete_group");
+    s.delete_org(o.id).await.unwrap();
+    moved(&s, "delete_org");
+}

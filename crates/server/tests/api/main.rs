@@ -4,7 +4,9 @@
 mod api_keys;
 mod attacks;
 mod auth;
+mod concurrency;
 mod connections;
+mod digest_cache;
 mod every_route;
 mod group_service_accounts;
 mod groups;
