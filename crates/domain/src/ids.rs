@@ -116,6 +116,9 @@ object_id_newtype!(
 object_id_newtype!(
     /// A service-account secret.
     SecretId, "secretId");
+object_id_newtype!(
+    /// An event in an organization's or project's log.
+    EventId, "eventId");
 
 /// A service account's client id: `mdb_sa_id_` + 24 lowercase hex digits (Atlas).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

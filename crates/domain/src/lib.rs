@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod events;
 pub mod ids;
 pub mod names;
 pub mod principal;
@@ -15,7 +16,8 @@ pub mod service_accounts;
 pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{ApiKeyId, ClientId, GroupId, ObjectId, OrgId, SecretId};
+pub use events::EventType;
+pub use ids::{ApiKeyId, ClientId, EventId, GroupId, ObjectId, OrgId, SecretId};
 pub use principal::{Decision, GroupVisibility, Principal, PrincipalKind};
 pub use roles::{GroupRole, OrgRole, Requirement};
 

@@ -25,6 +25,8 @@ pub struct Principal {
     pub org_id: OrgId,
     pub org_roles: Vec<OrgRole>,
     pub group_roles: HashMap<GroupId, Vec<GroupRole>>,
+    /// Where the request came from (its client address), for the events it causes.
+    pub remote_address: Option<std::net::IpAddr>,
 }
 
 /// The outcome of an authorization check. `NotFound` hides the existence of resources in
@@ -191,6 +193,7 @@ mod tests {
             org_id: OrgId(crate::ObjectId::parse("000000000000000000000001").unwrap()),
             org_roles,
             group_roles: groups.into_iter().collect(),
+            remote_address: None,
         }
     }
 

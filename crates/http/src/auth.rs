@@ -41,6 +41,7 @@ pub fn principal_of_key(key: &ApiKeyRecord) -> Principal {
         org_id: key.org_id,
         org_roles: key.org_roles.clone(),
         group_roles: key.group_roles.iter().cloned().collect(),
+        remote_address: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn principal_of_account(
         org_id: account.org_id,
         org_roles: account.org_roles.clone(),
         group_roles: account.group_roles.iter().cloned().collect(),
+        remote_address: None,
     }
 }
 
@@ -174,13 +176,16 @@ impl FromRequestParts<AppState> for Caller {
             return Err(challenge(state, false));
         };
         let scheme = value.split_whitespace().next().unwrap_or("");
-        if scheme.eq_ignore_ascii_case("digest") {
-            digest_caller(parts, state, value).await.map(Caller)
+        let mut principal = if scheme.eq_ignore_ascii_case("digest") {
+            digest_caller(parts, state, value).await?
         } else if scheme.eq_ignore_ascii_case("bearer") {
             let token = value[scheme.len()..].trim();
-            bearer_caller(parts, state, token).map(Caller)
+            bearer_caller(parts, state, token)?
         } else {
-            Err(challenge(state, false))
-        }
+            return Err(challenge(state, false));
+        };
+        // For the events this request causes.
+        principal.remote_address = Some(client_addr(parts, &state.settings.trusted_proxies));
+        Ok(Caller(principal))
     }
 }

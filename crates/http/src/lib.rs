@@ -7,6 +7,7 @@
 //! Architecture invariant: this crate is the only one that knows about HTTP and JSON wire
 //! shapes. It never builds SQL; it calls `tessera_store::Store`.
 
+pub mod audit;
 pub mod auth;
 pub mod client_addr;
 pub mod error;

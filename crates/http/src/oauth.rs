@@ -22,7 +22,9 @@ use tessera_domain::access::allows;
 use tessera_domain::secrets::SecretHasher;
 use tessera_domain::service_accounts::{secret_is_active, TOKEN_LIFETIME_SECS};
 use tessera_domain::{ClientId, Clock, SecretId};
+use tessera_domain::{EventId, EventType};
 use tessera_protocols::basic::parse_basic;
+use tessera_store::events::{Actor, NewEvent};
 use tessera_store::ServiceAccount;
 
 use crate::client_addr::client_addr;
@@ -500,9 +502,22 @@ async fn revoke_inner(
     let exp =
         chrono::DateTime::from_timestamp(claims.exp.saturating_add(crate::tokens::LEEWAY_SECS), 0)
             .unwrap_or(now);
+    let event = NewEvent {
+        id: EventId::generate(now),
+        created: now,
+        event_type: EventType::ServiceAccountTokenRevoked,
+        org_id: Some(account.org_id),
+        group_id: None,
+        actor: Actor::ServiceAccount(account.client_id),
+        remote_address: Some(peer),
+        target: vec![
+            ("clientId", account.client_id.to_string()),
+            ("tokenId", claims.jti.clone()),
+        ],
+    };
     state
         .store
-        .revoke_token(&claims.jti, account.client_id, exp)
+        .revoke_token(&claims.jti, account.client_id, exp, event)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "recording a revocation failed");

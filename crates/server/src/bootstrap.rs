@@ -5,7 +5,9 @@
 use serde::Serialize;
 use std::path::Path;
 use tessera_domain::names::EntityName;
+use tessera_domain::EventType;
 use tessera_domain::{GroupId, OrgId, OrgRole};
+use tessera_http::audit;
 use tessera_http::routes::api_keys::new_api_key;
 use tessera_http::AppState;
 use tessera_store::{Group, NewOrg, Org, StoreError};
@@ -94,7 +96,24 @@ pub async fn run(
         group: Some(&group),
         api_key: Some(&key),
     };
-    match state.store.bootstrap(new, now).await {
+    let events = [
+        audit::system_event(state, EventType::OrgCreated, org.id, None, vec![]),
+        audit::system_event(
+            state,
+            EventType::GroupCreated,
+            org.id,
+            Some(group.id),
+            vec![("groupName", group.name.clone())],
+        ),
+        audit::system_event(
+            state,
+            EventType::ApiKeyCreated,
+            org.id,
+            None,
+            audit::key_target(&key),
+        ),
+    ];
+    match state.store.bootstrap(new, now, &events).await {
         Err(StoreError::Conflict(_)) => return Err(BootstrapError::AlreadyDone),
         other => other.map_err(anyhow::Error::from)?,
     }

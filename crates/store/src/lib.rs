@@ -5,12 +5,22 @@
 //!
 //! Every method that changes more than one row does so in one transaction: a failed request
 //! leaves nothing half-written.
+//!
+//! The unit of work: every method that makes a change takes the events that describe it
+//! (`events: &[NewEvent]`) and writes them in the change's own transaction, only if the change
+//! happened. A change without its event, or an event without its change, cannot be committed
+//! (CONTRACT §11). Write transactions start as writers (`BEGIN IMMEDIATE` on SQLite; row
+//! locks where a check-then-write needs them on PostgreSQL), so a read-then-write never fails
+//! or races another writer.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tessera_domain::access::AccessEntry;
-use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
+use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
 
+use events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
+
+pub mod events;
 mod sqlite;
 pub use sqlite::SqliteStore;
 
@@ -191,9 +201,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates the first org, project and key and sets the `bootstrapped_at` marker, all or
     /// nothing. Fails with `Conflict("bootstrap")` when the marker is already set.
-    async fn bootstrap(&self, new: NewOrg<'_>, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn bootstrap(
+        &self,
+        new: NewOrg<'_>,
+        at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
 
-    async fn create_org(&self, new: NewOrg<'_>) -> StoreResult<()>;
+    async fn create_org(&self, new: NewOrg<'_>, events: &[NewEvent]) -> StoreResult<()>;
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>>;
     async fn list_orgs(
         &self,
@@ -203,12 +218,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Listed<Org>>;
     /// Applies only the given fields (concurrent changes to other fields are kept) and returns
     /// the organization as stored; `None` when it is gone.
-    async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>>;
-    async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome>;
+    async fn update_org(
+        &self,
+        id: OrgId,
+        changes: &OrgChanges,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Org>>;
+    async fn delete_org(&self, id: OrgId, events: &[NewEvent]) -> StoreResult<DeleteOrgOutcome>;
 
     /// Creates a project; when `creator` is given, that API key becomes its `GROUP_OWNER`.
     /// `Conflict("group_name")` when the org already has a project of that name.
-    async fn create_group(&self, group: &Group, creator: Option<ApiKeyId>) -> StoreResult<()>;
+    async fn create_group(
+        &self,
+        group: &Group,
+        creator: Option<ApiKeyId>,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
     async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>>;
     async fn get_group_by_name(&self, org: OrgId, name: &str) -> StoreResult<Option<Group>>;
     async fn list_groups(
@@ -220,12 +245,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Listed<Group>>;
     /// Applies only the given fields and returns the project as stored; `None` when it is
     /// gone; `Conflict("group_name")` on a duplicate name.
-    async fn update_group(&self, id: GroupId, changes: &GroupChanges)
-        -> StoreResult<Option<Group>>;
-    async fn delete_group(&self, id: GroupId) -> StoreResult<bool>;
+    async fn update_group(
+        &self,
+        id: GroupId,
+        changes: &GroupChanges,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Group>>;
+    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool>;
 
     /// Inserts the key with its org roles and project memberships.
-    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()>;
     async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>>;
     async fn get_api_key_by_public_key(
         &self,
@@ -245,6 +274,7 @@ pub trait Store: Send + Sync + 'static {
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
         group_roles: Option<(GroupId, &[GroupRole])>,
+        events: &[NewEvent],
     ) -> StoreResult<bool>;
     /// Sets (inserts or replaces) the key's roles in a project.
     async fn set_api_key_group_roles(
@@ -252,15 +282,25 @@ pub trait Store: Send + Sync + 'static {
         id: ApiKeyId,
         group: GroupId,
         roles: &[GroupRole],
+        events: &[NewEvent],
     ) -> StoreResult<bool>;
-    async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool>;
-    async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool>;
+    async fn remove_api_key_from_group(
+        &self,
+        id: ApiKeyId,
+        group: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    async fn delete_api_key(&self, id: ApiKeyId, events: &[NewEvent]) -> StoreResult<bool>;
 
     /// Every service account (the HTTP layer keeps them in memory; see `architecture.md`).
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>>;
     /// Inserts the account with its secrets, project roles and access list.
-    async fn create_service_account(&self, account: &ServiceAccount) -> StoreResult<()>;
+    async fn create_service_account(
+        &self,
+        account: &ServiceAccount,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
     /// Changes name, description, org roles and/or the roles in one project, in one
     /// transaction; `false` when the account is gone.
     async fn update_service_account(
@@ -270,9 +310,10 @@ pub trait Store: Send + Sync + 'static {
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
         group_roles: Option<(GroupId, &[GroupRole])>,
+        events: &[NewEvent],
     ) -> StoreResult<bool>;
     /// Deletes the account and (by cascade) its secrets, access list and assignments.
-    async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool>;
+    async fn delete_service_account(&self, id: ClientId, events: &[NewEvent]) -> StoreResult<bool>;
     /// Adds a secret unless the account already has `max_active` secrets unexpired at `now`
     /// (checked in the same transaction).
     async fn add_service_account_secret(
@@ -281,11 +322,13 @@ pub trait Store: Send + Sync + 'static {
         secret: &SaSecret,
         max_active: usize,
         now: DateTime<Utc>,
+        events: &[NewEvent],
     ) -> StoreResult<AddSecretOutcome>;
     async fn delete_service_account_secret(
         &self,
         id: ClientId,
         secret: SecretId,
+        events: &[NewEvent],
     ) -> StoreResult<bool>;
     /// Records when secrets last minted a token (batched by the caller).
     async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()>;
@@ -294,8 +337,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: ClientId,
         entries: &[AccessListEntry],
+        events: &[NewEvent],
     ) -> StoreResult<bool>;
-    async fn delete_access_entry(&self, id: ClientId, entry_key: &str) -> StoreResult<bool>;
+    async fn delete_access_entry(
+        &self,
+        id: ClientId,
+        entry_key: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
     /// Adds to the usage counters of access-list entries (batched by the caller).
     async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()>;
     /// Sets (inserts or replaces) the account's roles in a project.
@@ -304,11 +353,13 @@ pub trait Store: Send + Sync + 'static {
         id: ClientId,
         group: GroupId,
         roles: &[GroupRole],
+        events: &[NewEvent],
     ) -> StoreResult<bool>;
     async fn remove_service_account_from_group(
         &self,
         id: ClientId,
         group: GroupId,
+        events: &[NewEvent],
     ) -> StoreResult<bool>;
 
     /// Durably records a revoked token id until its expiry: returns only after the row is
@@ -318,7 +369,21 @@ pub trait Store: Send + Sync + 'static {
         jti: &str,
         account: ClientId,
         expires_at: DateTime<Utc>,
+        event: NewEvent,
     ) -> StoreResult<()>;
+    /// One page of an org's or project's log, newest first.
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Listed<EventRecord>>;
+    async fn get_event(&self, id: EventId) -> StoreResult<Option<EventRecord>>;
+    /// Up to `limit` events after `after` in (`created`, `id`) order, for export.
+    async fn export_events(
+        &self,
+        org: Option<OrgId>,
+        after: ExportCursor,
+        limit: u64,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// Adds failed authentications to their per-(principal, address, minute) events.
+    async fn record_auth_failures(&self, failures: &[AuthFailure]) -> StoreResult<()>;
+
     /// Revoked token ids that have not yet expired at `now`.
     async fn revoked_tokens(&self, now: DateTime<Utc>)
         -> StoreResult<Vec<(String, DateTime<Utc>)>>;

@@ -19,6 +19,17 @@ use tokio::sync::oneshot;
 
 use crate::*;
 
+mod events;
+
+use crate::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
+use tessera_domain::EventId;
+
+/// Commits a change together with its events (CONTRACT §11): both, or neither.
+async fn commit_with(mut tx: Transaction<'static, Sqlite>, evs: &[NewEvent]) -> StoreResult<()> {
+    events::insert(&mut tx, evs).await?;
+    tx.commit().await.map_err(backend)
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Reads go through a pool of connections; every write goes through one writer connection and
@@ -59,6 +70,7 @@ struct PendingRevocation {
     jti: String,
     account: String,
     expires_at: i64,
+    event: NewEvent,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -149,7 +161,8 @@ impl SqliteStore {
             }
             q.execute(&mut *tx).await.map_err(backend)?;
         }
-        tx.commit().await.map_err(backend)
+        let evs: Vec<NewEvent> = batch.iter().map(|r| r.event.clone()).collect();
+        commit_with(tx, &evs).await
     }
 }
 
@@ -564,7 +577,12 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn bootstrap(&self, new: NewOrg<'_>, at: DateTime<Utc>) -> StoreResult<()> {
+    async fn bootstrap(
+        &self,
+        new: NewOrg<'_>,
+        at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         let marker = sqlx::query("INSERT INTO meta (key, value) VALUES ('bootstrapped_at', ?)")
@@ -577,14 +595,14 @@ impl Store for SqliteStore {
             Ok(_) => {}
         }
         write_new_org(&mut tx, &new).await?;
-        tx.commit().await.map_err(backend)
+        commit_with(tx, events).await
     }
 
-    async fn create_org(&self, new: NewOrg<'_>) -> StoreResult<()> {
+    async fn create_org(&self, new: NewOrg<'_>, events: &[NewEvent]) -> StoreResult<()> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         write_new_org(&mut tx, &new).await?;
-        tx.commit().await.map_err(backend)
+        commit_with(tx, events).await
     }
 
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
@@ -640,7 +658,12 @@ impl Store for SqliteStore {
         Ok(Listed { items, total })
     }
 
-    async fn update_org(&self, id: OrgId, c: &OrgChanges) -> StoreResult<Option<Org>> {
+    async fn update_org(
+        &self,
+        id: OrgId,
+        c: &OrgChanges,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Org>> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE orgs SET name = COALESCE(?, name), skip_default_alerts = COALESCE(?, skip_default_alerts) WHERE id = ?",
@@ -656,11 +679,14 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        if row.is_none() {
+            return Ok(None);
+        }
+        commit_with(tx, events).await?;
         row.as_ref().map(org_from_row).transpose()
     }
 
-    async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome> {
+    async fn delete_org(&self, id: OrgId, events: &[NewEvent]) -> StoreResult<DeleteOrgOutcome> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         let groups = count(
@@ -678,22 +704,26 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(if r.rows_affected() == 1 {
-            DeleteOrgOutcome::Deleted
-        } else {
-            DeleteOrgOutcome::NotFound
-        })
+        if r.rows_affected() != 1 {
+            return Ok(DeleteOrgOutcome::NotFound);
+        }
+        commit_with(tx, events).await?;
+        Ok(DeleteOrgOutcome::Deleted)
     }
 
-    async fn create_group(&self, group: &Group, creator: Option<ApiKeyId>) -> StoreResult<()> {
+    async fn create_group(
+        &self,
+        group: &Group,
+        creator: Option<ApiKeyId>,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         insert_group(&mut tx, group).await?;
         if let Some(key) = creator {
             upsert_key_group(&mut tx, key, group.id, &[GroupRole::Owner]).await?;
         }
-        tx.commit().await.map_err(backend)
+        commit_with(tx, events).await
     }
 
     async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>> {
@@ -766,7 +796,12 @@ impl Store for SqliteStore {
         Ok(Listed { items, total })
     }
 
-    async fn update_group(&self, id: GroupId, c: &GroupChanges) -> StoreResult<Option<Group>> {
+    async fn update_group(
+        &self,
+        id: GroupId,
+        c: &GroupChanges,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Group>> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE groups SET name = COALESCE(?, name), with_default_alerts = COALESCE(?, with_default_alerts), \
@@ -790,25 +825,33 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        if row.is_none() {
+            return Ok(None);
+        }
+        commit_with(tx, events).await?;
         row.as_ref().map(group_from_row).transpose()
     }
 
-    async fn delete_group(&self, id: GroupId) -> StoreResult<bool> {
+    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM groups WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        commit_with(tx, events).await?;
+        Ok(true)
     }
 
-    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+    async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         insert_api_key(&mut tx, key).await?;
-        tx.commit().await.map_err(backend)
+        commit_with(tx, events).await
     }
 
     async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
@@ -895,6 +938,7 @@ impl Store for SqliteStore {
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
         group_roles: Option<(GroupId, &[GroupRole])>,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
@@ -913,7 +957,7 @@ impl Store for SqliteStore {
         if let Some((group, roles)) = group_roles {
             upsert_key_group(&mut tx, id, group, roles).await?;
         }
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, events).await?;
         Ok(true)
     }
 
@@ -922,6 +966,7 @@ impl Store for SqliteStore {
         id: ApiKeyId,
         group: GroupId,
         roles: &[GroupRole],
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
@@ -935,29 +980,44 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         upsert_key_group(&mut tx, id, group, roles).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, events).await?;
         Ok(true)
     }
 
-    async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool> {
+    async fn remove_api_key_from_group(
+        &self,
+        id: ApiKeyId,
+        group: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = ? AND group_id = ?")
             .bind(id.to_string())
             .bind(group.to_string())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        commit_with(tx, events).await?;
+        Ok(true)
     }
 
-    async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool> {
+    async fn delete_api_key(&self, id: ApiKeyId, events: &[NewEvent]) -> StoreResult<bool> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM api_keys WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        commit_with(tx, events).await?;
+        Ok(true)
     }
 
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
@@ -968,7 +1028,11 @@ impl Store for SqliteStore {
         Ok(self.load_accounts(Some(id)).await?.pop())
     }
 
-    async fn create_service_account(&self, a: &ServiceAccount) -> StoreResult<()> {
+    async fn create_service_account(
+        &self,
+        a: &ServiceAccount,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -989,7 +1053,7 @@ impl Store for SqliteStore {
             upsert_sa_group(&mut tx, a.client_id, *group, roles).await?;
         }
         insert_access_entries(&mut tx, a.client_id, &a.access_list).await?;
-        tx.commit().await.map_err(backend)
+        commit_with(tx, events).await
     }
 
     async fn update_service_account(
@@ -999,6 +1063,7 @@ impl Store for SqliteStore {
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
         group_roles: Option<(GroupId, &[GroupRole])>,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let r = sqlx::query(
@@ -1018,17 +1083,22 @@ impl Store for SqliteStore {
         if let Some((group, roles)) = group_roles {
             upsert_sa_group(&mut tx, id, group, roles).await?;
         }
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, events).await?;
         Ok(true)
     }
 
-    async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool> {
+    async fn delete_service_account(&self, id: ClientId, events: &[NewEvent]) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM service_accounts WHERE id = ?")
             .bind(id.0.to_hex())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        commit_with(tx, events).await?;
+        Ok(true)
     }
 
     async fn add_service_account_secret(
@@ -1037,6 +1107,7 @@ impl Store for SqliteStore {
         secret: &SaSecret,
         max_active: usize,
         now: DateTime<Utc>,
+        events: &[NewEvent],
     ) -> StoreResult<AddSecretOutcome> {
         let mut tx = self.begin().await?;
         if !account_exists(&mut tx, id).await? {
@@ -1054,7 +1125,7 @@ impl Store for SqliteStore {
             return Ok(AddSecretOutcome::TooMany);
         }
         insert_secret(&mut tx, id, secret).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, events).await?;
         Ok(AddSecretOutcome::Added)
     }
 
@@ -1062,14 +1133,20 @@ impl Store for SqliteStore {
         &self,
         id: ClientId,
         secret: SecretId,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM sa_secrets WHERE account_id = ? AND id = ?")
             .bind(id.0.to_hex())
             .bind(secret.to_string())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        commit_with(tx, events).await?;
+        Ok(true)
     }
 
     async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()> {
@@ -1089,24 +1166,35 @@ impl Store for SqliteStore {
         &self,
         id: ClientId,
         entries: &[AccessListEntry],
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         if !account_exists(&mut tx, id).await? {
             return Ok(false);
         }
         insert_access_entries(&mut tx, id, entries).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, events).await?;
         Ok(true)
     }
 
-    async fn delete_access_entry(&self, id: ClientId, entry_key: &str) -> StoreResult<bool> {
+    async fn delete_access_entry(
+        &self,
+        id: ClientId,
+        entry_key: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM sa_access_list WHERE account_id = ? AND entry = ?")
             .bind(id.0.to_hex())
             .bind(entry_key)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        commit_with(tx, events).await?;
+        Ok(true)
     }
 
     async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()> {
@@ -1133,13 +1221,14 @@ impl Store for SqliteStore {
         id: ClientId,
         group: GroupId,
         roles: &[GroupRole],
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         if !account_exists(&mut tx, id).await? {
             return Ok(false);
         }
         upsert_sa_group(&mut tx, id, group, roles).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, events).await?;
         Ok(true)
     }
 
@@ -1147,14 +1236,20 @@ impl Store for SqliteStore {
         &self,
         id: ClientId,
         group: GroupId,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM sa_groups WHERE account_id = ? AND group_id = ?")
             .bind(id.0.to_hex())
             .bind(group.to_string())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        commit_with(tx, events).await?;
+        Ok(true)
     }
 
     async fn revoke_token(
@@ -1162,6 +1257,7 @@ impl Store for SqliteStore {
         jti: &str,
         account: ClientId,
         expires_at: DateTime<Utc>,
+        event: NewEvent,
     ) -> StoreResult<()> {
         let (done, mut answer) = oneshot::channel();
         self.revocations
@@ -1172,6 +1268,7 @@ impl Store for SqliteStore {
                 jti: jti.to_owned(),
                 account: account.0.to_hex(),
                 expires_at: to_millis(expires_at),
+                event,
                 done,
             });
         // Whoever gets the turn commits everything queued so far, ours included unless an
@@ -1206,6 +1303,32 @@ impl Store for SqliteStore {
                 "revocation was not in the committed batch".into(),
             )),
         }
+    }
+
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {
+        events::list(&self.pool, q).await
+    }
+
+    async fn get_event(&self, id: EventId) -> StoreResult<Option<EventRecord>> {
+        events::get(&self.pool, id).await
+    }
+
+    async fn export_events(
+        &self,
+        org: Option<OrgId>,
+        after: ExportCursor,
+        limit: u64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        events::export(&self.pool, org, after, limit).await
+    }
+
+    async fn record_auth_failures(&self, failures: &[AuthFailure]) -> StoreResult<()> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        events::add_auth_failures(&mut tx, failures).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn revoked_tokens(

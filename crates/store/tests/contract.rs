@@ -50,6 +50,20 @@ fn key(org: OrgId, public: &str, roles: Vec<OrgRole>) -> ApiKeyRecord {
     }
 }
 
+/// A token-revocation event (the store writes it with the revocation).
+fn revoked_event(client: ClientId, jti: &str) -> events::NewEvent {
+    events::NewEvent {
+        id: tessera_domain::EventId::generate(t0()),
+        created: t0(),
+        event_type: tessera_domain::EventType::ServiceAccountTokenRevoked,
+        org_id: None,
+        group_id: None,
+        actor: events::Actor::ServiceAccount(client),
+        remote_address: None,
+        target: vec![("tokenId", jti.to_owned())],
+    }
+}
+
 fn secret(expires_in_hours: i64) -> SaSecret {
     SaSecret {
         id: SecretId::generate(t0()),
@@ -86,6 +100,7 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
             api_key: Some(&k),
         },
         t0(),
+        &[],
     )
     .await
     .unwrap();
@@ -100,6 +115,7 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
                 api_key: None,
             },
             t0(),
+            &[],
         )
         .await
         .unwrap_err();
@@ -115,14 +131,16 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
     // Project names are unique per org; a failed insert leaves nothing.
     let dup = group(o.id, "p");
     assert!(matches!(
-        s.create_group(&dup, None).await,
+        s.create_group(&dup, None, &[]).await,
         Err(StoreError::Conflict("group_name"))
     ));
     assert!(s.get_group(dup.id).await.unwrap().is_none());
 
     // Paging and the case-insensitive filters.
     for n in ["q1", "q2", "Q3"] {
-        s.create_group(&group(o.id, n), Some(k.id)).await.unwrap();
+        s.create_group(&group(o.id, n), Some(k.id), &[])
+            .await
+            .unwrap();
     }
     let page = s
         .list_groups(
@@ -159,6 +177,7 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
                 name: Some("p2".into()),
                 ..Default::default()
             },
+            &[],
         )
         .await
         .unwrap()
@@ -171,6 +190,7 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
                 tags: Some(vec![]),
                 ..Default::default()
             },
+            &[],
         )
         .await
         .unwrap()
@@ -182,7 +202,8 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
             &GroupChanges {
                 name: Some("q1".into()),
                 ..Default::default()
-            }
+            },
+            &[]
         )
         .await,
         Err(StoreError::Conflict("group_name"))
@@ -194,6 +215,7 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
                 skip_default_alerts: Some(true),
                 ..Default::default()
             },
+            &[],
         )
         .await
         .unwrap()
@@ -203,7 +225,7 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
         ("A", true)
     );
     assert!(s
-        .update_org(OrgId::generate(t0()), &OrgChanges::default())
+        .update_org(OrgId::generate(t0()), &OrgChanges::default(), &[])
         .await
         .unwrap()
         .is_none());
@@ -220,7 +242,7 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
         .iter()
         .all(|(_, r)| r == &vec![GroupRole::Owner]));
     assert!(matches!(
-        s.create_api_key(&key(o.id, "abcdefgh", vec![])).await,
+        s.create_api_key(&key(o.id, "abcdefgh", vec![]), &[]).await,
         Err(StoreError::Conflict("public_key"))
     ));
 
@@ -230,7 +252,8 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
             k.id,
             Some("new"),
             Some(&[OrgRole::ReadOnly]),
-            Some((g.id, &[GroupRole::ReadOnly]))
+            Some((g.id, &[GroupRole::ReadOnly])),
+            &[]
         )
         .await
         .unwrap());
@@ -241,16 +264,16 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
         .group_roles
         .contains(&(g.id, vec![GroupRole::ReadOnly])));
     assert!(!s
-        .update_api_key(ApiKeyId::generate(t0()), Some("x"), None, None)
+        .update_api_key(ApiKeyId::generate(t0()), Some("x"), None, None, &[])
         .await
         .unwrap());
 
     // An org with projects cannot be deleted; deleting a project cascades its assignments.
     assert_eq!(
-        s.delete_org(o.id).await.unwrap(),
+        s.delete_org(o.id, &[]).await.unwrap(),
         DeleteOrgOutcome::HasProjects
     );
-    assert!(s.delete_group(g.id).await.unwrap());
+    assert!(s.delete_group(g.id, &[]).await.unwrap());
     assert!(!s
         .get_api_key(k.id)
         .await
@@ -265,32 +288,38 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
         .unwrap()
         .items
     {
-        s.delete_group(gr.id).await.unwrap();
+        s.delete_group(gr.id, &[]).await.unwrap();
     }
-    assert_eq!(s.delete_org(o.id).await.unwrap(), DeleteOrgOutcome::Deleted);
+    assert_eq!(
+        s.delete_org(o.id, &[]).await.unwrap(),
+        DeleteOrgOutcome::Deleted
+    );
     assert!(
         s.get_api_key(k.id).await.unwrap().is_none(),
         "keys go with their org"
     );
     assert_eq!(
-        s.delete_org(o.id).await.unwrap(),
+        s.delete_org(o.id, &[]).await.unwrap(),
         DeleteOrgOutcome::NotFound
     );
 }
 
 async fn service_accounts(s: &dyn Store) {
     let o = org("SA");
-    s.create_org(NewOrg {
-        org: &o,
-        group: None,
-        api_key: None,
-    })
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: None,
+            api_key: None,
+        },
+        &[],
+    )
     .await
     .unwrap();
     let g = group(o.id, "proj");
-    s.create_group(&g, None).await.unwrap();
+    s.create_group(&g, None, &[]).await.unwrap();
     let a = account(o.id);
-    s.create_service_account(&a).await.unwrap();
+    s.create_service_account(&a, &[]).await.unwrap();
     assert_eq!(
         s.get_service_account(a.client_id).await.unwrap().unwrap(),
         a
@@ -298,26 +327,26 @@ async fn service_accounts(s: &dyn Store) {
 
     // At most `max_active` unexpired secrets, counted at `now` in the same transaction.
     assert_eq!(
-        s.add_service_account_secret(a.client_id, &secret(8), 2, t0())
+        s.add_service_account_secret(a.client_id, &secret(8), 2, t0(), &[])
             .await
             .unwrap(),
         AddSecretOutcome::Added
     );
     assert_eq!(
-        s.add_service_account_secret(a.client_id, &secret(8), 2, t0())
+        s.add_service_account_secret(a.client_id, &secret(8), 2, t0(), &[])
             .await
             .unwrap(),
         AddSecretOutcome::TooMany
     );
     let later = t0() + Duration::hours(8);
     assert_eq!(
-        s.add_service_account_secret(a.client_id, &secret(48), 2, later)
+        s.add_service_account_secret(a.client_id, &secret(48), 2, later, &[])
             .await
             .unwrap(),
         AddSecretOutcome::Added
     );
     assert_eq!(
-        s.add_service_account_secret(ClientId::generate(t0()), &secret(8), 2, t0())
+        s.add_service_account_secret(ClientId::generate(t0()), &secret(8), 2, t0(), &[])
             .await
             .unwrap(),
         AddSecretOutcome::NotFound
@@ -335,11 +364,11 @@ async fn service_accounts(s: &dyn Store) {
         Some(t0() + Duration::minutes(5))
     );
     assert!(s
-        .delete_service_account_secret(a.client_id, first)
+        .delete_service_account_secret(a.client_id, first, &[])
         .await
         .unwrap());
     assert!(!s
-        .delete_service_account_secret(a.client_id, first)
+        .delete_service_account_secret(a.client_id, first, &[])
         .await
         .unwrap());
 
@@ -352,7 +381,7 @@ async fn service_accounts(s: &dyn Store) {
         request_count: 0,
     };
     assert!(s
-        .add_access_entries(a.client_id, &[e("10.0.0.0/8"), e("10.0.0.0/8")])
+        .add_access_entries(a.client_id, &[e("10.0.0.0/8"), e("10.0.0.0/8")], &[])
         .await
         .unwrap());
     s.record_access_use(&[AccessUse {
@@ -379,7 +408,8 @@ async fn service_accounts(s: &dyn Store) {
             Some("renamed"),
             None,
             None,
-            Some((g.id, &[GroupRole::ReadOnly]))
+            Some((g.id, &[GroupRole::ReadOnly])),
+            &[]
         )
         .await
         .unwrap());
@@ -387,24 +417,39 @@ async fn service_accounts(s: &dyn Store) {
     assert_eq!(stored.name, "renamed");
     assert_eq!(stored.group_roles, vec![(g.id, vec![GroupRole::ReadOnly])]);
     assert!(s
-        .remove_service_account_from_group(a.client_id, g.id)
+        .remove_service_account_from_group(a.client_id, g.id, &[])
         .await
         .unwrap());
     assert!(!s
-        .remove_service_account_from_group(a.client_id, g.id)
+        .remove_service_account_from_group(a.client_id, g.id, &[])
         .await
         .unwrap());
 
     // Revocations live until the token would have expired.
-    s.revoke_token("jti-1", a.client_id, t0() + Duration::hours(1))
-        .await
-        .unwrap();
-    s.revoke_token("jti-1", a.client_id, t0() + Duration::hours(1))
-        .await
-        .unwrap();
-    s.revoke_token("jti-2", a.client_id, t0() - Duration::hours(1))
-        .await
-        .unwrap();
+    s.revoke_token(
+        "jti-1",
+        a.client_id,
+        t0() + Duration::hours(1),
+        revoked_event(a.client_id, "jti-1"),
+    )
+    .await
+    .unwrap();
+    s.revoke_token(
+        "jti-1",
+        a.client_id,
+        t0() + Duration::hours(1),
+        revoked_event(a.client_id, "jti-1"),
+    )
+    .await
+    .unwrap();
+    s.revoke_token(
+        "jti-2",
+        a.client_id,
+        t0() - Duration::hours(1),
+        revoked_event(a.client_id, "jti-2"),
+    )
+    .await
+    .unwrap();
     let live = s.revoked_tokens(t0()).await.unwrap();
     assert_eq!(
         live.iter().map(|(j, _)| j.as_str()).collect::<Vec<_>>(),
@@ -414,8 +459,8 @@ async fn service_accounts(s: &dyn Store) {
 
     // Deleting the account takes everything with it; list shows the rest.
     let b = account(o.id);
-    s.create_service_account(&b).await.unwrap();
-    assert!(s.delete_service_account(a.client_id).await.unwrap());
+    s.create_service_account(&b, &[]).await.unwrap();
+    assert!(s.delete_service_account(a.client_id, &[]).await.unwrap());
     assert!(s.get_service_account(a.client_id).await.unwrap().is_none());
     let all = s.list_service_accounts().await.unwrap();
     assert!(all.iter().any(|x| x.client_id == b.client_id));
@@ -445,15 +490,18 @@ async fn sqlite_meets_the_contract() {
 /// committed before its call returns.
 async fn concurrent_writes(s: std::sync::Arc<dyn Store>) {
     let o = org("C");
-    s.create_org(NewOrg {
-        org: &o,
-        group: None,
-        api_key: None,
-    })
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: None,
+            api_key: None,
+        },
+        &[],
+    )
     .await
     .unwrap();
     let a = account(o.id);
-    s.create_service_account(&a).await.unwrap();
+    s.create_service_account(&a, &[]).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..16 {
         let s = s.clone();
@@ -461,7 +509,7 @@ async fn concurrent_writes(s: std::sync::Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let mut sec = secret(24);
             sec.id = SecretId::generate(t0() + Duration::seconds(i));
-            s.add_service_account_secret(id, &sec, 2, t0()).await
+            s.add_service_account_secret(id, &sec, 2, t0(), &[]).await
         }));
     }
     // 72 revocations of 64 tokens: duplicates may land in the same batch.
@@ -469,7 +517,8 @@ async fn concurrent_writes(s: std::sync::Arc<dyn Store>) {
         let s = s.clone();
         let id = a.client_id;
         tasks.push(tokio::spawn(async move {
-            s.revoke_token(&format!("c-{}", i % 64), id, t0() + Duration::hours(1))
+            let jti = format!("c-{}", i % 64);
+            s.revoke_token(&jti, id, t0() + Duration::hours(1), revoked_event(id, &jti))
                 .await
                 .map(|()| AddSecretOutcome::Added)
         }));
@@ -516,33 +565,36 @@ async fn sqlite_api_key_version_moves_on_key_writes() {
         assert!(now > last, "{what} must move the API-key version");
         last = now;
     };
-    s.create_org(NewOrg {
-        org: &o,
-        group: Some(&g),
-        api_key: Some(&k),
-    })
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: Some(&g),
+            api_key: Some(&k),
+        },
+        &[],
+    )
     .await
     .unwrap();
     moved(&s, "create_org");
-    s.update_api_key(k.id, Some("d2"), Some(&[OrgRole::Member]), None)
+    s.update_api_key(k.id, Some("d2"), Some(&[OrgRole::Member]), None, &[])
         .await
         .unwrap();
     moved(&s, "update_api_key");
-    s.set_api_key_group_roles(k.id, g.id, &[GroupRole::Owner])
+    s.set_api_key_group_roles(k.id, g.id, &[GroupRole::Owner], &[])
         .await
         .unwrap();
     moved(&s, "set_api_key_group_roles");
-    s.remove_api_key_from_group(k.id, g.id).await.unwrap();
+    s.remove_api_key_from_group(k.id, g.id, &[]).await.unwrap();
     moved(&s, "remove_api_key_from_group");
     let g2 = group(o.id, "q");
-    s.create_group(&g2, Some(k.id)).await.unwrap();
+    s.create_group(&g2, Some(k.id), &[]).await.unwrap();
     moved(&s, "create_group");
-    s.delete_group(g2.id).await.unwrap();
+    s.delete_group(g2.id, &[]).await.unwrap();
     moved(&s, "delete_group");
-    s.delete_api_key(k.id).await.unwrap();
+    s.delete_api_key(k.id, &[]).await.unwrap();
     moved(&s, "delete_api_key");
-    s.delete_group(g.id).await.unwrap();
+    s.delete_group(g.id, &[]).await.unwrap();
     moved(&s, "delete_group");
-    s.delete_org(o.id).await.unwrap();
+    s.delete_org(o.id, &[]).await.unwrap();
     moved(&s, "delete_org");
 }

@@ -10,11 +10,13 @@ use tessera_domain::roles::{parse_role_list, project_member_org_roles, GroupRole
 use tessera_domain::secrets::{
     generate_private_key, generate_public_key, mask_private_key, SecretValue,
 };
+use tessera_domain::EventType;
 use tessera_domain::{ApiKeyId, GroupId, OrgId, Requirement};
 use tessera_protocols::digest::{ha1, DigestAlgorithm, REALM};
 use tessera_store::{ApiKeyRecord, Group};
 
 use super::{group_for, org_for, Base};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiJsonList, PathParams};
@@ -94,7 +96,15 @@ pub async fn create_org(
     let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
     let roles = parse_role_list::<OrgRole>("roles", &body.roles, false).map_err(role_error)?;
     let (record, private_key) = new_api_key(&state, org.id, &body.desc, roles, Vec::new())?;
-    state.store.create_api_key(&record).await?;
+    let ev = audit::event(
+        &state,
+        &caller,
+        EventType::ApiKeyCreated,
+        org.id,
+        None,
+        audit::key_target(&record),
+    );
+    state.store.create_api_key(&record, &[ev]).await?;
     Ok(Reply::ok(api_key_out(
         &base,
         record,
@@ -133,6 +143,16 @@ pub async fn update_org(
         .map(|r| parse_role_list::<OrgRole>("roles", r, false))
         .transpose()
         .map_err(role_error)?;
+    let events = audit::update_events(
+        &state,
+        &caller,
+        org.id,
+        None,
+        desc.is_some()
+            .then_some(EventType::ApiKeyDescriptionChanged),
+        roles.is_some().then_some(EventType::ApiKeyRolesChanged),
+        &audit::key_target(&key),
+    );
     if !state
         .store
         .update_api_key(
@@ -140,6 +160,7 @@ pub async fn update_org(
             desc.as_ref().map(|d| d.as_str()),
             roles.as_deref(),
             None,
+            &events,
         )
         .await?
     {
@@ -156,7 +177,15 @@ pub async fn delete_org(
 ) -> ApiResult<Reply> {
     let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
-    if !state.store.delete_api_key(key.id).await? {
+    let ev = audit::event(
+        &state,
+        &caller,
+        EventType::ApiKeyDeleted,
+        org.id,
+        None,
+        audit::key_target(&key),
+    );
+    if !state.store.delete_api_key(key.id, &[ev]).await? {
         return Err(ApiError::api_key_not_found(path.get("apiUserId")));
     }
     Ok(Reply::no_content())
@@ -211,7 +240,26 @@ pub async fn create_group(
         project_member_org_roles(),
         vec![(group.id, roles)],
     )?;
-    state.store.create_api_key(&record).await?;
+    let target = audit::key_target(&record);
+    let events = [
+        audit::event(
+            &state,
+            &caller,
+            EventType::ApiKeyCreated,
+            group.org_id,
+            None,
+            target.clone(),
+        ),
+        audit::event(
+            &state,
+            &caller,
+            EventType::ApiKeyAddedToGroup,
+            group.org_id,
+            Some(group.id),
+            target,
+        ),
+    ];
+    state.store.create_api_key(&record, &events).await?;
     Ok(Reply::ok(api_key_out(
         &base,
         record,
@@ -274,9 +322,22 @@ pub async fn assign(
         .collect();
     let roles = parse_role_list::<GroupRole>("roles", &names, false).map_err(role_error)?;
     let key = key_for_group(&state, &group, path.get("apiUserId"), false).await?;
+    let already = key.group_roles.iter().any(|(g, _)| *g == group.id);
+    let ev = audit::event(
+        &state,
+        &caller,
+        if already {
+            EventType::ApiKeyRolesChanged
+        } else {
+            EventType::ApiKeyAddedToGroup
+        },
+        group.org_id,
+        Some(group.id),
+        audit::key_target(&key),
+    );
     if !state
         .store
-        .set_api_key_group_roles(key.id, group.id, &roles)
+        .set_api_key_group_roles(key.id, group.id, &roles, &[ev])
         .await?
     {
         return Err(ApiError::api_key_not_found(path.get("apiUserId")));
@@ -316,6 +377,16 @@ pub async fn update_group(
             return Err(ApiError::forbidden());
         }
     }
+    let events = audit::update_events(
+        &state,
+        &caller,
+        group.org_id,
+        Some(group.id),
+        desc.is_some()
+            .then_some(EventType::ApiKeyDescriptionChanged),
+        roles.is_some().then_some(EventType::ApiKeyRolesChanged),
+        &audit::key_target(&key),
+    );
     let changed = state
         .store
         .update_api_key(
@@ -323,6 +394,7 @@ pub async fn update_group(
             desc.as_ref().map(|d| d.as_str()),
             None,
             roles.as_deref().map(|r| (group.id, r)),
+            &events,
         )
         .await?;
     if !changed {
@@ -346,9 +418,17 @@ pub async fn unassign(
     .await?;
     let key = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
     check_manage(&caller, &group, &key)?;
+    let ev = audit::event(
+        &state,
+        &caller,
+        EventType::ApiKeyRemovedFromGroup,
+        group.org_id,
+        Some(group.id),
+        audit::key_target(&key),
+    );
     if !state
         .store
-        .remove_api_key_from_group(key.id, group.id)
+        .remove_api_key_from_group(key.id, group.id, &[ev])
         .await?
     {
         return Err(ApiError::api_key_not_found(path.get("apiUserId")));

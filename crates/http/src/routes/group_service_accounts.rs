@@ -18,6 +18,7 @@ use axum::extract::{FromRequest, OriginalUri, Request, State};
 use serde::Deserialize;
 use std::sync::Arc;
 use tessera_domain::roles::{parse_role_list, project_member_org_roles};
+use tessera_domain::EventType;
 use tessera_domain::{GroupId, GroupRole, Principal, Requirement, SecretId};
 use tessera_store::{Group, ServiceAccount};
 
@@ -26,6 +27,7 @@ use super::service_accounts::{
     AccessEntryIn, AccountOut, CreateIn, SecretIn, UpdateIn,
 };
 use super::{group_for, paginate};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiJsonList, PathParams};
@@ -150,6 +152,7 @@ pub async fn create(
     // A project service account is also an org member (Atlas).
     let c = create_account(
         &state,
+        &caller,
         group.org_id,
         &body,
         project_member_org_roles(),
@@ -225,6 +228,18 @@ pub async fn update(
     // An early answer from the snapshot, then the decision that counts, under the lock.
     check(&account)?;
     let (_guard, account) = sa::lock_account(&state, account.client_id, &check).await?;
+    let events = audit::update_events(
+        &state,
+        &caller,
+        group.org_id,
+        Some(group.id),
+        (name.is_some() || description.is_some())
+            .then_some(EventType::ServiceAccountDetailsChanged),
+        roles
+            .is_some()
+            .then_some(EventType::ServiceAccountRolesChanged),
+        &audit::account_target(account.client_id),
+    );
     // One transaction: nothing is half-written if the store fails midway.
     let changed = state
         .store
@@ -234,6 +249,7 @@ pub async fn update(
             description.as_ref().map(|d| d.as_str()),
             None,
             roles.as_deref().map(|r| (group.id, r)),
+            &events,
         )
         .await?;
     if !changed {
@@ -264,10 +280,18 @@ pub async fn delete(
     .await?;
     let raw = path.get("clientId");
     let account = account_in_group(&state, &group, raw)?;
+    let ev = audit::event(
+        &state,
+        &caller,
+        EventType::ServiceAccountRemovedFromGroup,
+        group.org_id,
+        Some(group.id),
+        audit::account_target(account.client_id),
+    );
     let _guard = state.registry.write().await;
     if !state
         .store
-        .remove_service_account_from_group(account.client_id, group.id)
+        .remove_service_account_from_group(account.client_id, group.id, &[ev])
         .await?
     {
         return Err(account_not_found(raw));
@@ -302,9 +326,25 @@ pub async fn action(
     let account = account_in_org(&state, group.org_id, raw)?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
     let _guard = state.registry.write().await;
+    let assigned = state
+        .registry
+        .get(account.client_id)
+        .is_some_and(|a| roles_in(&a, group.id).is_some());
+    let ev = audit::event(
+        &state,
+        &caller,
+        if assigned {
+            EventType::ServiceAccountRolesChanged
+        } else {
+            EventType::ServiceAccountAddedToGroup
+        },
+        group.org_id,
+        Some(group.id),
+        audit::account_target(account.client_id),
+    );
     if !state
         .store
-        .set_service_account_group_roles(account.client_id, group.id, &roles)
+        .set_service_account_group_roles(account.client_id, group.id, &roles, &[ev])
         .await?
     {
         return Err(account_not_found(raw));
@@ -330,7 +370,7 @@ pub async fn create_secret(
     let account = account_in_group(&state, &group, path.get("clientId"))?;
     let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
     check(&account)?;
-    sa::add_secret(&state, &account, body, &check).await
+    sa::add_secret(&state, &caller, Some(group.id), &account, body, &check).await
 }
 
 pub async fn delete_secret(
@@ -343,7 +383,15 @@ pub async fn delete_secret(
     let account = account_in_group(&state, &group, path.get("clientId"))?;
     let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
     check(&account)?;
-    sa::remove_secret(&state, &account, path.get("secretId"), &check).await
+    sa::remove_secret(
+        &state,
+        &caller,
+        Some(group.id),
+        &account,
+        path.get("secretId"),
+        &check,
+    )
+    .await
 }
 
 pub async fn list_access(
@@ -375,7 +423,16 @@ pub async fn add_access(
     let account = account_in_group(&state, &group, path.get("clientId"))?;
     let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
     check(&account)?;
-    sa::add_access_entries(&state, &account, &page, body, &check).await
+    sa::add_access_entries(
+        &state,
+        &caller,
+        Some(group.id),
+        &account,
+        &page,
+        body,
+        &check,
+    )
+    .await
 }
 
 pub async fn delete_access(
@@ -392,6 +449,7 @@ pub async fn delete_access(
     sa::remove_access_entry(
         &state,
         &caller,
+        Some(group.id),
         &account,
         path.get("ipAddress"),
         peer,

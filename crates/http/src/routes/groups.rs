@@ -5,12 +5,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_domain::names::EntityName;
+use tessera_domain::EventType;
 use tessera_domain::{
     ApiKeyId, Decision, GroupId, GroupVisibility, OrgId, Principal, PrincipalKind, Requirement,
 };
 use tessera_store::{Group, GroupChanges, GroupFilter, StoreError};
 
 use super::{group_for, Base};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathParams};
@@ -114,7 +116,15 @@ pub async fn create(
         PrincipalKind::ApiKey { id, .. } => Some(*id),
         PrincipalKind::ServiceAccount { .. } => None,
     };
-    match state.store.create_group(&group, creator).await {
+    let ev = audit::event(
+        &state,
+        &caller,
+        EventType::GroupCreated,
+        group.org_id,
+        Some(group.id),
+        vec![("groupName", group.name.clone())],
+    );
+    match state.store.create_group(&group, creator, &[ev]).await {
         Err(StoreError::Conflict(_)) => return Err(name_conflict(&group.name)),
         other => other?,
     }
@@ -202,7 +212,18 @@ pub async fn update(
         with_default_alerts: body.with_default_alerts_settings,
         tags: body.tags.map(tags_in).transpose()?,
     };
-    match state.store.update_group(group.id, &changes).await {
+    let events: Vec<_> = [
+        changes.name.as_ref().map(|_| EventType::GroupRenamed),
+        changes.tags.as_ref().map(|_| EventType::GroupTagsChanged),
+        changes
+            .with_default_alerts
+            .map(|_| EventType::GroupSettingsChanged),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| audit::event(&state, &caller, t, group.org_id, Some(group.id), vec![]))
+    .collect();
+    match state.store.update_group(group.id, &changes, &events).await {
         Err(StoreError::Conflict(_)) => Err(name_conflict(changes.name.as_deref().unwrap_or(""))),
         Ok(None) => Err(ApiError::group_not_found(path.get("groupId"))),
         Ok(Some(updated)) => Ok(Reply::ok(group_out(&base, updated))),
@@ -224,7 +245,15 @@ pub async fn delete(
     .await?;
     // Service accounts lose the project at once: refresh the registry under its lock.
     let _guard = state.registry.write().await;
-    if !state.store.delete_group(group.id).await? {
+    let ev = audit::event(
+        &state,
+        &caller,
+        EventType::GroupDeleted,
+        group.org_id,
+        Some(group.id),
+        vec![],
+    );
+    if !state.store.delete_group(group.id, &[ev]).await? {
         return Err(ApiError::group_not_found(path.get("groupId")));
     }
     state.registry.reload_all(state.store.as_ref()).await?;

@@ -6,11 +6,13 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_domain::names::EntityName;
 use tessera_domain::roles::{parse_role_list, OrgRole};
+use tessera_domain::EventType;
 use tessera_domain::{OrgId, Requirement};
 use tessera_store::{DeleteOrgOutcome, NewOrg, Org, OrgChanges};
 
 use super::api_keys::new_api_key;
 use super::{org_for, Base};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathParams};
@@ -72,9 +74,20 @@ pub async fn update(
         name: Some(EntityName::parse("name", &body.name)?.into_inner()),
         skip_default_alerts: body.skip_default_alerts_settings,
     };
+    let events = audit::update_events(
+        &state,
+        &caller,
+        org.id,
+        None,
+        Some(EventType::OrgRenamed),
+        changes
+            .skip_default_alerts
+            .map(|_| EventType::OrgSettingsChanged),
+        &[],
+    );
     let updated = state
         .store
-        .update_org(org.id, &changes)
+        .update_org(org.id, &changes, &events)
         .await?
         .ok_or_else(|| ApiError::org_not_found(path.get("orgId")))?;
     Ok(Reply::ok(org_out(&base, updated)))
@@ -88,7 +101,8 @@ pub async fn delete(
     let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
     // Under the registry's write lock: the org's service accounts go with it, at once.
     let _guard = state.registry.write().await;
-    match state.store.delete_org(org.id).await? {
+    let ev = audit::event(&state, &caller, EventType::OrgDeleted, org.id, None, vec![]);
+    match state.store.delete_org(org.id, &[ev]).await? {
         DeleteOrgOutcome::Deleted => {
             state.registry.reload_all(state.store.as_ref()).await?;
             Ok(Reply::no_content())
@@ -164,13 +178,34 @@ pub async fn create(
             Some(new_api_key(&state, org.id, &k.desc, roles, Vec::new())?)
         }
     };
+    let mut events = vec![audit::event(
+        &state,
+        &caller,
+        EventType::OrgCreated,
+        org.id,
+        None,
+        vec![],
+    )];
+    if let Some((record, _)) = &key {
+        events.push(audit::event(
+            &state,
+            &caller,
+            EventType::ApiKeyCreated,
+            org.id,
+            None,
+            audit::key_target(record),
+        ));
+    }
     state
         .store
-        .create_org(NewOrg {
-            org: &org,
-            group: None,
-            api_key: key.as_ref().map(|(record, _)| record),
-        })
+        .create_org(
+            NewOrg {
+                org: &org,
+                group: None,
+                api_key: key.as_ref().map(|(record, _)| record),
+            },
+            &events,
+        )
         .await?;
     let mut out = json!({
         "organization": org_out(&base, org.clone()),

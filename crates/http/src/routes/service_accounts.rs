@@ -19,9 +19,11 @@ use tessera_domain::secrets::{
 use tessera_domain::service_accounts::{secret_expiry, MAX_ACTIVE_SECRETS};
 use tessera_domain::time::format;
 use tessera_domain::{ClientId, OrgId, Principal, PrincipalKind, Requirement, SecretId};
+use tessera_domain::{EventType, GroupId};
 use tessera_store::{AccessListEntry, AddSecretOutcome, SaSecret, ServiceAccount};
 
 use super::{authorize_org, paginate};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiJsonList, PathParams};
@@ -207,6 +209,7 @@ pub struct Created {
 /// `org_roles` and `group_roles` (the caller has parsed the roles for its scope).
 pub async fn create_account(
     state: &AppState,
+    caller: &Principal,
     org: OrgId,
     body: &CreateIn,
     org_roles: Vec<OrgRole>,
@@ -228,8 +231,30 @@ pub async fn create_account(
         secrets: vec![secret],
         access_list: Vec::new(),
     };
+    let target = audit::account_target(account.client_id);
+    let mut events = vec![audit::event(
+        state,
+        caller,
+        EventType::ServiceAccountCreated,
+        org,
+        None,
+        target.clone(),
+    )];
+    events.extend(account.group_roles.iter().map(|(g, _)| {
+        audit::event(
+            state,
+            caller,
+            EventType::ServiceAccountAddedToGroup,
+            org,
+            Some(*g),
+            target.clone(),
+        )
+    }));
     let _guard = state.registry.write().await;
-    state.store.create_service_account(&account).await?;
+    state
+        .store
+        .create_service_account(&account, &events)
+        .await?;
     let stored = reload(state, account.client_id).await?;
     tracing::info!(client_id = %stored.client_id, org_id = %org, "service account created");
     Ok(Created {
@@ -247,7 +272,7 @@ pub async fn create(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let roles = parse_role_list::<OrgRole>("roles", &body.roles, false).map_err(role_error)?;
-    let c = create_account(&state, org, &body, roles, Vec::new()).await?;
+    let c = create_account(&state, &caller, org, &body, roles, Vec::new()).await?;
     Ok(Reply::created(account_out(
         &state.registry,
         &c.account,
@@ -312,6 +337,18 @@ pub async fn update(
         .map(|r| parse_role_list::<OrgRole>("roles", r, false))
         .transpose()
         .map_err(role_error)?;
+    let events = audit::update_events(
+        &state,
+        &caller,
+        org,
+        None,
+        (name.is_some() || description.is_some())
+            .then_some(EventType::ServiceAccountDetailsChanged),
+        roles
+            .is_some()
+            .then_some(EventType::ServiceAccountRolesChanged),
+        &audit::account_target(account.client_id),
+    );
     let _guard = state.registry.write().await;
     let changed = state
         .store
@@ -321,6 +358,7 @@ pub async fn update(
             description.as_ref().map(|d| d.as_str()),
             roles.as_deref(),
             None,
+            &events,
         )
         .await?;
     if !changed {
@@ -337,10 +375,18 @@ pub async fn delete(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
+    let ev = audit::event(
+        &state,
+        &caller,
+        EventType::ServiceAccountDeleted,
+        org,
+        None,
+        audit::account_target(account.client_id),
+    );
     let _guard = state.registry.write().await;
     if !state
         .store
-        .delete_service_account(account.client_id)
+        .delete_service_account(account.client_id, &[ev])
         .await?
     {
         return Err(account_not_found(path.get("clientId")));
@@ -367,19 +413,31 @@ pub async fn create_secret(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    add_secret(&state, &account, body, &no_check).await
+    add_secret(&state, &caller, None, &account, body, &no_check).await
 }
 
 /// Adds a secret to `account`, for a caller authorized on it (org or project route);
 /// `check` runs on the account as read under the registry's write lock.
 pub async fn add_secret(
     state: &AppState,
+    caller: &Principal,
+    group: Option<GroupId>,
     account: &ServiceAccount,
     body: SecretIn,
     check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
     let (_guard, account) = lock_account(state, account.client_id, check).await?;
+    let mut target = audit::account_target(account.client_id);
+    target.push(("secretId", secret.id.to_string()));
+    let ev = audit::event(
+        state,
+        caller,
+        EventType::ServiceAccountSecretAdded,
+        account.org_id,
+        group,
+        target,
+    );
     let outcome = state
         .store
         .add_service_account_secret(
@@ -387,6 +445,7 @@ pub async fn add_secret(
             &secret,
             MAX_ACTIVE_SECRETS,
             state.clock.now(),
+            &[ev],
         )
         .await?;
     match outcome {
@@ -421,22 +480,42 @@ pub async fn delete_secret(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    remove_secret(&state, &account, path.get("secretId"), &no_check).await
+    remove_secret(
+        &state,
+        &caller,
+        None,
+        &account,
+        path.get("secretId"),
+        &no_check,
+    )
+    .await
 }
 
 /// Deletes secret `raw` of `account`, for a caller authorized on it; `check` runs on the
 /// account as read under the registry's write lock.
 pub async fn remove_secret(
     state: &AppState,
+    caller: &Principal,
+    group: Option<GroupId>,
     account: &ServiceAccount,
     raw: &str,
     check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let secret = SecretId::parse(raw)?;
     let (_guard, account) = lock_account(state, account.client_id, check).await?;
+    let mut target = audit::account_target(account.client_id);
+    target.push(("secretId", secret.to_string()));
+    let ev = audit::event(
+        state,
+        caller,
+        EventType::ServiceAccountSecretDeleted,
+        account.org_id,
+        group,
+        target,
+    );
     if !state
         .store
-        .delete_service_account_secret(account.client_id, secret)
+        .delete_service_account_secret(account.client_id, secret, &[ev])
         .await?
     {
         return Err(ApiError::new(
@@ -528,7 +607,7 @@ pub async fn add_access(
 ) -> ApiResult<Reply> {
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    add_access_entries(&state, &account, &page, body, &no_check).await
+    add_access_entries(&state, &caller, None, &account, &page, body, &no_check).await
 }
 
 /// Adds entries to `account`'s access list, for a caller authorized on it; answers with the
@@ -536,6 +615,8 @@ pub async fn add_access(
 /// lock.
 pub async fn add_access_entries(
     state: &AppState,
+    caller: &Principal,
+    group: Option<GroupId>,
     account: &ServiceAccount,
     page: &Pagination,
     body: Vec<AccessEntryIn>,
@@ -567,9 +648,31 @@ pub async fn add_access_entries(
         });
     }
     let (_guard, account) = lock_account(state, account.client_id, check).await?;
+    // One event per entry that is new (entries already present are ignored).
+    let events: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            !account
+                .access_list
+                .iter()
+                .any(|a| a.entry.key() == e.entry.key())
+        })
+        .map(|e| {
+            let mut target = audit::account_target(account.client_id);
+            target.push(("whitelistEntry", e.entry.key()));
+            audit::event(
+                state,
+                caller,
+                EventType::ServiceAccountAccessListEntryAdded,
+                account.org_id,
+                group,
+                target,
+            )
+        })
+        .collect();
     if !state
         .store
-        .add_access_entries(account.client_id, &entries)
+        .add_access_entries(account.client_id, &entries, &events)
         .await?
     {
         return Err(account_not_found(&account.client_id.to_string()));
@@ -592,6 +695,7 @@ pub async fn delete_access(
     remove_access_entry(
         &state,
         &caller,
+        None,
         &account,
         path.get("ipAddress"),
         peer,
@@ -606,6 +710,7 @@ pub async fn delete_access(
 pub async fn remove_access_entry(
     state: &AppState,
     caller: &Principal,
+    group: Option<GroupId>,
     account: &ServiceAccount,
     raw: &str,
     peer: IpAddr,
@@ -639,9 +744,19 @@ pub async fn remove_access_entry(
             .with_params([json!(raw)]));
         }
     }
+    let mut target = audit::account_target(account.client_id);
+    target.push(("whitelistEntry", entry.key()));
+    let ev = audit::event(
+        state,
+        caller,
+        EventType::ServiceAccountAccessListEntryDeleted,
+        account.org_id,
+        group,
+        target,
+    );
     if !state
         .store
-        .delete_access_entry(account.client_id, &entry.key())
+        .delete_access_entry(account.client_id, &entry.key(), &[ev])
         .await?
     {
         return Err(not_found());

@@ -1079,7 +1079,7 @@ async fn reach_is_rechecked_under_the_registry_lock() {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             assert!(state
                 .store
-                .update_service_account(id, None, None, Some(&[OrgRole::Owner]), None)
+                .update_service_account(id, None, None, Some(&[OrgRole::Owner]), None, &[])
                 .await
                 .unwrap());
             state

@@ -7,7 +7,9 @@ use reqwest::Method;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tessera_domain::EventId;
 use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
+use tessera_store::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 use tessera_store::{
     AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteOrgOutcome, Group,
     GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page, SaSecret, ServiceAccount,
@@ -33,12 +35,17 @@ impl Store for FailingStore {
         self.inner.meta(key).await
     }
 
-    async fn bootstrap(&self, new: NewOrg<'_>, at: DateTime<Utc>) -> StoreResult<()> {
-        self.inner.bootstrap(new, at).await
+    async fn bootstrap(
+        &self,
+        new: NewOrg<'_>,
+        at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        self.inner.bootstrap(new, at, events).await
     }
 
-    async fn create_org(&self, new: NewOrg<'_>) -> StoreResult<()> {
-        self.inner.create_org(new).await
+    async fn create_org(&self, new: NewOrg<'_>, events: &[NewEvent]) -> StoreResult<()> {
+        self.inner.create_org(new, events).await
     }
 
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
@@ -54,16 +61,26 @@ impl Store for FailingStore {
         self.inner.list_orgs(ids, name, page).await
     }
 
-    async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>> {
-        self.inner.update_org(id, changes).await
+    async fn update_org(
+        &self,
+        id: OrgId,
+        changes: &OrgChanges,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Org>> {
+        self.inner.update_org(id, changes, events).await
     }
 
-    async fn delete_org(&self, id: OrgId) -> StoreResult<DeleteOrgOutcome> {
-        self.inner.delete_org(id).await
+    async fn delete_org(&self, id: OrgId, events: &[NewEvent]) -> StoreResult<DeleteOrgOutcome> {
+        self.inner.delete_org(id, events).await
     }
 
-    async fn create_group(&self, group: &Group, creator: Option<ApiKeyId>) -> StoreResult<()> {
-        self.inner.create_group(group, creator).await
+    async fn create_group(
+        &self,
+        group: &Group,
+        creator: Option<ApiKeyId>,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        self.inner.create_group(group, creator, events).await
     }
 
     async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>> {
@@ -88,16 +105,17 @@ impl Store for FailingStore {
         &self,
         id: GroupId,
         changes: &GroupChanges,
+        events: &[NewEvent],
     ) -> StoreResult<Option<Group>> {
-        self.inner.update_group(id, changes).await
+        self.inner.update_group(id, changes, events).await
     }
 
-    async fn delete_group(&self, id: GroupId) -> StoreResult<bool> {
-        self.inner.delete_group(id).await
+    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.delete_group(id, events).await
     }
 
-    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
-        self.inner.create_api_key(key).await
+    async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()> {
+        self.inner.create_api_key(key, events).await
     }
 
     async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
@@ -129,9 +147,10 @@ impl Store for FailingStore {
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
         group_roles: Option<(GroupId, &[GroupRole])>,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         self.inner
-            .update_api_key(id, description, org_roles, group_roles)
+            .update_api_key(id, description, org_roles, group_roles, events)
             .await
     }
 
@@ -140,16 +159,26 @@ impl Store for FailingStore {
         id: ApiKeyId,
         group: GroupId,
         roles: &[GroupRole],
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
-        self.inner.set_api_key_group_roles(id, group, roles).await
+        self.inner
+            .set_api_key_group_roles(id, group, roles, events)
+            .await
     }
 
-    async fn remove_api_key_from_group(&self, id: ApiKeyId, group: GroupId) -> StoreResult<bool> {
-        self.inner.remove_api_key_from_group(id, group).await
+    async fn remove_api_key_from_group(
+        &self,
+        id: ApiKeyId,
+        group: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner
+            .remove_api_key_from_group(id, group, events)
+            .await
     }
 
-    async fn delete_api_key(&self, id: ApiKeyId) -> StoreResult<bool> {
-        self.inner.delete_api_key(id).await
+    async fn delete_api_key(&self, id: ApiKeyId, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.delete_api_key(id, events).await
     }
 
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
@@ -163,8 +192,12 @@ impl Store for FailingStore {
         self.inner.get_service_account(id).await
     }
 
-    async fn create_service_account(&self, account: &ServiceAccount) -> StoreResult<()> {
-        self.inner.create_service_account(account).await
+    async fn create_service_account(
+        &self,
+        account: &ServiceAccount,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        self.inner.create_service_account(account, events).await
     }
 
     async fn update_service_account(
@@ -174,14 +207,15 @@ impl Store for FailingStore {
         description: Option<&str>,
         org_roles: Option<&[OrgRole]>,
         group_roles: Option<(GroupId, &[GroupRole])>,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         self.inner
-            .update_service_account(id, name, description, org_roles, group_roles)
+            .update_service_account(id, name, description, org_roles, group_roles, events)
             .await
     }
 
-    async fn delete_service_account(&self, id: ClientId) -> StoreResult<bool> {
-        self.inner.delete_service_account(id).await
+    async fn delete_service_account(&self, id: ClientId, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.delete_service_account(id, events).await
     }
 
     async fn add_service_account_secret(
@@ -190,9 +224,10 @@ impl Store for FailingStore {
         secret: &SaSecret,
         max_active: usize,
         now: DateTime<Utc>,
+        events: &[NewEvent],
     ) -> StoreResult<AddSecretOutcome> {
         self.inner
-            .add_service_account_secret(id, secret, max_active, now)
+            .add_service_account_secret(id, secret, max_active, now, events)
             .await
     }
 
@@ -200,8 +235,11 @@ impl Store for FailingStore {
         &self,
         id: ClientId,
         secret: SecretId,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
-        self.inner.delete_service_account_secret(id, secret).await
+        self.inner
+            .delete_service_account_secret(id, secret, events)
+            .await
     }
 
     async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()> {
@@ -212,12 +250,18 @@ impl Store for FailingStore {
         &self,
         id: ClientId,
         entries: &[AccessListEntry],
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
-        self.inner.add_access_entries(id, entries).await
+        self.inner.add_access_entries(id, entries, events).await
     }
 
-    async fn delete_access_entry(&self, id: ClientId, entry_key: &str) -> StoreResult<bool> {
-        self.inner.delete_access_entry(id, entry_key).await
+    async fn delete_access_entry(
+        &self,
+        id: ClientId,
+        entry_key: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.delete_access_entry(id, entry_key, events).await
     }
 
     async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()> {
@@ -229,9 +273,10 @@ impl Store for FailingStore {
         id: ClientId,
         group: GroupId,
         roles: &[GroupRole],
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         self.inner
-            .set_service_account_group_roles(id, group, roles)
+            .set_service_account_group_roles(id, group, roles, events)
             .await
     }
 
@@ -239,9 +284,10 @@ impl Store for FailingStore {
         &self,
         id: ClientId,
         group: GroupId,
+        events: &[NewEvent],
     ) -> StoreResult<bool> {
         self.inner
-            .remove_service_account_from_group(id, group)
+            .remove_service_account_from_group(id, group, events)
             .await
     }
 
@@ -250,8 +296,32 @@ impl Store for FailingStore {
         jti: &str,
         account: ClientId,
         expires_at: DateTime<Utc>,
+        event: NewEvent,
     ) -> StoreResult<()> {
-        self.inner.revoke_token(jti, account, expires_at).await
+        self.inner
+            .revoke_token(jti, account, expires_at, event)
+            .await
+    }
+
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {
+        self.inner.list_events(q).await
+    }
+
+    async fn get_event(&self, id: EventId) -> StoreResult<Option<EventRecord>> {
+        self.inner.get_event(id).await
+    }
+
+    async fn export_events(
+        &self,
+        org: Option<OrgId>,
+        after: ExportCursor,
+        limit: u64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.inner.export_events(org, after, limit).await
+    }
+
+    async fn record_auth_failures(&self, failures: &[AuthFailure]) -> StoreResult<()> {
+        self.inner.record_auth_failures(failures).await
     }
 
     async fn revoked_tokens(
@@ -267,6 +337,10 @@ impl Store for FailingStore {
 
     async fn close(&self) {
         self.inner.close().await
+    }
+
+    fn api_keys_version(&self) -> Option<u64> {
+        self.inner.api_keys_version()
     }
 }
 

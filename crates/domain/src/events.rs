@@ -1,0 +1,121 @@
+//! The names of the events Tessera records: one per kind of change (CONTRACT §11).
+//!
+//! Service-account names are Atlas'; the others follow Atlas' style where Atlas has no name
+//! we could confirm (ours, listed in docs/api.md and stable once shipped).
+
+use crate::ValidationError;
+
+macro_rules! event_types {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// A kind of event.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl EventType {
+            /// Every event type Tessera records.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
+
+            /// The wire name (`eventTypeName`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $name,)*
+                }
+            }
+
+            /// The event type with this wire name, if Tessera records it.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some(EventType::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    OrgCreated = "ORG_CREATED",
+    OrgRenamed = "ORG_RENAMED",
+    /// `skipDefaultAlertsSettings` changed (ours).
+    OrgSettingsChanged = "ORG_SETTINGS_CHANGED",
+    OrgDeleted = "ORG_DELETED",
+    GroupCreated = "GROUP_CREATED",
+    GroupRenamed = "GROUP_RENAMED",
+    GroupTagsChanged = "GROUP_TAGS_MODIFIED",
+    /// `withDefaultAlertsSettings` changed (ours).
+    GroupSettingsChanged = "GROUP_SETTINGS_CHANGED",
+    GroupDeleted = "GROUP_DELETED",
+    ApiKeyCreated = "API_KEY_CREATED",
+    ApiKeyDeleted = "API_KEY_DELETED",
+    ApiKeyRolesChanged = "API_KEY_ROLES_CHANGED",
+    ApiKeyDescriptionChanged = "API_KEY_DESCRIPTION_CHANGED",
+    ApiKeyAddedToGroup = "API_KEY_ADDED_TO_GROUP",
+    ApiKeyRemovedFromGroup = "API_KEY_REMOVED_FROM_GROUP",
+    ApiKeyAccessListEntryAdded = "API_KEY_ACCESS_LIST_ENTRY_ADDED",
+    ApiKeyAccessListEntryDeleted = "API_KEY_ACCESS_LIST_ENTRY_DELETED",
+    ServiceAccountCreated = "SERVICE_ACCOUNT_CREATED",
+    ServiceAccountDeleted = "SERVICE_ACCOUNT_DELETED",
+    ServiceAccountRolesChanged = "SERVICE_ACCOUNT_ROLES_CHANGED",
+    ServiceAccountDetailsChanged = "SERVICE_ACCOUNT_DETAILS_CHANGED",
+    ServiceAccountAddedToGroup = "SERVICE_ACCOUNT_ADDED_TO_GROUP",
+    ServiceAccountRemovedFromGroup = "SERVICE_ACCOUNT_REMOVED_FROM_GROUP",
+    ServiceAccountAccessListEntryAdded = "SERVICE_ACCOUNT_ACCESS_LIST_ENTRY_ADDED",
+    ServiceAccountAccessListEntryDeleted = "SERVICE_ACCOUNT_ACCESS_LIST_ENTRY_DELETED",
+    ServiceAccountSecretAdded = "SERVICE_ACCOUNT_SECRET_ADDED",
+    ServiceAccountSecretDeleted = "SERVICE_ACCOUNT_SECRET_DELETED",
+    /// A token revoked at `/api/oauth/revoke` (ours).
+    ServiceAccountTokenRevoked = "SERVICE_ACCOUNT_TOKEN_REVOKED",
+    /// Failed Digest authentications with one public key from one address in one minute,
+    /// aggregated (ours).
+    ApiKeyAuthenticationFailed = "API_KEY_AUTHENTICATION_FAILED",
+    /// Failed Basic (token, revoke, introspect) or Bearer authentications of one client id
+    /// from one address in one minute, aggregated (ours).
+    ServiceAccountAuthenticationFailed = "SERVICE_ACCOUNT_AUTHENTICATION_FAILED",
+}
+
+/// Parses an `eventType` filter value. Atlas' list of event types is long and changes often,
+/// so any well-formed name is accepted (a name Tessera never records matches nothing); a
+/// malformed one is refused.
+pub fn parse_event_type_filter(s: &str) -> Result<String, ValidationError> {
+    let ok = !s.is_empty()
+        && s.len() <= 100
+        && s.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(ValidationError::new(
+            "eventType",
+            "must match ^[A-Z][A-Z0-9_]*$",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_name(t.as_str()), Some(*t));
+            assert!(seen.insert(t.as_str()), "duplicate {}", t.as_str());
+            assert!(parse_event_type_filter(t.as_str()).is_ok());
+        }
+        assert_eq!(EventType::from_name("NOPE"), None);
+    }
+
+    #[test]
+    fn filters_are_upper_snake_names() {
+        for ok in ["CLUSTER_CREATED", "A", "X9_Y"] {
+            assert!(parse_event_type_filter(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "lower", "_X", "9X", "A-B", "A B", &"A".repeat(101)] {
+            assert!(parse_event_type_filter(bad).is_err(), "{bad}");
+        }
+    }
+}
