@@ -50,7 +50,7 @@ pub fn key_target(key: &tessera_store::ApiKeyRecord) -> Vec<(&'static str, Strin
 
 /// The ids naming a service account that a change is about.
 pub fn account_target(client_id: tessera_domain::ClientId) -> Vec<(&'static str, String)> {
-    vec![("clientId", client_id.to_string())]
+    vec![("targetClientId", client_id.to_string())]
 }
 
 /// Events for a change of description and/or roles: one per kind of change.

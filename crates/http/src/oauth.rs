@@ -511,7 +511,7 @@ async fn revoke_inner(
         actor: Actor::ServiceAccount(account.client_id),
         remote_address: Some(peer),
         target: vec![
-            ("clientId", account.client_id.to_string()),
+            ("targetClientId", account.client_id.to_string()),
             ("tokenId", claims.jti.clone()),
         ],
     };

@@ -31,8 +31,10 @@ pub struct NewEvent {
     pub group_id: Option<GroupId>,
     pub actor: Actor,
     pub remote_address: Option<IpAddr>,
-    /// The ids of what changed, as (wire name, value): `targetPublicKey`, `clientId`,
-    /// `secretId`, `accessListEntry`, `tokenId`, ... Never a secret, key, token or hash.
+    /// The ids of what changed, as (wire name, value): `targetPublicKey`, `targetApiKeyId`,
+    /// `targetClientId`, `secretId`, `whitelistEntry` (an access-list entry, as Atlas names
+    /// it), `tokenId` (a token's `jti`), `groupName`, `principal` (of a failed
+    /// authentication). Never a secret, key, token or hash.
     pub target: Vec<(&'static str, String)>,
 }
 
