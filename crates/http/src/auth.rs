@@ -4,12 +4,15 @@
 //! access token of a service account. A missing or failed credential gets the 401 challenge in
 //! Atlas' exact shape. Roles are read at request time, so a role change applies at once.
 
+use crate::auth_failures::UNKNOWN_PRINCIPAL;
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::{header, request::Parts, HeaderValue};
 use serde_json::json;
 use tessera_domain::access::allows;
+use tessera_domain::EventType;
 use tessera_domain::{Principal, PrincipalKind};
 use tessera_protocols::digest::{self, DigestFailure};
+use tessera_store::events::Actor;
 use tessera_store::ApiKeyRecord;
 
 use crate::client_addr::client_addr;
@@ -78,14 +81,26 @@ async fn digest_caller(
     state: &AppState,
     value: &str,
 ) -> Result<Principal, ApiError> {
+    let failed = |org, principal: &str| {
+        note_failure(
+            parts,
+            state,
+            EventType::ApiKeyAuthenticationFailed,
+            org,
+            principal,
+        )
+    };
     let Ok(creds) = digest::parse_authorization(value) else {
+        failed(None, UNKNOWN_PRINCIPAL);
         return Err(challenge(state, false));
     };
     let Some(key) = digest_key(state, &creds.username).await? else {
         // Only a well-formed public key is logged (a swapped user/password must not leak).
         if creds.username.len() == 8 && creds.username.bytes().all(|b| b.is_ascii_lowercase()) {
             tracing::info!(public_key = %creds.username, "digest: unknown public key");
+            failed(None, &creds.username);
         } else {
+            failed(None, UNKNOWN_PRINCIPAL);
             tracing::info!(
                 username_len = creds.username.len(),
                 "digest: malformed public key"
@@ -113,6 +128,7 @@ async fn digest_caller(
         Err(DigestFailure::Stale) => Err(challenge(state, true)),
         Err(failure) => {
             tracing::info!(public_key = %key.record.public_key, ?failure, "digest authentication failed");
+            failed(Some(key.record.org_id), &key.record.public_key);
             Err(challenge(state, false))
         }
     }
@@ -134,6 +150,24 @@ fn principal_of_account(
     }
 }
 
+/// Counts a failed authentication of this request (written as an event in the next flush).
+fn note_failure(
+    parts: &Parts,
+    state: &AppState,
+    event_type: EventType,
+    org: Option<tessera_domain::OrgId>,
+    principal: &str,
+) {
+    state.registry.auth_failures.note(
+        event_type,
+        org,
+        principal,
+        Actor::Anonymous,
+        client_addr(parts, &state.settings.trusted_proxies),
+        state.clock.now(),
+    );
+}
+
 fn bearer_challenge() -> ApiError {
     ApiError::unauthorized().with_header(
         header::WWW_AUTHENTICATE,
@@ -148,6 +182,14 @@ fn bearer_caller(parts: &Parts, state: &AppState, token: &str) -> Result<Princip
         .authenticate(&state.registry, token, now)
         .map_err(|rejection| {
             tracing::info!(?rejection, "bearer token refused");
+            // The token's subject is not trusted before verification: counted per address.
+            note_failure(
+                parts,
+                state,
+                EventType::ServiceAccountAuthenticationFailed,
+                None,
+                UNKNOWN_PRINCIPAL,
+            );
             bearer_challenge()
         })?;
     let peer = client_addr(parts, &state.settings.trusted_proxies);

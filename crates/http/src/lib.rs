@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod auth_failures;
 pub mod client_addr;
 pub mod error;
 pub mod extract;

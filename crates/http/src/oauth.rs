@@ -316,8 +316,22 @@ fn authenticate_client(
 ) -> Result<(Arc<ServiceAccount>, SecretId), OAuthError> {
     let presented = state.crypto.hasher.hash(secret.expose());
     let parsed = ClientId::parse(client_id).ok();
+    let failed = |org, principal: &str| {
+        state.registry.auth_failures.note(
+            EventType::ServiceAccountAuthenticationFailed,
+            org,
+            principal,
+            Actor::Anonymous,
+            peer,
+            state.clock.now(),
+        )
+    };
     let account = parsed.and_then(|id| state.registry.get(id));
     let Some(account) = account else {
+        match parsed {
+            Some(id) => failed(None, &id.to_string()),
+            None => failed(None, crate::auth_failures::UNKNOWN_PRINCIPAL),
+        }
         // Only a well-formed client id is logged: a client that swapped id and secret must
         // not get its secret written to the log.
         match parsed {
@@ -345,10 +359,12 @@ fn authenticate_client(
         }
         Some(_) => {
             tracing::info!(client_id = %account.client_id, %peer, "oauth: expired secret");
+            failed(Some(account.org_id), &account.client_id.to_string());
             Err(OAuthError::InvalidClient)
         }
         None => {
             tracing::info!(client_id = %account.client_id, %peer, "oauth: wrong secret");
+            failed(Some(account.org_id), &account.client_id.to_string());
             Err(OAuthError::InvalidClient)
         }
     }

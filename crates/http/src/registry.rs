@@ -39,6 +39,8 @@ pub struct Registry {
     verified: RwLock<HashMap<String, Arc<VerifiedToken>>>,
     secret_use: Mutex<HashMap<SecretId, DateTime<Utc>>>,
     access_use: Mutex<HashMap<(ClientId, String), AccessUse>>,
+    /// Failed authentications waiting to be written as events.
+    pub auth_failures: crate::auth_failures::AuthFailures,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -236,6 +238,7 @@ impl Registry {
                 }
             }
         }
+        self.auth_failures.flush(store).await?;
         let _guard = self.write().await;
         if !secrets.is_empty() || !access.is_empty() {
             self.reload_all(store).await?;
