@@ -23,7 +23,7 @@ use tessera_domain::{GroupId, GroupRole, Principal, Requirement, SecretId};
 use tessera_store::{Group, ServiceAccount};
 
 use super::service_accounts::{
-    self as sa, account_in_org, account_not_found, account_out, create_account, reload, role_error,
+    self as sa, account_in_org, account_not_found, account_out, create_account, role_error,
     AccessEntryIn, AccountOut, CreateIn, SecretIn, UpdateIn,
 };
 use super::{group_for, paginate};
@@ -81,7 +81,7 @@ pub fn account_in_group(
 /// to `group` (else 404, as if read afresh).
 ///
 /// Handlers run it on the account as read under the registry's write lock (through
-/// [`sa::lock_account`]), so a promotion or an assignment that landed while the request
+/// [`sa::change_account`]), so a promotion or an assignment that landed while the request
 /// waited for the lock is seen. The registry lists no deleted project then: deleting a
 /// project reloads the registry under the same lock (and if that reload fails, a stale
 /// project only makes this refuse).
@@ -227,35 +227,39 @@ pub async fn update(
     };
     // An early answer from the snapshot, then the decision that counts, under the lock.
     check(&account)?;
-    let (_guard, account) = sa::lock_account(&state, account.client_id, &check).await?;
-    let events = audit::update_events(
-        &state,
-        &caller,
-        group.org_id,
-        Some(group.id),
-        (name.is_some() || description.is_some())
-            .then_some(EventType::ServiceAccountDetailsChanged),
-        roles
-            .is_some()
-            .then_some(EventType::ServiceAccountRolesChanged),
-        &audit::account_target(account.client_id),
-    );
-    // One transaction: nothing is half-written if the store fails midway.
-    let changed = state
-        .store
-        .update_service_account(
-            account.client_id,
-            name.as_ref().map(|n| n.as_str()),
-            description.as_ref().map(|d| d.as_str()),
-            None,
-            roles.as_deref().map(|r| (group.id, r)),
-            &events,
-        )
-        .await?;
-    if !changed {
-        return Err(account_not_found(raw));
-    }
-    let stored = reload(&state, account.client_id).await?;
+    let caller = &caller;
+    let st = &state;
+    let ((), stored) = sa::change_existing(st, account.client_id, &check, |account| async move {
+        let events = audit::update_events(
+            st,
+            caller,
+            group.org_id,
+            Some(group.id),
+            (name.is_some() || description.is_some())
+                .then_some(EventType::ServiceAccountDetailsChanged),
+            roles
+                .is_some()
+                .then_some(EventType::ServiceAccountRolesChanged),
+            &audit::account_target(account.client_id),
+        );
+        // One transaction: nothing is half-written if the store fails midway.
+        let changed = st
+            .store
+            .update_service_account(
+                account.client_id,
+                name.as_ref().map(|n| n.as_str()),
+                description.as_ref().map(|d| d.as_str()),
+                None,
+                roles.as_deref().map(|r| (group.id, r)),
+                &events,
+            )
+            .await?;
+        if !changed {
+            return Err(account_not_found(raw));
+        }
+        Ok(())
+    })
+    .await?;
     Ok(Reply::ok(group_account_out(
         &state.registry,
         &stored,
@@ -288,15 +292,21 @@ pub async fn delete(
         Some(group.id),
         audit::account_target(account.client_id),
     );
-    let _guard = state.registry.write().await;
-    if !state
-        .store
-        .remove_service_account_from_group(account.client_id, group.id, &[ev])
-        .await?
-    {
-        return Err(account_not_found(raw));
-    }
-    reload(&state, account.client_id).await?;
+    // Still assigned when the lock is held (a concurrent unassign wins cleanly).
+    let still_assigned = |a: &ServiceAccount| {
+        roles_in(a, group.id)
+            .map(|_| ())
+            .ok_or_else(|| account_not_found(raw))
+    };
+    let st = &state;
+    sa::change_existing(st, account.client_id, &still_assigned, |a| async move {
+        let removed = st
+            .store
+            .remove_service_account_from_group(a.client_id, group.id, &[ev])
+            .await?;
+        removed.then_some(()).ok_or_else(|| account_not_found(raw))
+    })
+    .await?;
     tracing::info!(client_id = %account.client_id, group_id = %group.id, "service account unassigned from project");
     Ok(Reply::no_content())
 }
@@ -325,31 +335,31 @@ pub async fn action(
     let ApiJson(body) = ApiJson::<InviteIn>::from_request(request, &state).await?;
     let account = account_in_org(&state, group.org_id, raw)?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
-    let _guard = state.registry.write().await;
-    let assigned = state
-        .registry
-        .get(account.client_id)
-        .is_some_and(|a| roles_in(&a, group.id).is_some());
-    let ev = audit::event(
-        &state,
-        &caller,
-        if assigned {
-            EventType::ServiceAccountRolesChanged
-        } else {
-            EventType::ServiceAccountAddedToGroup
-        },
-        group.org_id,
-        Some(group.id),
-        audit::account_target(account.client_id),
-    );
-    if !state
-        .store
-        .set_service_account_group_roles(account.client_id, group.id, &roles, &[ev])
-        .await?
-    {
-        return Err(account_not_found(raw));
-    }
-    let stored = reload(&state, account.client_id).await?;
+    let st = &state;
+    let ((), stored) = sa::change_existing(st, account.client_id, &sa::no_check, |a| async move {
+        let assigned = roles_in(&a, group.id).is_some();
+        let ev = audit::event(
+            st,
+            &caller,
+            if assigned {
+                EventType::ServiceAccountRolesChanged
+            } else {
+                EventType::ServiceAccountAddedToGroup
+            },
+            group.org_id,
+            Some(group.id),
+            audit::account_target(account.client_id),
+        );
+        if !st
+            .store
+            .set_service_account_group_roles(a.client_id, group.id, &roles, &[ev])
+            .await?
+        {
+            return Err(account_not_found(raw));
+        }
+        Ok(())
+    })
+    .await?;
     tracing::info!(client_id = %stored.client_id, group_id = %group.id, "service account assigned to project");
     Ok(Reply::ok(group_account_out(
         &state.registry,

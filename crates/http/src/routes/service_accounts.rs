@@ -135,7 +135,7 @@ pub fn new_secret(state: &AppState, hours: i64) -> ApiResult<(SaSecret, SecretVa
 }
 
 /// A decision about an account that must be made on the account as read under the registry's
-/// write lock (see [`lock_account`]). Org routes pass [`no_check`]; project routes check the
+/// write lock (see [`change_account`]). Org routes pass [`no_check`]; project routes check the
 /// account's reach there.
 pub type AccountCheck<'a> = &'a (dyn Fn(&ServiceAccount) -> ApiResult<()> + Send + Sync);
 
@@ -149,7 +149,7 @@ pub fn no_check(_: &ServiceAccount) -> ApiResult<()> {
 /// copy. A decision made on a copy read before the lock could miss a change that landed in
 /// between (an account promoted to `ORG_OWNER`, unassigned from the project, deleted): the
 /// lock is what orders this change after those.
-pub async fn lock_account<'s>(
+async fn lock_account<'s>(
     state: &'s AppState,
     id: ClientId,
     check: AccountCheck<'_>,
@@ -161,6 +161,44 @@ pub async fn lock_account<'s>(
         .ok_or_else(|| account_not_found(&id.to_string()))?;
     check(&account)?;
     Ok((guard, account))
+}
+
+/// The one way an existing service account changes (the registry's unit of work): under the
+/// registry's write lock, `check` decides on the account as the registry holds it, `write`
+/// changes the store (with the change's events, in one transaction), and the account is
+/// re-read into the registry before the lock is released, so the mirror never shows what the
+/// store does not hold and no decision is made on a copy that a concurrent change outdated.
+/// Returns `write`'s value and the account as stored (`None` once deleted).
+pub async fn change_account<T, Fut>(
+    state: &AppState,
+    id: ClientId,
+    check: AccountCheck<'_>,
+    write: impl FnOnce(Arc<ServiceAccount>) -> Fut,
+) -> ApiResult<(T, Option<Arc<ServiceAccount>>)>
+where
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    let (_guard, account) = lock_account(state, id, check).await?;
+    let out = write(account).await?;
+    let stored = state.registry.reload(state.store.as_ref(), id).await?;
+    Ok((out, stored))
+}
+
+/// [`change_account`] for a change after which the account still exists.
+pub async fn change_existing<T, Fut>(
+    state: &AppState,
+    id: ClientId,
+    check: AccountCheck<'_>,
+    write: impl FnOnce(Arc<ServiceAccount>) -> Fut,
+) -> ApiResult<(T, Arc<ServiceAccount>)>
+where
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    let (out, stored) = change_account(state, id, check, write).await?;
+    Ok((
+        out,
+        stored.ok_or_else(|| account_not_found(&id.to_string()))?,
+    ))
 }
 
 pub async fn reload(state: &AppState, id: ClientId) -> ApiResult<Arc<ServiceAccount>> {
@@ -349,22 +387,24 @@ pub async fn update(
             .then_some(EventType::ServiceAccountRolesChanged),
         &audit::account_target(account.client_id),
     );
-    let _guard = state.registry.write().await;
-    let changed = state
-        .store
-        .update_service_account(
-            account.client_id,
-            name.as_ref().map(|n| n.as_str()),
-            description.as_ref().map(|d| d.as_str()),
-            roles.as_deref(),
-            None,
-            &events,
-        )
-        .await?;
-    if !changed {
-        return Err(account_not_found(path.get("clientId")));
-    }
-    let stored = reload(&state, account.client_id).await?;
+    let st = &state;
+    let ((), stored) = change_existing(st, account.client_id, &no_check, |a| async move {
+        let changed = st
+            .store
+            .update_service_account(
+                a.client_id,
+                name.as_ref().map(|n| n.as_str()),
+                description.as_ref().map(|d| d.as_str()),
+                roles.as_deref(),
+                None,
+                &events,
+            )
+            .await?;
+        changed
+            .then_some(())
+            .ok_or_else(|| account_not_found(&a.client_id.to_string()))
+    })
+    .await?;
     Ok(Reply::ok(account_out(&state.registry, &stored, None)))
 }
 
@@ -383,18 +423,14 @@ pub async fn delete(
         None,
         audit::account_target(account.client_id),
     );
-    let _guard = state.registry.write().await;
-    if !state
-        .store
-        .delete_service_account(account.client_id, &[ev])
-        .await?
-    {
-        return Err(account_not_found(path.get("clientId")));
-    }
-    state
-        .registry
-        .reload(state.store.as_ref(), account.client_id)
-        .await?;
+    let st = &state;
+    change_account(st, account.client_id, &no_check, |a| async move {
+        let deleted = st.store.delete_service_account(a.client_id, &[ev]).await?;
+        deleted
+            .then_some(())
+            .ok_or_else(|| account_not_found(&a.client_id.to_string()))
+    })
+    .await?;
     tracing::info!(client_id = %account.client_id, "service account deleted; its tokens end now");
     Ok(Reply::no_content())
 }
@@ -427,48 +463,51 @@ pub async fn add_secret(
     check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
-    let (_guard, account) = lock_account(state, account.client_id, check).await?;
-    let mut target = audit::account_target(account.client_id);
-    target.push(("secretId", secret.id.to_string()));
-    let ev = audit::event(
-        state,
-        caller,
-        EventType::ServiceAccountSecretAdded,
-        account.org_id,
-        group,
-        target,
-    );
-    let outcome = state
-        .store
-        .add_service_account_secret(
-            account.client_id,
-            &secret,
-            MAX_ACTIVE_SECRETS,
-            state.clock.now(),
-            &[ev],
-        )
-        .await?;
-    match outcome {
-        AddSecretOutcome::Added => {}
-        AddSecretOutcome::NotFound => {
-            return Err(account_not_found(&account.client_id.to_string()))
-        }
-        AddSecretOutcome::TooMany => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "SERVICE_ACCOUNT_SECRET_LIMIT_EXCEEDED",
-                format!(
-                    "Service account {} already has {MAX_ACTIVE_SECRETS} unexpired secrets; delete one first.",
-                    account.client_id
-                ),
+    let secret = &secret;
+    let ((), _stored) = change_existing(state, account.client_id, check, |account| async move {
+        let mut target = audit::account_target(account.client_id);
+        target.push(("secretId", secret.id.to_string()));
+        let ev = audit::event(
+            state,
+            caller,
+            EventType::ServiceAccountSecretAdded,
+            account.org_id,
+            group,
+            target,
+        );
+        let outcome = state
+            .store
+            .add_service_account_secret(
+                account.client_id,
+                secret,
+                MAX_ACTIVE_SECRETS,
+                state.clock.now(),
+                &[ev],
             )
-            .with_params([json!(account.client_id.to_string()), json!(MAX_ACTIVE_SECRETS)]))
+            .await?;
+        match outcome {
+            AddSecretOutcome::Added => {}
+            AddSecretOutcome::NotFound => {
+                return Err(account_not_found(&account.client_id.to_string()))
+            }
+            AddSecretOutcome::TooMany => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "SERVICE_ACCOUNT_SECRET_LIMIT_EXCEEDED",
+                    format!(
+                        "Service account {} already has {MAX_ACTIVE_SECRETS} unexpired secrets; delete one first.",
+                        account.client_id
+                    ),
+                )
+                .with_params([json!(account.client_id.to_string()), json!(MAX_ACTIVE_SECRETS)]))
+            }
         }
-    }
-    reload(state, account.client_id).await?;
+        Ok(())
+    })
+    .await?;
     Ok(Reply::created(secret_out(
         &state.registry,
-        &secret,
+        secret,
         Some(&value),
     )))
 }
@@ -502,30 +541,32 @@ pub async fn remove_secret(
     check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let secret = SecretId::parse(raw)?;
-    let (_guard, account) = lock_account(state, account.client_id, check).await?;
-    let mut target = audit::account_target(account.client_id);
-    target.push(("secretId", secret.to_string()));
-    let ev = audit::event(
-        state,
-        caller,
-        EventType::ServiceAccountSecretDeleted,
-        account.org_id,
-        group,
-        target,
-    );
-    if !state
-        .store
-        .delete_service_account_secret(account.client_id, secret, &[ev])
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "SERVICE_ACCOUNT_SECRET_NOT_FOUND",
-            format!("No secret with ID {raw} exists for this service account."),
-        )
-        .with_params([json!(raw)]));
-    }
-    reload(state, account.client_id).await?;
+    let ((), _stored) = change_existing(state, account.client_id, check, |account| async move {
+        let mut target = audit::account_target(account.client_id);
+        target.push(("secretId", secret.to_string()));
+        let ev = audit::event(
+            state,
+            caller,
+            EventType::ServiceAccountSecretDeleted,
+            account.org_id,
+            group,
+            target,
+        );
+        if !state
+            .store
+            .delete_service_account_secret(account.client_id, secret, &[ev])
+            .await?
+        {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "SERVICE_ACCOUNT_SECRET_NOT_FOUND",
+                format!("No secret with ID {raw} exists for this service account."),
+            )
+            .with_params([json!(raw)]));
+        }
+        Ok(())
+    })
+    .await?;
     tracing::info!(client_id = %account.client_id, secret_id = %secret, "secret deleted; tokens minted with it end now");
     Ok(Reply::no_content())
 }
@@ -647,37 +688,39 @@ pub async fn add_access_entries(
             request_count: 0,
         });
     }
-    let (_guard, account) = lock_account(state, account.client_id, check).await?;
-    // One event per entry that is new (entries already present are ignored).
-    let events: Vec<_> = entries
-        .iter()
-        .filter(|e| {
-            !account
-                .access_list
-                .iter()
-                .any(|a| a.entry.key() == e.entry.key())
-        })
-        .map(|e| {
-            let mut target = audit::account_target(account.client_id);
-            target.push(("whitelistEntry", e.entry.key()));
-            audit::event(
-                state,
-                caller,
-                EventType::ServiceAccountAccessListEntryAdded,
-                account.org_id,
-                group,
-                target,
-            )
-        })
-        .collect();
-    if !state
-        .store
-        .add_access_entries(account.client_id, &entries, &events)
-        .await?
-    {
-        return Err(account_not_found(&account.client_id.to_string()));
-    }
-    let stored = reload(state, account.client_id).await?;
+    let ((), stored) = change_existing(state, account.client_id, check, |account| async move {
+        // One event per entry that is new (entries already present are ignored).
+        let events: Vec<_> = entries
+            .iter()
+            .filter(|e| {
+                !account
+                    .access_list
+                    .iter()
+                    .any(|a| a.entry.key() == e.entry.key())
+            })
+            .map(|e| {
+                let mut target = audit::account_target(account.client_id);
+                target.push(("whitelistEntry", e.entry.key()));
+                audit::event(
+                    state,
+                    caller,
+                    EventType::ServiceAccountAccessListEntryAdded,
+                    account.org_id,
+                    group,
+                    target,
+                )
+            })
+            .collect();
+        if !state
+            .store
+            .add_access_entries(account.client_id, &entries, &events)
+            .await?
+        {
+            return Err(account_not_found(&account.client_id.to_string()));
+        }
+        Ok(())
+    })
+    .await?;
     let listed = paginate(stored.access_list.clone(), page.page());
     Ok(Reply::ok(page.list(listed, |e| {
         access_out(&state.registry, stored.client_id, &e)
@@ -717,51 +760,53 @@ pub async fn remove_access_entry(
     check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
     let entry = AccessEntry::parse_any(raw)?;
-    let (_guard, account) = lock_account(state, account.client_id, check).await?;
-    let not_found = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "ACCESS_LIST_ENTRY_NOT_FOUND",
-            format!("No access list entry {raw} exists for this service account."),
-        )
-        .with_params([json!(raw)])
-    };
-    if !account
-        .access_list
-        .iter()
-        .any(|e| e.entry.key() == entry.key())
-    {
-        return Err(not_found());
-    }
-    // The account may not remove the entry its own request comes through (Atlas).
-    if let PrincipalKind::ServiceAccount { client_id, .. } = &caller.kind {
-        if *client_id == account.client_id && entry.contains(peer) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "CANNOT_REMOVE_CALLER_ACCESS_LIST_ENTRY",
-                format!("The entry {raw} allows the address this request comes from and cannot be removed by it."),
+    let ((), _stored) = change_existing(state, account.client_id, check, |account| async move {
+        let not_found = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ACCESS_LIST_ENTRY_NOT_FOUND",
+                format!("No access list entry {raw} exists for this service account."),
             )
-            .with_params([json!(raw)]));
+            .with_params([json!(raw)])
+        };
+        if !account
+            .access_list
+            .iter()
+            .any(|e| e.entry.key() == entry.key())
+        {
+            return Err(not_found());
         }
-    }
-    let mut target = audit::account_target(account.client_id);
-    target.push(("whitelistEntry", entry.key()));
-    let ev = audit::event(
-        state,
-        caller,
-        EventType::ServiceAccountAccessListEntryDeleted,
-        account.org_id,
-        group,
-        target,
-    );
-    if !state
-        .store
-        .delete_access_entry(account.client_id, &entry.key(), &[ev])
-        .await?
-    {
-        return Err(not_found());
-    }
-    reload(state, account.client_id).await?;
+        // The account may not remove the entry its own request comes through (Atlas).
+        if let PrincipalKind::ServiceAccount { client_id, .. } = &caller.kind {
+            if *client_id == account.client_id && entry.contains(peer) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "CANNOT_REMOVE_CALLER_ACCESS_LIST_ENTRY",
+                    format!("The entry {raw} allows the address this request comes from and cannot be removed by it."),
+                )
+                .with_params([json!(raw)]));
+            }
+        }
+        let mut target = audit::account_target(account.client_id);
+        target.push(("whitelistEntry", entry.key()));
+        let ev = audit::event(
+            state,
+            caller,
+            EventType::ServiceAccountAccessListEntryDeleted,
+            account.org_id,
+            group,
+            target,
+        );
+        if !state
+            .store
+            .delete_access_entry(account.client_id, &entry.key(), &[ev])
+            .await?
+        {
+            return Err(not_found());
+        }
+        Ok(())
+    })
+    .await?;
     Ok(Reply::no_content())
 }
 
