@@ -107,14 +107,15 @@ with open(out, "w") as f:
 PY
 # Digest: each request needs a fresh (nonce, nc) pair, so fetch challenges up front and
 # precompute one Authorization header per request (MD5, as Atlas clients use).
-python3 - "$URL" "$PUB" "$PRIV" "/api/atlas/v2/orgs/$ORG" "$WORK/digest.txt" 150000 "$WORK" <<'PY'
+# The same resource as the Bearer GET, so the ratio compares the two authentications.
+python3 - "$URL" "$PUB" "$PRIV" "/api/atlas/v2/orgs/$ORG/serviceAccounts/$CID" "$WORK/digest.txt" 150000 "$WORK" <<'PY'
 import hashlib, re, sys
 sys.path.insert(0, sys.argv[7])
 from pipe import pipelined
 url, user, pw, path, out, n = sys.argv[1:5] + [sys.argv[5], int(sys.argv[6])]
 md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
 ha1, ha2 = md5(f"{user}:MMS Public API:{pw}"), md5(f"GET:{path}")
-req = (f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/vnd.atlas.2023-01-01+json\r\n\r\n").encode()
+req = (f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/vnd.atlas.2024-08-05+json\r\n\r\n").encode()
 with open(out, "w") as f:
     for i, (headers, _) in enumerate(pipelined(url, [req] * n)):
         challenge = next(h for h in headers if h.lower().startswith("www-authenticate:"))
@@ -129,7 +130,7 @@ for line in io.lines("$WORK/digest.txt") do headers[#headers + 1] = line end
 local i = 0
 request = function()
   i = i + 1
-  return wrk.format("GET", nil, {["Accept"] = "application/vnd.atlas.2023-01-01+json",
+  return wrk.format("GET", nil, {["Accept"] = "application/vnd.atlas.2024-08-05+json",
     ["Authorization"] = headers[((i - 1) % #headers) + 1]})
 end
 LUA
@@ -172,7 +173,7 @@ run healthz "" "$URL/healthz"
 run token "$WORK/token.lua" "$URL/api/oauth/token"
 run bearer_get "$WORK/bearer.lua" "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts/$CID"
 # Short on purpose: every request needs one of the 150,000 precomputed (nonce, nc) headers.
-run digest_get "$WORK/digest.lua" "$URL/api/atlas/v2/orgs/$ORG" 2
+run digest_get "$WORK/digest.lua" "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts/$CID" 2
 run revoke "$WORK/revoke.lua" "$URL/api/oauth/revoke"
 
 ratio() { python3 -c "print(f'{$1/$2*100:.0f}%')"; }
