@@ -18,10 +18,10 @@ pub fn actor_of(p: &Principal) -> Actor {
     }
 }
 
-/// One event of `caller`'s request in `org` (and `group`), about `target`.
-pub fn event(
+fn new_event(
     state: &AppState,
-    caller: &Principal,
+    actor: Actor,
+    remote_address: Option<std::net::IpAddr>,
     event_type: EventType,
     org: OrgId,
     group: Option<GroupId>,
@@ -34,10 +34,30 @@ pub fn event(
         event_type,
         org_id: Some(org),
         group_id: group,
-        actor: actor_of(caller),
-        remote_address: caller.remote_address,
+        actor,
+        remote_address,
         target,
     }
+}
+
+/// One event of `caller`'s request in `org` (and `group`), about `target`.
+pub fn event(
+    state: &AppState,
+    caller: &Principal,
+    event_type: EventType,
+    org: OrgId,
+    group: Option<GroupId>,
+    target: Vec<(&'static str, String)>,
+) -> NewEvent {
+    new_event(
+        state,
+        actor_of(caller),
+        caller.remote_address,
+        event_type,
+        org,
+        group,
+        target,
+    )
 }
 
 /// The ids naming an API key that a change is about.
@@ -78,15 +98,5 @@ pub fn system_event(
     group: Option<GroupId>,
     target: Vec<(&'static str, String)>,
 ) -> NewEvent {
-    let now = state.clock.now();
-    NewEvent {
-        id: EventId::generate(now),
-        created: now,
-        event_type,
-        org_id: Some(org),
-        group_id: group,
-        actor: Actor::System,
-        remote_address: None,
-        target,
-    }
+    new_event(state, Actor::System, None, event_type, org, group, target)
 }
