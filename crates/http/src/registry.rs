@@ -80,7 +80,10 @@ fn pending_use<O: Copy + Eq + std::hash::Hash>(
 }
 
 /// Forgets the `flushed` uses (now in the store), keeping what arrived meanwhile.
-fn settle_use<O: Copy + Eq + std::hash::Hash>(map: &Mutex<PendingUse<O>>, flushed: &[AccessUse<O>]) {
+fn settle_use<O: Copy + Eq + std::hash::Hash>(
+    map: &Mutex<PendingUse<O>>,
+    flushed: &[AccessUse<O>],
+) {
     let mut pending = lock(map);
     for u in flushed {
         let key = (u.account, u.entry_key.clone());

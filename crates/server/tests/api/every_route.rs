@@ -28,7 +28,11 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
         (M::GET, "/orgs/{org}/apiKeys/{key}/accessList", V2023),
         (M::POST, "/orgs/{org}/apiKeys/{key}/accessList", V2023),
         (M::GET, "/orgs/{org}/apiKeys/{key}/accessList/{ip}", V2023),
-        (M::DELETE, "/orgs/{org}/apiKeys/{key}/accessList/{ip}", V2023),
+        (
+            M::DELETE,
+            "/orgs/{org}/apiKeys/{key}/accessList/{ip}",
+            V2023,
+        ),
         (M::GET, "", V2023),
         (M::GET, "/groups", V2023),
         (M::POST, "/groups", V2023),

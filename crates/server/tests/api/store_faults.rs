@@ -11,9 +11,9 @@ use tessera_domain::EventId;
 use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
 use tessera_store::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 use tessera_store::{
-    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteKeyAccessOutcome, DeleteOrgOutcome, Group,
-    GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page, SaSecret, ServiceAccount,
-    Store, StoreError, StoreResult,
+    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteKeyAccessOutcome,
+    DeleteOrgOutcome, Group, GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page,
+    SaSecret, ServiceAccount, Store, StoreError, StoreResult,
 };
 
 use crate::harness::{basic, TestServer};
