@@ -428,7 +428,7 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
     /// A number that changes after every write that may change what `get_api_key*` returns
-    /// (a key's roles, project memberships or existence; project and org deletion), so a caller
+    /// (a key's roles, project memberships, access list or existence; project and org deletion), so a caller
     /// may cache API keys and drop its cache when the number moves. `None` when the backend does
     /// not track it: API keys must then not be cached.
     fn api_keys_version(&self) -> Option<u64> {
