@@ -371,7 +371,45 @@ async fn bad_input_wrong_role_and_unknown_ids_change_nothing() {
     )
     .await
     .expect(200);
+    // A second organization with its own key.
+    let r = s
+        .call(
+            &owner,
+            Method::POST,
+            "/api/atlas/v2/orgs",
+            Some(json!({"name": "Second", "apiKey": {"desc": "first", "roles": ["ORG_OWNER"]}})),
+        )
+        .await;
+    r.expect(201);
+    let second = r.json["organization"]["id"].as_str().unwrap().to_owned();
+    let second_key = r.json["apiKey"]["id"].as_str().unwrap().to_owned();
     let before = s.snapshot().await;
+    // Its key through its org (where the caller has no role): 404 ORG_NOT_FOUND, never 403;
+    // through ours: 404 API_KEY_NOT_FOUND.
+    for (m, body) in [
+        (Method::GET, None),
+        (Method::POST, Some(json!([{"ipAddress": "192.0.2.9"}]))),
+    ] {
+        s.call(
+            &owner,
+            m.clone(),
+            &format!("/api/atlas/v2/orgs/{second}/apiKeys/{second_key}/accessList"),
+            body.clone(),
+        )
+        .await
+        .expect_error(404, "ORG_NOT_FOUND");
+        s.call(&owner, m, &acl_path(&s, &second_key, ""), body)
+            .await
+            .expect_error(404, "API_KEY_NOT_FOUND");
+    }
+    s.call(
+        &owner,
+        Method::DELETE,
+        &format!("/api/atlas/v2/orgs/{second}/apiKeys/{second_key}/accessList/192.0.2.1"),
+        None,
+    )
+    .await
+    .expect_error(404, "ORG_NOT_FOUND");
 
     let too_many: Vec<Value> = (0..201)
         .map(|i| json!({"ipAddress": format!("10.0.{}.{}", i / 250, i % 250)}))
