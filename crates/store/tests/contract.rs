@@ -583,15 +583,25 @@ async fn api_key_access_lists(s: &dyn Store) {
     let caller: std::net::IpAddr = "127.0.0.2".parse().unwrap();
     let ev = key_event(k.id, "del");
     assert_eq!(
-        s.delete_api_key_access_entry(k.id, "192.0.2.0/24", Some(caller), &[ev.clone()])
-            .await
-            .unwrap(),
+        s.delete_api_key_access_entry(
+            k.id,
+            "192.0.2.0/24",
+            Some(caller),
+            std::slice::from_ref(&ev)
+        )
+        .await
+        .unwrap(),
         DeleteKeyAccessOutcome::NotFound
     );
     assert_eq!(
-        s.delete_api_key_access_entry(k.id, "127.0.0.2/32", Some(caller), &[ev.clone()])
-            .await
-            .unwrap(),
+        s.delete_api_key_access_entry(
+            k.id,
+            "127.0.0.2/32",
+            Some(caller),
+            std::slice::from_ref(&ev)
+        )
+        .await
+        .unwrap(),
         DeleteKeyAccessOutcome::WouldLockOut
     );
     assert!(s.get_event(ev.id).await.unwrap().is_none());
@@ -608,7 +618,7 @@ async fn api_key_access_lists(s: &dyn Store) {
     for entry in ["10.0.0.0/8", "2001:db8::/32"] {
         let ev = key_event(k.id, entry);
         assert_eq!(
-            s.delete_api_key_access_entry(k.id, entry, Some(caller), &[ev.clone()])
+            s.delete_api_key_access_entry(k.id, entry, Some(caller), std::slice::from_ref(&ev))
                 .await
                 .unwrap(),
             DeleteKeyAccessOutcome::Deleted
