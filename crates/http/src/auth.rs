@@ -124,7 +124,22 @@ async fn digest_caller(
         &state.crypto.nonces,
         now,
     ) {
-        Ok(()) => Ok(principal_of_key(&key.record)),
+        Ok(()) => {
+            // The access list is checked only once the key is proven: an unauthenticated
+            // probe learns nothing about it.
+            let peer = client_addr(parts, &state.settings.trusted_proxies);
+            let list = &key.record.access_list;
+            if !allows(list.iter().map(|e| &e.entry), peer) {
+                tracing::info!(public_key = %key.record.public_key, %peer, "digest: address not on the key's access list");
+                return Err(not_on_access_list(peer));
+            }
+            if let Some(e) = list.iter().find(|e| e.entry.contains(peer)) {
+                state
+                    .registry
+                    .note_key_access_use(key.record.id, e.entry.key(), peer, now);
+            }
+            Ok(principal_of_key(&key.record))
+        }
         Err(DigestFailure::Stale) => Err(challenge(state, true)),
         Err(failure) => {
             tracing::info!(public_key = %key.record.public_key, ?failure, "digest authentication failed");
@@ -132,6 +147,17 @@ async fn digest_caller(
             Err(challenge(state, false))
         }
     }
+}
+
+/// The 403 for a credential used from an address its access list does not admit (Atlas).
+fn not_on_access_list(peer: std::net::IpAddr) -> ApiError {
+    let ip = peer.to_string();
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "IP_ADDRESS_NOT_ON_ACCESS_LIST",
+        format!("IP address {ip} is not allowed to access this resource."),
+    )
+    .with_params([json!(ip)])
 }
 
 fn principal_of_account(
@@ -194,13 +220,7 @@ fn bearer_caller(parts: &Parts, state: &AppState, token: &str) -> Result<Princip
         })?;
     let peer = client_addr(parts, &state.settings.trusted_proxies);
     if !allows(account.access_list.iter().map(|e| &e.entry), peer) {
-        let ip = peer.to_string();
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "IP_ADDRESS_NOT_ON_ACCESS_LIST",
-            format!("IP address {ip} is not allowed to access this resource."),
-        )
-        .with_params([json!(ip)]));
+        return Err(not_on_access_list(peer));
     }
     note_access(state, &account, peer);
     Ok(principal_of_account(&account, verified.secret_id))

@@ -34,7 +34,7 @@ use std::any::Any;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use error::ApiError;
-use routes::{api_keys, groups, orgs, service_accounts as sa};
+use routes::{api_key_access, api_keys, groups, orgs, service_accounts as sa};
 pub use state::{AppState, AppStateInner, Crypto, HttpSettings};
 use version::{versioned, Dialect, Versions, V2023, V2024};
 
@@ -46,6 +46,7 @@ fn family(router: Router<AppState>, versions: Versions) -> Router<AppState> {
 /// The route table shared by both dialects.
 pub fn api_routes() -> Router<AppState> {
     let foundation = Router::new()
+        .route("/", get(routes::system_status::get))
         .route("/orgs", get(orgs::list).post(orgs::create))
         .route(
             "/orgs/{orgId}",
@@ -61,6 +62,14 @@ pub fn api_routes() -> Router<AppState> {
             get(api_keys::get_org)
                 .patch(api_keys::update_org)
                 .delete(api_keys::delete_org),
+        )
+        .route(
+            "/orgs/{orgId}/apiKeys/{apiUserId}/accessList",
+            get(api_key_access::list).post(api_key_access::add),
+        )
+        .route(
+            "/orgs/{orgId}/apiKeys/{apiUserId}/accessList/{ipAddress}",
+            get(api_key_access::get).delete(api_key_access::delete),
         )
         .route("/groups", get(groups::list).post(groups::create))
         .route(

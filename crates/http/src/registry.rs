@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
-use tessera_domain::{ClientId, OrgId, SecretId};
+use tessera_domain::{ApiKeyId, ClientId, OrgId, SecretId};
 use tessera_protocols::jwt::Claims;
 use tessera_store::{AccessUse, ServiceAccount, Store, StoreResult};
 
@@ -38,9 +38,69 @@ pub struct Registry {
     revoked: RwLock<HashMap<String, DateTime<Utc>>>,
     verified: RwLock<HashMap<String, Arc<VerifiedToken>>>,
     secret_use: Mutex<HashMap<SecretId, DateTime<Utc>>>,
-    access_use: Mutex<HashMap<(ClientId, String), AccessUse>>,
+    access_use: Mutex<PendingUse<ClientId>>,
+    /// The same counters for API-key access lists (the keys themselves live in the store and
+    /// the Digest cache, not here).
+    key_access_use: Mutex<PendingUse<ApiKeyId>>,
     /// Failed authentications waiting to be written as events.
     pub auth_failures: crate::auth_failures::AuthFailures,
+}
+
+/// Access-list uses not yet flushed, by (owner, entry key).
+type PendingUse<O> = HashMap<(O, String), AccessUse<O>>;
+
+fn note_use<O: Copy + Eq + std::hash::Hash>(
+    map: &Mutex<PendingUse<O>>,
+    owner: O,
+    entry_key: String,
+    addr: IpAddr,
+    at: DateTime<Utc>,
+) {
+    let mut map = lock(map);
+    let u = map
+        .entry((owner, entry_key.clone()))
+        .or_insert_with(|| AccessUse {
+            account: owner,
+            entry_key,
+            at,
+            address: addr.to_string(),
+            count: 0,
+        });
+    u.at = at;
+    u.address = addr.to_string();
+    u.count += 1;
+}
+
+fn pending_use<O: Copy + Eq + std::hash::Hash>(
+    map: &Mutex<PendingUse<O>>,
+    owner: O,
+    entry_key: &str,
+) -> Option<(DateTime<Utc>, String, u64)> {
+    lock(map)
+        .get(&(owner, entry_key.to_owned()))
+        .map(|u| (u.at, u.address.clone(), u.count))
+}
+
+/// Forgets the `flushed` uses (now in the store), keeping what arrived meanwhile.
+fn settle_use<O: Copy + Eq + std::hash::Hash>(
+    map: &Mutex<PendingUse<O>>,
+    flushed: &[AccessUse<O>],
+) {
+    let mut pending = lock(map);
+    for u in flushed {
+        let key = (u.account, u.entry_key.clone());
+        let done = match pending.get_mut(&key) {
+            Some(p) if p.count == u.count => true,
+            Some(p) => {
+                p.count -= u.count;
+                false
+            }
+            None => false,
+        };
+        if done {
+            pending.remove(&key);
+        }
+    }
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -177,19 +237,7 @@ impl Registry {
         addr: IpAddr,
         at: DateTime<Utc>,
     ) {
-        let mut map = lock(&self.access_use);
-        let u = map
-            .entry((account, entry_key.clone()))
-            .or_insert_with(|| AccessUse {
-                account,
-                entry_key,
-                at,
-                address: addr.to_string(),
-                count: 0,
-            });
-        u.at = at;
-        u.address = addr.to_string();
-        u.count += 1;
+        note_use(&self.access_use, account, entry_key, addr, at);
     }
 
     /// Pending access-list usage for display: (lastUsedAt, lastUsedAddress, extra count).
@@ -198,9 +246,27 @@ impl Registry {
         account: ClientId,
         entry_key: &str,
     ) -> Option<(DateTime<Utc>, String, u64)> {
-        lock(&self.access_use)
-            .get(&(account, entry_key.to_owned()))
-            .map(|u| (u.at, u.address.clone(), u.count))
+        pending_use(&self.access_use, account, entry_key)
+    }
+
+    /// Counts a request of API key `key` admitted by its access-list entry `entry_key`.
+    pub fn note_key_access_use(
+        &self,
+        key: ApiKeyId,
+        entry_key: String,
+        addr: IpAddr,
+        at: DateTime<Utc>,
+    ) {
+        note_use(&self.key_access_use, key, entry_key, addr, at);
+    }
+
+    /// Pending API-key access-list usage: (lastUsed, lastUsedAddress, extra count).
+    pub fn key_access_pending(
+        &self,
+        key: ApiKeyId,
+        entry_key: &str,
+    ) -> Option<(DateTime<Utc>, String, u64)> {
+        pending_use(&self.key_access_use, key, entry_key)
     }
 
     /// Writes pending usage to the store, then refreshes the affected accounts. On a store
@@ -211,6 +277,8 @@ impl Registry {
             .map(|(k, v)| (*k, *v))
             .collect();
         let access: Vec<AccessUse> = lock(&self.access_use).values().cloned().collect();
+        let key_access: Vec<AccessUse<ApiKeyId>> =
+            lock(&self.key_access_use).values().cloned().collect();
         if !secrets.is_empty() {
             store.record_secret_use(&secrets).await?;
             let mut pending = lock(&self.secret_use);
@@ -222,21 +290,13 @@ impl Registry {
         }
         if !access.is_empty() {
             store.record_access_use(&access).await?;
-            let mut pending = lock(&self.access_use);
-            for u in &access {
-                let key = (u.account, u.entry_key.clone());
-                let done = match pending.get_mut(&key) {
-                    Some(p) if p.count == u.count => true,
-                    Some(p) => {
-                        p.count -= u.count;
-                        false
-                    }
-                    None => false,
-                };
-                if done {
-                    pending.remove(&key);
-                }
-            }
+            settle_use(&self.access_use, &access);
+        }
+        if !key_access.is_empty() {
+            // API keys are read from the store per request (or the Digest cache, which does
+            // not show counters): nothing to reload.
+            store.record_api_key_access_use(&key_access).await?;
+            settle_use(&self.key_access_use, &key_access);
         }
         self.auth_failures.flush(store).await?;
         let _guard = self.write().await;

@@ -111,8 +111,8 @@ const MAX_CACHED_KEYS: usize = 10_000;
 /// API keys found by Digest authentication, kept so a request does no store read and no
 /// AES-GCM open. Only keys that exist are kept (an unknown public key costs a store read every
 /// time and takes no memory). The whole cache is dropped whenever the store's
-/// [`Store::api_keys_version`] moves, which every write to a key, its project memberships, a
-/// project or an organization does after its commit: so a role change or deletion applies to
+/// [`Store::api_keys_version`] moves, which every write to a key, its project memberships, its
+/// access list, a project or an organization does after its commit: so a role change or deletion applies to
 /// the very next request. A backend without a version is never cached.
 #[derive(Default)]
 pub struct ApiKeyCache {

@@ -90,6 +90,8 @@ pub struct ApiKeyRecord {
     /// Project memberships, ordered by project id.
     pub group_roles: Vec<(GroupId, Vec<GroupRole>)>,
     pub created_at: DateTime<Utc>,
+    /// The key's IP access list (CONTRACT §7), ordered by entry; empty admits every address.
+    pub access_list: Vec<AccessListEntry>,
 }
 
 /// A service-account secret as stored: a keyed hash, never the value.
@@ -138,10 +140,11 @@ pub enum AddSecretOutcome {
     NotFound,
 }
 
-/// Usage of one access-list entry since the last flush.
+/// Usage of one access-list entry since the last flush. `O` names the list's owner: a
+/// service account (`ClientId`) or an API key (`ApiKeyId`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessUse {
-    pub account: ClientId,
+pub struct AccessUse<O = ClientId> {
+    pub account: O,
     pub entry_key: String,
     pub at: DateTime<Utc>,
     pub address: String,
@@ -174,6 +177,17 @@ pub struct Listed<T> {
 pub enum GroupFilter {
     All,
     Only(Vec<GroupId>),
+}
+
+/// The result of removing one entry from an API key's access list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteKeyAccessOutcome {
+    Deleted,
+    /// The key, or that entry of it, does not exist.
+    NotFound,
+    /// The list left behind would be non-empty and no longer admit the address that had to
+    /// stay admitted; nothing was changed.
+    WouldLockOut,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,6 +305,29 @@ pub trait Store: Send + Sync + 'static {
         events: &[NewEvent],
     ) -> StoreResult<bool>;
     async fn delete_api_key(&self, id: ApiKeyId, events: &[NewEvent]) -> StoreResult<bool>;
+    /// Adds entries to an API key's access list, ignoring ones already present. Each entry
+    /// comes with the event that records its addition, written (in the same transaction) only
+    /// when the entry was new. `false` when the key is gone (nothing written).
+    async fn add_api_key_access_entries(
+        &self,
+        id: ApiKeyId,
+        entries: &[(AccessListEntry, NewEvent)],
+    ) -> StoreResult<bool>;
+    /// Removes one entry (`entry_key`, CIDR notation) from an API key's access list. With
+    /// `keep_admitting`, the delete is refused (`WouldLockOut`, nothing written) when the list
+    /// left behind would be non-empty and no longer admit that address: the check and the
+    /// delete are one transaction, so two concurrent deletes cannot lock a caller out together.
+    async fn delete_api_key_access_entry(
+        &self,
+        id: ApiKeyId,
+        entry_key: &str,
+        keep_admitting: Option<std::net::IpAddr>,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteKeyAccessOutcome>;
+    /// Adds to the usage counters of API-key access-list entries (batched by the caller).
+    /// Counters are not part of what authentication reads, so this does not move
+    /// [`Store::api_keys_version`].
+    async fn record_api_key_access_use(&self, uses: &[AccessUse<ApiKeyId>]) -> StoreResult<()>;
 
     /// Every service account (the HTTP layer keeps them in memory; see `architecture.md`).
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
@@ -391,7 +428,7 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
     /// A number that changes after every write that may change what `get_api_key*` returns
-    /// (a key's roles, project memberships or existence; project and org deletion), so a caller
+    /// (a key's roles, project memberships, access list or existence; project and org deletion), so a caller
     /// may cache API keys and drop its cache when the number moves. `None` when the backend does
     /// not track it: API keys must then not be cached.
     fn api_keys_version(&self) -> Option<u64> {

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::*;
 
+mod api_key_access;
 mod events;
 
 use crate::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
@@ -213,6 +214,7 @@ fn api_key_from_row(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
         org_roles: split_roles::<OrgRole>(row.try_get("org_roles").map_err(backend)?)?,
         group_roles: Vec::new(),
         created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+        access_list: Vec::new(),
     })
 }
 
@@ -281,7 +283,7 @@ async fn insert_api_key(tx: &mut Transaction<'_, Sqlite>, k: &ApiKeyRecord) -> S
     for (group, roles) in &k.group_roles {
         upsert_key_group(tx, k.id, *group, roles).await?;
     }
-    Ok(())
+    api_key_access::insert_all(tx, k.id, &k.access_list).await
 }
 
 async fn upsert_key_group(
@@ -355,22 +357,27 @@ fn secret_from_row(row: &SqliteRow) -> StoreResult<(ClientId, SaSecret)> {
     ))
 }
 
-fn access_from_row(row: &SqliteRow) -> StoreResult<(ClientId, AccessListEntry)> {
+/// One access-list entry with its counters (the columns both owners' tables share).
+fn entry_from_row(row: &SqliteRow) -> StoreResult<AccessListEntry> {
     let key: String = row.try_get("entry").map_err(backend)?;
     let is_cidr: bool = row.try_get("is_cidr").map_err(backend)?;
     let mut entry = AccessEntry::from_cidr_block(&key)
         .map_err(|_| StoreError::Backend(format!("malformed access entry {key:?} in store")))?;
     entry.is_cidr = is_cidr;
     let count: i64 = row.try_get("request_count").map_err(backend)?;
+    Ok(AccessListEntry {
+        entry,
+        created_at: from_millis(row.try_get("created_at").map_err(backend)?),
+        last_used_at: opt_millis(row.try_get("last_used_at").map_err(backend)?),
+        last_used_address: row.try_get("last_used_address").map_err(backend)?,
+        request_count: u64::try_from(count).unwrap_or(0),
+    })
+}
+
+fn access_from_row(row: &SqliteRow) -> StoreResult<(ClientId, AccessListEntry)> {
     Ok((
         ClientId(parse_id(row.try_get("account_id").map_err(backend)?)?),
-        AccessListEntry {
-            entry,
-            created_at: from_millis(row.try_get("created_at").map_err(backend)?),
-            last_used_at: opt_millis(row.try_get("last_used_at").map_err(backend)?),
-            last_used_address: row.try_get("last_used_address").map_err(backend)?,
-            request_count: u64::try_from(count).unwrap_or(0),
-        },
+        entry_from_row(row)?,
     ))
 }
 
@@ -512,7 +519,7 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Fills in project memberships for a page of keys with one query.
+    /// Fills in project memberships and access lists for a page of keys, with one query each.
     async fn with_group_roles(
         &self,
         mut keys: Vec<ApiKeyRecord>,
@@ -538,6 +545,7 @@ impl SqliteStore {
                 k.group_roles.push((group, roles));
             }
         }
+        api_key_access::fill(&self.pool, &mut keys).await?;
         Ok(keys)
     }
 
@@ -1018,6 +1026,31 @@ impl Store for SqliteStore {
         }
         commit_with(tx, events).await?;
         Ok(true)
+    }
+
+    async fn add_api_key_access_entries(
+        &self,
+        id: ApiKeyId,
+        entries: &[(AccessListEntry, NewEvent)],
+    ) -> StoreResult<bool> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
+        self.add_key_access(id, entries).await
+    }
+
+    async fn delete_api_key_access_entry(
+        &self,
+        id: ApiKeyId,
+        entry_key: &str,
+        keep_admitting: Option<std::net::IpAddr>,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteKeyAccessOutcome> {
+        let _bump = ApiKeysChanged(&self.api_keys_version);
+        self.delete_key_access(id, entry_key, keep_admitting, events)
+            .await
+    }
+
+    async fn record_api_key_access_use(&self, uses: &[AccessUse<ApiKeyId>]) -> StoreResult<()> {
+        self.record_key_access_use(uses).await
     }
 
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {

@@ -47,6 +47,34 @@ fn key(org: OrgId, public: &str, roles: Vec<OrgRole>) -> ApiKeyRecord {
         org_roles: roles,
         group_roles: vec![],
         created_at: t0(),
+        access_list: vec![],
+    }
+}
+
+/// An event about an API key's access list (the store writes it with the change).
+fn key_event(id: ApiKeyId, entry: &str) -> events::NewEvent {
+    events::NewEvent {
+        id: tessera_domain::EventId::generate(t0()),
+        created: t0(),
+        event_type: tessera_domain::EventType::ApiKeyAccessListEntryAdded,
+        org_id: None,
+        group_id: None,
+        actor: events::Actor::System,
+        remote_address: None,
+        target: vec![
+            ("targetApiKeyId", id.to_string()),
+            ("whitelistEntry", entry.to_owned()),
+        ],
+    }
+}
+
+fn access_entry(s: &str) -> AccessListEntry {
+    AccessListEntry {
+        entry: AccessEntry::parse_any(s).unwrap(),
+        created_at: t0(),
+        last_used_at: None,
+        last_used_address: None,
+        request_count: 0,
     }
 }
 
@@ -467,6 +495,169 @@ async fn service_accounts(s: &dyn Store) {
     assert!(!all.iter().any(|x| x.client_id == a.client_id));
 }
 
+/// API-key access lists: entries load with the key, duplicates are ignored (and their events
+/// not written), a delete that would lock `keep_admitting` out changes nothing, counters add up.
+async fn api_key_access_lists(s: &dyn Store) {
+    let o = org("K");
+    let k = key(o.id, "kkkkkkkk", vec![OrgRole::Owner]);
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: None,
+            api_key: Some(&k),
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let a = access_entry("127.0.0.2");
+    let b = access_entry("10.0.0.0/8");
+    let v6 = access_entry("2001:db8::/32");
+    let (ea, eb) = (key_event(k.id, "a"), key_event(k.id, "b"));
+    assert!(s
+        .add_api_key_access_entries(k.id, &[(a.clone(), ea.clone()), (b.clone(), eb.clone())])
+        .await
+        .unwrap());
+    assert!(s.get_event(ea.id).await.unwrap().is_some());
+    assert!(s.get_event(eb.id).await.unwrap().is_some());
+    // A duplicate is ignored and its event is not written; the new entry's is.
+    let (dup, ev6) = (key_event(k.id, "a again"), key_event(k.id, "v6"));
+    let mut a_again = a.clone();
+    a_again.created_at = t0() + Duration::hours(1);
+    assert!(s
+        .add_api_key_access_entries(k.id, &[(a_again, dup.clone()), (v6.clone(), ev6.clone())])
+        .await
+        .unwrap());
+    assert!(s.get_event(dup.id).await.unwrap().is_none());
+    assert!(s.get_event(ev6.id).await.unwrap().is_some());
+    let stored = s.get_api_key(k.id).await.unwrap().unwrap();
+    let keys: Vec<String> = stored.access_list.iter().map(|e| e.entry.key()).collect();
+    assert_eq!(keys, ["10.0.0.0/8", "127.0.0.2/32", "2001:db8::/32"]);
+    assert_eq!(
+        stored.access_list[1].created_at,
+        t0(),
+        "the first add is kept"
+    );
+    assert!(!stored.access_list[1].entry.is_cidr && stored.access_list[0].entry.is_cidr);
+    // Loaded the same way by public key and in lists.
+    let by_public = s
+        .get_api_key_by_public_key("kkkkkkkk")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_public.access_list, stored.access_list);
+    let listed = s.list_org_api_keys(o.id, Page::ALL).await.unwrap();
+    assert_eq!(listed.items[0].access_list, stored.access_list);
+
+    // Unknown key: nothing written.
+    let ghost = key_event(k.id, "ghost");
+    assert!(!s
+        .add_api_key_access_entries(ApiKeyId::generate(t0()), &[(a.clone(), ghost.clone())])
+        .await
+        .unwrap());
+    assert!(s.get_event(ghost.id).await.unwrap().is_none());
+
+    // Usage counters add up and do not touch other entries.
+    let use_a = |n| AccessUse {
+        account: k.id,
+        entry_key: "127.0.0.2/32".to_owned(),
+        at: t0() + Duration::minutes(n),
+        address: "127.0.0.2".to_owned(),
+        count: 2,
+    };
+    s.record_api_key_access_use(&[use_a(1)]).await.unwrap();
+    s.record_api_key_access_use(&[use_a(2)]).await.unwrap();
+    let stored = s.get_api_key(k.id).await.unwrap().unwrap();
+    assert_eq!(stored.access_list[1].request_count, 4);
+    assert_eq!(
+        stored.access_list[1].last_used_at,
+        Some(t0() + Duration::minutes(2))
+    );
+    assert_eq!(
+        stored.access_list[1].last_used_address.as_deref(),
+        Some("127.0.0.2")
+    );
+    assert_eq!(stored.access_list[0].request_count, 0);
+
+    // Deletes: unknown entry, a lock-out refused (nothing written), then allowed ones.
+    let caller: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let ev = key_event(k.id, "del");
+    assert_eq!(
+        s.delete_api_key_access_entry(
+            k.id,
+            "192.0.2.0/24",
+            Some(caller),
+            std::slice::from_ref(&ev)
+        )
+        .await
+        .unwrap(),
+        DeleteKeyAccessOutcome::NotFound
+    );
+    assert_eq!(
+        s.delete_api_key_access_entry(
+            k.id,
+            "127.0.0.2/32",
+            Some(caller),
+            std::slice::from_ref(&ev)
+        )
+        .await
+        .unwrap(),
+        DeleteKeyAccessOutcome::WouldLockOut
+    );
+    assert!(s.get_event(ev.id).await.unwrap().is_none());
+    assert_eq!(
+        s.get_api_key(k.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_list
+            .len(),
+        3
+    );
+    // Removing other entries keeps the caller admitted.
+    for entry in ["10.0.0.0/8", "2001:db8::/32"] {
+        let ev = key_event(k.id, entry);
+        assert_eq!(
+            s.delete_api_key_access_entry(k.id, entry, Some(caller), std::slice::from_ref(&ev))
+                .await
+                .unwrap(),
+            DeleteKeyAccessOutcome::Deleted
+        );
+        assert!(s.get_event(ev.id).await.unwrap().is_some());
+    }
+    // The last entry may go: an empty list admits everyone.
+    assert_eq!(
+        s.delete_api_key_access_entry(k.id, "127.0.0.2/32", Some(caller), &[])
+            .await
+            .unwrap(),
+        DeleteKeyAccessOutcome::Deleted
+    );
+    // Without a caller to keep admitted, any entry may go.
+    s.add_api_key_access_entries(
+        k.id,
+        &[
+            (a.clone(), key_event(k.id, "x")),
+            (b.clone(), key_event(k.id, "y")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.delete_api_key_access_entry(k.id, "127.0.0.2/32", None, &[])
+            .await
+            .unwrap(),
+        DeleteKeyAccessOutcome::Deleted
+    );
+    // Deleting the key takes its list with it.
+    assert!(s.delete_api_key(k.id, &[]).await.unwrap());
+    assert_eq!(
+        s.delete_api_key_access_entry(k.id, "10.0.0.0/8", None, &[])
+            .await
+            .unwrap(),
+        DeleteKeyAccessOutcome::NotFound
+    );
+}
+
 #[tokio::test]
 async fn sqlite_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -476,6 +667,7 @@ async fn sqlite_meets_the_contract() {
     store.ping().await.unwrap();
     orgs_groups_and_keys(&store).await;
     service_accounts(&store).await;
+    api_key_access_lists(&store).await;
     // Durable: a second handle on the same file sees the data.
     store.close().await;
     let again = SqliteStore::open(&dir.path().join("contract.db"))
@@ -591,6 +783,15 @@ async fn sqlite_api_key_version_moves_on_key_writes() {
     moved(&s, "create_group");
     s.delete_group(g2.id, &[]).await.unwrap();
     moved(&s, "delete_group");
+    let entry = access_entry("127.0.0.2");
+    s.add_api_key_access_entries(k.id, &[(entry, key_event(k.id, "e"))])
+        .await
+        .unwrap();
+    moved(&s, "add_api_key_access_entries");
+    s.delete_api_key_access_entry(k.id, "127.0.0.2/32", None, &[])
+        .await
+        .unwrap();
+    moved(&s, "delete_api_key_access_entry");
     s.delete_api_key(k.id, &[]).await.unwrap();
     moved(&s, "delete_api_key");
     s.delete_group(g.id, &[]).await.unwrap();

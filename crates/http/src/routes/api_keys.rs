@@ -59,12 +59,17 @@ pub fn new_api_key(
         org_roles,
         group_roles,
         created_at: now,
+        access_list: Vec::new(),
     };
     Ok((record, private_key))
 }
 
 /// Loads a key of `org`, 404 when it is not there (or belongs to another org).
-async fn key_in_org(state: &AppState, org: OrgId, raw_id: &str) -> ApiResult<ApiKeyRecord> {
+pub(crate) async fn key_in_org(
+    state: &AppState,
+    org: OrgId,
+    raw_id: &str,
+) -> ApiResult<ApiKeyRecord> {
     let id = ApiKeyId::parse(raw_id)?;
     match state.store.get_api_key(id).await? {
         Some(k) if k.org_id == org => Ok(k),

@@ -1,11 +1,13 @@
 //! Handlers, one module per resource family. Each handler: authenticate (`Caller`), parse
 //! ids, authorize with the domain's decision, call the store, map to wire types.
 
+pub mod api_key_access;
 pub mod api_keys;
 pub mod group_service_accounts;
 pub mod groups;
 pub mod orgs;
 pub mod service_accounts;
+pub mod system_status;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -639,6 +639,51 @@ pub struct AccessEntryIn {
 /// Most entries accepted in one request body (Atlas).
 pub const MAX_ACCESS_ENTRIES_PER_REQUEST: usize = 200;
 
+/// Validates the entries of an access-list request body, given as (`ipAddress`,
+/// `cidrBlock`) pairs, for service accounts and API keys alike: 1 to
+/// [`MAX_ACCESS_ENTRIES_PER_REQUEST`] entries, each exactly one of the two fields, each a valid
+/// IPv4 or IPv6 address or CIDR block. Any invalid entry rejects the whole body.
+pub fn new_access_entries(
+    items: impl ExactSizeIterator<Item = (Option<String>, Option<String>)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<Vec<AccessListEntry>> {
+    if items.len() == 0 || items.len() > MAX_ACCESS_ENTRIES_PER_REQUEST {
+        return Err(ApiError::validation(format!(
+            "The request body must list 1 to {MAX_ACCESS_ENTRIES_PER_REQUEST} entries."
+        )));
+    }
+    let mut entries = Vec::with_capacity(items.len());
+    for (ip, cidr) in items {
+        let entry = match (ip, cidr) {
+            (Some(ip), None) => AccessEntry::from_ip_address(&ip)?,
+            (None, Some(cidr)) => AccessEntry::from_cidr_block(&cidr)?,
+            _ => {
+                return Err(ApiError::validation(
+                    "Each entry must have exactly one of ipAddress and cidrBlock.",
+                ))
+            }
+        };
+        entries.push(AccessListEntry {
+            entry,
+            created_at: now,
+            last_used_at: None,
+            last_used_address: None,
+            request_count: 0,
+        });
+    }
+    Ok(entries)
+}
+
+/// The refusal to remove an entry the request itself comes through (Atlas).
+pub fn cannot_remove_caller_entry(raw: &str, why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "CANNOT_REMOVE_CALLER_ACCESS_LIST_ENTRY",
+        format!("The entry {raw} cannot be removed by this request: {why}"),
+    )
+    .with_params([json!(raw)])
+}
+
 pub async fn add_access(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -663,31 +708,10 @@ pub async fn add_access_entries(
     body: Vec<AccessEntryIn>,
     check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
-    if body.is_empty() || body.len() > MAX_ACCESS_ENTRIES_PER_REQUEST {
-        return Err(ApiError::validation(format!(
-            "The request body must list 1 to {MAX_ACCESS_ENTRIES_PER_REQUEST} entries."
-        )));
-    }
-    let now = state.clock.now();
-    let mut entries = Vec::with_capacity(body.len());
-    for item in body {
-        let entry = match (&item.ip_address, &item.cidr_block) {
-            (Some(ip), None) => AccessEntry::from_ip_address(ip)?,
-            (None, Some(cidr)) => AccessEntry::from_cidr_block(cidr)?,
-            _ => {
-                return Err(ApiError::validation(
-                    "Each entry must have exactly one of ipAddress and cidrBlock.",
-                ))
-            }
-        };
-        entries.push(AccessListEntry {
-            entry,
-            created_at: now,
-            last_used_at: None,
-            last_used_address: None,
-            request_count: 0,
-        });
-    }
+    let entries = new_access_entries(
+        body.into_iter().map(|i| (i.ip_address, i.cidr_block)),
+        state.clock.now(),
+    )?;
     let ((), stored) = change_existing(state, account.client_id, check, |account| async move {
         // One event per entry that is new (entries already present are ignored).
         let events: Vec<_> = entries
@@ -779,12 +803,10 @@ pub async fn remove_access_entry(
         // The account may not remove the entry its own request comes through (Atlas).
         if let PrincipalKind::ServiceAccount { client_id, .. } = &caller.kind {
             if *client_id == account.client_id && entry.contains(peer) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "CANNOT_REMOVE_CALLER_ACCESS_LIST_ENTRY",
-                    format!("The entry {raw} allows the address this request comes from and cannot be removed by it."),
-                )
-                .with_params([json!(raw)]));
+                return Err(cannot_remove_caller_entry(
+                    raw,
+                    "it allows the address this request comes from.",
+                ));
             }
         }
         let mut target = audit::account_target(account.client_id);

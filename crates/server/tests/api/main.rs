@@ -1,6 +1,7 @@
 //! End-to-end tests of the HTTP API: a real server over real HTTP with a real SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_key_access;
 mod api_keys;
 mod attacks;
 mod auth;
@@ -20,4 +21,5 @@ mod review;
 mod service_accounts;
 mod store_faults;
 mod surface;
+mod system_status;
 mod tls;

@@ -11,9 +11,9 @@ use tessera_domain::EventId;
 use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
 use tessera_store::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 use tessera_store::{
-    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteOrgOutcome, Group,
-    GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page, SaSecret, ServiceAccount,
-    Store, StoreError, StoreResult,
+    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteKeyAccessOutcome,
+    DeleteOrgOutcome, Group, GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page,
+    SaSecret, ServiceAccount, Store, StoreError, StoreResult,
 };
 
 use crate::harness::{basic, TestServer};
@@ -266,6 +266,30 @@ impl Store for FailingStore {
 
     async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()> {
         self.inner.record_access_use(uses).await
+    }
+
+    async fn add_api_key_access_entries(
+        &self,
+        id: ApiKeyId,
+        entries: &[(AccessListEntry, NewEvent)],
+    ) -> StoreResult<bool> {
+        self.inner.add_api_key_access_entries(id, entries).await
+    }
+
+    async fn delete_api_key_access_entry(
+        &self,
+        id: ApiKeyId,
+        entry_key: &str,
+        keep_admitting: Option<std::net::IpAddr>,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteKeyAccessOutcome> {
+        self.inner
+            .delete_api_key_access_entry(id, entry_key, keep_admitting, events)
+            .await
+    }
+
+    async fn record_api_key_access_use(&self, uses: &[AccessUse<ApiKeyId>]) -> StoreResult<()> {
+        self.inner.record_api_key_access_use(uses).await
     }
 
     async fn set_service_account_group_roles(
