@@ -2,6 +2,7 @@
 //! ids, authorize with the domain's decision, call the store, map to wire types.
 
 pub mod api_keys;
+pub mod events;
 pub mod group_service_accounts;
 pub mod groups;
 pub mod orgs;
