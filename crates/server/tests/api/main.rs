@@ -7,6 +7,7 @@ mod auth;
 mod concurrency;
 mod connections;
 mod digest_cache;
+mod events;
 mod every_route;
 mod group_service_accounts;
 mod groups;
