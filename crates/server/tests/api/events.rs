@@ -1132,3 +1132,68 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn failed_authentications_show_their_count() {
+    use tessera_domain::{EventType, OrgId};
+    use tessera_store::events::{Actor, AuthFailure};
+    let s = TestServer::start().await;
+    let o = s.owner();
+    // Written as the authentication layer does (the aggregation is the store's).
+    let config = tessera::config::Config {
+        data_dir: s.dir.path().join("data"),
+        ..tessera::config::Config::default()
+    };
+    let store = tessera::export::open_store(&config).await.unwrap();
+    let failure = |count| AuthFailure {
+        event_type: EventType::ApiKeyAuthenticationFailed,
+        org_id: Some(OrgId::parse(s.org()).unwrap()),
+        principal: o.public.clone(),
+        actor: Actor::Anonymous,
+        remote_address: Some("192.0.2.7".parse().unwrap()),
+        minute: crate::harness::t0(),
+        count,
+    };
+    tessera_store::Store::record_auth_failures(&store, &[failure(3)])
+        .await
+        .unwrap();
+    tessera_store::Store::record_auth_failures(&store, &[failure(2)])
+        .await
+        .unwrap();
+    let r = s
+        .call(
+            &o,
+            Method::GET,
+            &org_events(
+                &s,
+                V2,
+                "?eventType=API_KEY_AUTHENTICATION_FAILED&includeRaw=true",
+            ),
+            None,
+        )
+        .await;
+    r.expect(200);
+    let all = results(&r);
+    assert_eq!(all.len(), 1, "{}", r.text);
+    let ev = &all[0];
+    assert_eq!(ev["count"], 5);
+    assert_eq!(ev["remoteAddress"], "192.0.2.7");
+    assert_eq!(
+        ev["raw"],
+        json!({"principal": o.public, "actorKind": "ANONYMOUS", "count": 5})
+    );
+    for absent in ["apiKeyId", "publicKey", "clientId", "groupId"] {
+        assert!(ev.get(absent).is_none(), "{absent} in {ev}");
+    }
+    // Other events carry no top-level count.
+    let r = s
+        .call(
+            &o,
+            Method::GET,
+            &org_events(&s, V2, "?eventType=ORG_CREATED"),
+            None,
+        )
+        .await;
+    assert!(results(&r)[0].get("count").is_none());
+    s.stop().await;
+}
