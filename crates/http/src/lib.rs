@@ -34,7 +34,7 @@ use std::any::Any;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use error::ApiError;
-use routes::{api_key_access, api_keys, groups, orgs, service_accounts as sa};
+use routes::{api_key_access, api_keys, events, groups, orgs, service_accounts as sa};
 pub use state::{AppState, AppStateInner, Crypto, HttpSettings};
 use version::{versioned, Dialect, Versions, V2023, V2024};
 
@@ -53,6 +53,10 @@ pub fn api_routes() -> Router<AppState> {
             get(orgs::get).patch(orgs::update).delete(orgs::delete),
         )
         .route("/orgs/{orgId}/groups", get(orgs::list_groups))
+        .route("/orgs/{orgId}/events", get(events::list_org))
+        .route("/orgs/{orgId}/events/{eventId}", get(events::get_org))
+        .route("/groups/{groupId}/events", get(events::list_group))
+        .route("/groups/{groupId}/events/{eventId}", get(events::get_group))
         .route(
             "/orgs/{orgId}/apiKeys",
             get(api_keys::list_org).post(api_keys::create_org),

@@ -1,6 +1,7 @@
 //! Query parameters common to every list and resource (CONTRACT §3): `pretty`, `envelope`,
-//! `pageNum`, `itemsPerPage`, `includeCount`. An unparsable or out-of-range value is a 400,
-//! never a silent default.
+//! `pageNum`, `itemsPerPage`, `includeCount`, and the typed readers handlers use for their own
+//! (`includeRaw`, `minDate`/`maxDate`, a repeatable `eventType`). An unparsable or
+//! out-of-range value is a 400, never a silent default.
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
@@ -37,9 +38,18 @@ impl QueryPairs {
         }
         Ok(first)
     }
+
+    /// Every value of a parameter that may repeat (`eventType=A&eventType=B`), in order.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
-fn invalid_param(name: &str, value: &str, expected: &str) -> ApiError {
+pub fn invalid_param(name: &str, value: &str, expected: &str) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::BAD_REQUEST,
         "INVALID_QUERY_PARAMETER",
@@ -54,6 +64,26 @@ pub fn parse_bool_param(q: &QueryPairs, name: &str) -> Result<Option<bool>, ApiE
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
         Some(other) => Err(invalid_param(name, other, "true or false")),
+    }
+}
+
+/// A date-time parameter (`minDate`, `maxDate`): ISO 8601 / RFC 3339 with `Z` or an offset,
+/// read as UTC. Anything else is a 400 naming the parameter.
+pub fn parse_date_param(
+    q: &QueryPairs,
+    name: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    match q.get(name)? {
+        None => Ok(None),
+        Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| {
+                invalid_param(
+                    name,
+                    v,
+                    "an ISO 8601 date and time in UTC, e.g. 2026-01-01T00:00:00Z",
+                )
+            }),
     }
 }
 

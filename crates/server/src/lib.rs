@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod export;
 pub mod fsutil;
 pub mod keys;
 pub mod listener;

@@ -51,6 +51,45 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// The event log.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print events as JSON lines on stdout (oldest first), in the shape the API serves with
+    /// includeRaw=true. Resume with --since <created> --after-id <id> of the last line printed.
+    Export {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Events created at or after this instant (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+        #[arg(long, value_parser = parse_since)]
+        since: chrono::DateTime<chrono::Utc>,
+        /// Only this organization's events (its projects' included).
+        #[arg(long, value_parser = parse_org)]
+        org: Option<tessera_domain::OrgId>,
+        /// Continue strictly after this event (the `id` of the last line printed; --since
+        /// must then be that line's `created`).
+        #[arg(long, value_parser = parse_event_id)]
+        after_id: Option<tessera_domain::EventId>,
+    },
+}
+
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 date-time ({e}); e.g. 2026-01-01T00:00:00Z"))
+}
+
+fn parse_org(s: &str) -> Result<tessera_domain::OrgId, String> {
+    tessera_domain::OrgId::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_event_id(s: &str) -> Result<tessera_domain::EventId, String> {
+    tessera_domain::EventId::parse(s).map_err(|e| e.to_string())
 }
 
 fn init_logging(format: LogFormat) {
@@ -104,6 +143,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tessera::fsutil::ensure_private_dir(&config.data_dir)?;
             let kid = tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?;
             println!("new signing key {kid}: restart the server to sign with it");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            command:
+                EventsCommand::Export {
+                    overrides,
+                    since,
+                    org,
+                    after_id,
+                },
+        } => {
+            let config = Config::load(&overrides)?;
+            let store = tessera::export::open_store(&config).await?;
+            let req = tessera::export::ExportRequest {
+                since,
+                org,
+                after_id,
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            tessera::export::export(
+                &store,
+                &tessera::export::v2_base(&config),
+                &req,
+                tessera::export::BATCH,
+                &mut out,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { overrides } => {

@@ -3,6 +3,7 @@
 
 pub mod api_key_access;
 pub mod api_keys;
+pub mod events;
 pub mod group_service_accounts;
 pub mod groups;
 pub mod orgs;

@@ -9,6 +9,7 @@ mod concurrency;
 mod connections;
 mod digest_cache;
 mod event_writes;
+mod events;
 mod every_route;
 mod group_service_accounts;
 mod groups;

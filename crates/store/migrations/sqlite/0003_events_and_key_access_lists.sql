@@ -20,6 +20,8 @@ CREATE TABLE events (
 -- Newest first within an org or a project; the index alone pages (see list_events).
 CREATE INDEX events_org ON events(org_id, created_at, id);
 CREATE INDEX events_group ON events(group_id, created_at, id);
+-- An eventType filter (one type: in order from the index; its totalCount an index range).
+CREATE INDEX events_org_type ON events(org_id, event_type, created_at, id);
 CREATE INDEX events_created ON events(created_at, id);
 
 -- Events per scope ('org:<id>', 'group:<id>'), kept in the inserting transaction, so an

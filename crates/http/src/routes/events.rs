@@ -1,0 +1,276 @@
+//! The event logs: `/orgs/{orgId}/events[/{eventId}]` (Organization Member) and
+//! `/groups/{groupId}/events[/{eventId}]` (Project Read Only), on both surfaces.
+//!
+//! [`event_out`] is the one mapping from a stored event to its wire shape (`EventViewForOrg` /
+//! `EventViewForNdsGroup`); `tessera events export` prints the same documents.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+use tessera_domain::events::parse_event_type_filter;
+use tessera_domain::time::format;
+use tessera_domain::{EventId, Requirement};
+use tessera_store::events::{Actor, EventQuery, EventRecord, EventScope};
+
+use super::{authorize_org, group_for, Base};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::PathParams;
+use crate::query::{
+    invalid_param, parse_bool_param, parse_date_param, Pagination, Query, QueryPairs,
+};
+use crate::render::Reply;
+use crate::state::AppState;
+
+/// At most this many `eventType` values in one listing (each is a bound SQL parameter).
+pub const MAX_EVENT_TYPES: usize = 100;
+
+/// Target fields the subset's event views name at top level; every target field is in `raw`.
+const TOP_LEVEL_TARGETS: &[&str] = &["targetPublicKey", "whitelistEntry"];
+
+fn actor_kind(actor: &Actor) -> &'static str {
+    match actor {
+        Actor::ApiKey { .. } => "API_KEY",
+        Actor::ServiceAccount(_) => "SERVICE_ACCOUNT",
+        Actor::System => "SYSTEM",
+        Actor::Anonymous => "ANONYMOUS",
+    }
+}
+
+/// The wire document of one event. `base` is the surface's absolute base URL; `scope` is the
+/// log it is read through (its `links` point there), or `None` for the event's own
+/// organization (its project when it has no organization), as the export prints it.
+pub fn event_out(
+    base: &str,
+    scope: Option<EventScope>,
+    e: EventRecord,
+    include_raw: bool,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), json!(e.id.to_string()));
+    out.insert("created".into(), json!(format(e.created)));
+    out.insert("eventTypeName".into(), json!(e.event_type));
+    if let Some(o) = e.org_id {
+        out.insert("orgId".into(), json!(o.to_string()));
+    }
+    if let Some(g) = e.group_id {
+        out.insert("groupId".into(), json!(g.to_string()));
+    }
+    match &e.actor {
+        Actor::ApiKey { id, public_key } => {
+            out.insert("apiKeyId".into(), json!(id.to_string()));
+            out.insert("publicKey".into(), json!(public_key));
+        }
+        Actor::ServiceAccount(client_id) => {
+            out.insert("clientId".into(), json!(client_id.to_string()));
+        }
+        Actor::System | Actor::Anonymous => {}
+    }
+    if let Some(addr) = &e.remote_address {
+        out.insert("remoteAddress".into(), json!(addr));
+    }
+    for (k, v) in &e.target {
+        if TOP_LEVEL_TARGETS.contains(&k.as_str()) {
+            out.insert(k.clone(), json!(v));
+        }
+    }
+    if e.event_type.ends_with("_AUTHENTICATION_FAILED") {
+        out.insert("count".into(), json!(e.count));
+    }
+    out.insert("isGlobalAdmin".into(), json!(false));
+    let href = match scope {
+        Some(EventScope::Org(o)) => Some(format!("{base}/orgs/{o}/events/{}", e.id)),
+        Some(EventScope::Group(g)) => Some(format!("{base}/groups/{g}/events/{}", e.id)),
+        None => match (e.org_id, e.group_id) {
+            (Some(o), _) => Some(format!("{base}/orgs/{o}/events/{}", e.id)),
+            (None, Some(g)) => Some(format!("{base}/groups/{g}/events/{}", e.id)),
+            (None, None) => None,
+        },
+    };
+    let links: Vec<Value> = href
+        .map(|h| json!({"href": h, "rel": "self"}))
+        .into_iter()
+        .collect();
+    out.insert("links".into(), Value::Array(links));
+    if include_raw {
+        let mut raw = Map::new();
+        for (k, v) in e.target {
+            raw.insert(k, json!(v));
+        }
+        raw.insert("actorKind".into(), json!(actor_kind(&e.actor)));
+        raw.insert("count".into(), json!(e.count));
+        out.insert("raw".into(), Value::Object(raw));
+    }
+    Value::Object(out)
+}
+
+/// `eventType` (repeatable), `minDate`, `maxDate`, `includeRaw` of a listing.
+struct Filters {
+    types: Vec<String>,
+    min: Option<chrono::DateTime<chrono::Utc>>,
+    max: Option<chrono::DateTime<chrono::Utc>>,
+    include_raw: bool,
+}
+
+fn filters(q: &QueryPairs) -> ApiResult<Filters> {
+    let raw_types = q.get_all("eventType");
+    if raw_types.len() > MAX_EVENT_TYPES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_PARAMETER",
+            format!("Query parameter eventType may be given at most {MAX_EVENT_TYPES} times."),
+        )
+        .with_params([json!("eventType"), json!(MAX_EVENT_TYPES)]));
+    }
+    let mut types = Vec::with_capacity(raw_types.len());
+    for t in raw_types {
+        let t = parse_event_type_filter(t)
+            .map_err(|_| invalid_param("eventType", t, "an event type name (^[A-Z][A-Z0-9_]*$)"))?;
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    let min = parse_date_param(q, "minDate")?;
+    let max = parse_date_param(q, "maxDate")?;
+    if let (Some(lo), Some(hi)) = (min, max) {
+        if hi < lo {
+            let value = q.get("maxDate")?.unwrap_or_default();
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY_PARAMETER",
+                format!("Invalid value {value} for query parameter maxDate: it is before minDate."),
+            )
+            .with_params([json!("maxDate"), json!(value)]));
+        }
+    }
+    Ok(Filters {
+        types,
+        min,
+        max,
+        include_raw: include_raw(q)?,
+    })
+}
+
+fn include_raw(q: &QueryPairs) -> ApiResult<bool> {
+    Ok(parse_bool_param(q, "includeRaw")?.unwrap_or(false))
+}
+
+fn event_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "EVENT_NOT_FOUND",
+        format!("No event with ID {id} exists."),
+    )
+    .with_params([json!(id)])
+}
+
+async fn list_scope(
+    state: &AppState,
+    base: &str,
+    scope: EventScope,
+    page: &Pagination,
+    f: Filters,
+) -> ApiResult<Reply> {
+    let listed = state
+        .store
+        .list_events(&EventQuery {
+            scope,
+            types: f.types,
+            min: f.min,
+            max: f.max,
+            page: page.page(),
+            include_count: page.include_count,
+        })
+        .await?;
+    let raw = f.include_raw;
+    Ok(Reply::ok(
+        page.list(listed, |e| event_out(base, Some(scope), e, raw)),
+    ))
+}
+
+/// One event of `scope`'s log: 404 `EVENT_NOT_FOUND` when it is unknown or belongs elsewhere.
+async fn get_in_scope(
+    state: &AppState,
+    base: &str,
+    scope: EventScope,
+    raw_id: &str,
+    id: EventId,
+    include_raw: bool,
+) -> ApiResult<Reply> {
+    let event = state
+        .store
+        .get_event(id)
+        .await?
+        .filter(|e| match scope {
+            EventScope::Org(o) => e.org_id == Some(o),
+            EventScope::Group(g) => e.group_id == Some(g),
+        })
+        .ok_or_else(|| event_not_found(raw_id))?;
+    Ok(Reply::ok(event_out(base, Some(scope), event, include_raw)))
+}
+
+pub async fn list_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    page: Pagination,
+    Query(q): Query,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let f = filters(&q)?;
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgMember)?;
+    list_scope(&state, &base, EventScope::Org(org), &page, f).await
+}
+
+pub async fn get_org(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    Query(q): Query,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let raw = include_raw(&q)?;
+    let raw_id = path.get("eventId");
+    let id = EventId::parse(raw_id)?;
+    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgMember)?;
+    get_in_scope(&state, &base, EventScope::Org(org), raw_id, id, raw).await
+}
+
+pub async fn list_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    page: Pagination,
+    Query(q): Query,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let f = filters(&q)?;
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectReadOnly,
+    )
+    .await?;
+    list_scope(&state, &base, EventScope::Group(group.id), &page, f).await
+}
+
+pub async fn get_group(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Base(base): Base,
+    Query(q): Query,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let raw = include_raw(&q)?;
+    let raw_id = path.get("eventId");
+    let id = EventId::parse(raw_id)?;
+    let group = group_for(
+        &state,
+        &caller,
+        path.get("groupId"),
+        Requirement::ProjectReadOnly,
+    )
+    .await?;
+    get_in_scope(&state, &base, EventScope::Group(group.id), raw_id, id, raw).await
+}
