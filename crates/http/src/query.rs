@@ -31,9 +31,11 @@ impl QueryPairs {
         let mut found = self.0.iter().filter(|(k, _)| k == name);
         let first = found.next().map(|(_, v)| v.as_str());
         if found.next().is_some() {
-            return Err(ApiError::validation(format!(
-                "Query parameter {name} was given more than once."
-            ))
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "INVALID_QUERY_PARAMETER",
+                format!("Query parameter {name} was given more than once."),
+            )
             .with_params([json!(name)]));
         }
         Ok(first)

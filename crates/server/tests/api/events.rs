@@ -388,7 +388,7 @@ async fn filters_dates_and_pagination() {
         "?minDate=2026-01-01T00:00:00Z&minDate=2026-01-01T00:00:00Z",
     )
     .await;
-    r.expect_error(400, "VALIDATION_ERROR");
+    r.expect_error(400, "INVALID_QUERY_PARAMETER");
     assert_eq!(r.json["parameters"][0], "minDate");
     // maxDate before minDate.
     let r = list(
