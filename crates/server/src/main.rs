@@ -75,6 +75,11 @@ enum EventsCommand {
         /// must then be that line's `created`).
         #[arg(long, value_parser = parse_event_id)]
         after_id: Option<tessera_domain::EventId>,
+        /// Only events created before this instant (RFC 3339). Default: now minus the settle
+        /// window (60 s + 2 x usage_flush_secs + 10 s), so nothing printed can still change or
+        /// be preceded by an event still being committed.
+        #[arg(long, value_parser = parse_since)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -152,14 +157,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     since,
                     org,
                     after_id,
+                    until,
                 },
         } => {
             let config = Config::load(&overrides)?;
             let store = tessera::export::open_store(&config).await?;
+            let until = until.unwrap_or_else(|| {
+                use tessera_domain::Clock;
+                tessera_domain::SystemClock.now()
+                    - tessera::export::settle_window(config.usage_flush_secs)
+            });
             let req = tessera::export::ExportRequest {
                 since,
                 org,
                 after_id,
+                until,
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
