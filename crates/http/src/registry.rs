@@ -133,17 +133,6 @@ impl Registry {
         read(&self.accounts).get(&id).cloned()
     }
 
-    /// Accounts of an organization, ordered by client id.
-    pub fn list_org(&self, org: OrgId) -> Vec<Arc<ServiceAccount>> {
-        let mut v: Vec<Arc<ServiceAccount>> = read(&self.accounts)
-            .values()
-            .filter(|a| a.org_id == org)
-            .cloned()
-            .collect();
-        v.sort_by_key(|a| a.client_id.0);
-        v
-    }
-
     /// Serializes changes to accounts. Hold the guard across "write store, then
     /// [`Registry::reload`]".
     pub async fn write(&self) -> tokio::sync::MutexGuard<'_, ()> {

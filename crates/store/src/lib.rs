@@ -331,6 +331,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every service account (the HTTP layer keeps them in memory; see `architecture.md`).
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    /// One page of an organization's accounts, ordered by client id, read with the store's
+    /// own pagination (never the whole organization).
+    async fn list_org_service_accounts(
+        &self,
+        org: OrgId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>>;
+    /// One page of the accounts assigned to a project, ordered by client id.
+    async fn list_group_service_accounts(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>>;
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>>;
     /// Inserts the account with its secrets, project roles and access list.
     async fn create_service_account(

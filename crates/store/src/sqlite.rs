@@ -456,29 +456,46 @@ async fn account_exists(tx: &mut Transaction<'_, Sqlite>, id: ClientId) -> Store
         .is_some())
 }
 
+/// A bind value for [`SqliteStore::load_accounts`]'s selection.
+#[derive(Clone, Debug)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Which service accounts [`SqliteStore::load_accounts`] reads: a subquery yielding account
+/// ids (`?` placeholders bound from `args`), or every account.
+struct AccountSelection {
+    ids: Option<String>,
+    args: Vec<Arg>,
+}
+
 async fn fetch_rows(
-    conn: &mut sqlx::pool::PoolConnection<Sqlite>,
+    conn: &mut sqlx::SqliteConnection,
     sql: &str,
-    arg: Option<&str>,
+    args: &[Arg],
 ) -> StoreResult<Vec<SqliteRow>> {
     let mut q = sqlx::query(sql);
-    if let Some(a) = arg {
-        q = q.bind(a.to_owned());
+    for a in args {
+        q = match a {
+            Arg::Text(t) => q.bind(t.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
     }
-    q.fetch_all(&mut **conn).await.map_err(backend)
+    q.fetch_all(conn).await.map_err(backend)
 }
 
 impl SqliteStore {
-    /// Loads accounts (all, or the one with `only`) with their secrets, lists and projects.
-    async fn load_accounts(&self, only: Option<ClientId>) -> StoreResult<Vec<ServiceAccount>> {
-        let (filter, arg) = match only {
-            Some(id) => (" WHERE id = ?", Some(id.0.to_hex())),
-            None => ("", None),
-        };
-        let child_filter = if only.is_some() {
-            " WHERE account_id = ?"
-        } else {
-            ""
+    /// Loads the selected accounts, ordered by id, with their secrets, lists and projects, from
+    /// one read snapshot. Linear in the rows read: children are matched to their account
+    /// through a map, so a million accounts load in one pass.
+    async fn load_accounts(&self, sel: &AccountSelection) -> StoreResult<Vec<ServiceAccount>> {
+        let (filter, child_filter) = match &sel.ids {
+            Some(ids) => (
+                format!(" WHERE id IN ({ids})"),
+                format!(" WHERE account_id IN ({ids})"),
+            ),
+            None => (String::new(), String::new()),
         };
         let sql_a = format!("SELECT * FROM service_accounts{filter} ORDER BY id");
         let sql_s = format!("SELECT * FROM sa_secrets{child_filter} ORDER BY account_id, id");
@@ -486,34 +503,41 @@ impl SqliteStore {
             format!("SELECT * FROM sa_access_list{child_filter} ORDER BY account_id, entry");
         let sql_g = format!("SELECT * FROM sa_groups{child_filter} ORDER BY account_id, group_id");
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let rows = fetch_rows(&mut conn, &sql_a, arg.as_deref()).await?;
+        // A read transaction: the four queries see one snapshot (WAL), so a page never mixes
+        // an account with children written after it was read.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
+        let rows = fetch_rows(&mut tx, &sql_a, &sel.args).await?;
         let mut accounts: Vec<ServiceAccount> = rows
             .iter()
             .map(account_from_row)
             .collect::<StoreResult<_>>()?;
-        let index = |accounts: &Vec<ServiceAccount>, id: ClientId| {
-            accounts.iter().position(|a| a.client_id == id)
-        };
-        for row in fetch_rows(&mut conn, &sql_s, arg.as_deref()).await? {
+        drop(rows);
+        let index: std::collections::HashMap<ClientId, usize> = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.client_id, i))
+            .collect();
+        for row in fetch_rows(&mut tx, &sql_s, &sel.args).await? {
             let (id, secret) = secret_from_row(&row)?;
-            if let Some(i) = index(&accounts, id) {
+            if let Some(&i) = index.get(&id) {
                 accounts[i].secrets.push(secret);
             }
         }
-        for row in fetch_rows(&mut conn, &sql_l, arg.as_deref()).await? {
+        for row in fetch_rows(&mut tx, &sql_l, &sel.args).await? {
             let (id, entry) = access_from_row(&row)?;
-            if let Some(i) = index(&accounts, id) {
+            if let Some(&i) = index.get(&id) {
                 accounts[i].access_list.push(entry);
             }
         }
-        for row in fetch_rows(&mut conn, &sql_g, arg.as_deref()).await? {
+        for row in fetch_rows(&mut tx, &sql_g, &sel.args).await? {
             let id = ClientId(parse_id(row.try_get("account_id").map_err(backend)?)?);
             let group = GroupId(parse_id(row.try_get("group_id").map_err(backend)?)?);
             let roles = split_roles::<GroupRole>(row.try_get("roles").map_err(backend)?)?;
-            if let Some(i) = index(&accounts, id) {
+            if let Some(&i) = index.get(&id) {
                 accounts[i].group_roles.push((group, roles));
             }
         }
+        tx.commit().await.map_err(backend)?;
         Ok(accounts)
     }
 }
@@ -1054,11 +1078,78 @@ impl Store for SqliteStore {
     }
 
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
-        self.load_accounts(None).await
+        self.load_accounts(&AccountSelection {
+            ids: None,
+            args: Vec::new(),
+        })
+        .await
+    }
+
+    async fn list_org_service_accounts(
+        &self,
+        org: OrgId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        let total = count(
+            &sqlx::query("SELECT COUNT(*) FROM service_accounts WHERE org_id = ?")
+                .bind(org.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?,
+        )?;
+        // Each of the four queries repeats the page's subquery (so its arguments repeat).
+        let items = self
+            .load_accounts(&AccountSelection {
+                ids: Some(
+                    "SELECT id FROM service_accounts WHERE org_id = ? ORDER BY id LIMIT ? OFFSET ?"
+                        .into(),
+                ),
+                args: vec![
+                    Arg::Text(org.to_string()),
+                    Arg::Int(limit_i64(page.limit)),
+                    Arg::Int(limit_i64(page.offset)),
+                ],
+            })
+            .await?;
+        Ok(Listed { items, total })
+    }
+
+    async fn list_group_service_accounts(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        let total = count(
+            &sqlx::query("SELECT COUNT(*) FROM sa_groups WHERE group_id = ?")
+                .bind(group.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?,
+        )?;
+        let items = self
+            .load_accounts(&AccountSelection {
+                ids: Some(
+                    "SELECT account_id FROM sa_groups WHERE group_id = ? ORDER BY account_id LIMIT ? OFFSET ?"
+                        .into(),
+                ),
+                args: vec![
+                    Arg::Text(group.to_string()),
+                    Arg::Int(limit_i64(page.limit)),
+                    Arg::Int(limit_i64(page.offset)),
+                ],
+            })
+            .await?;
+        Ok(Listed { items, total })
     }
 
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>> {
-        Ok(self.load_accounts(Some(id)).await?.pop())
+        Ok(self
+            .load_accounts(&AccountSelection {
+                ids: Some("SELECT ?".into()),
+                args: vec![Arg::Text(id.0.to_hex())],
+            })
+            .await?
+            .pop())
     }
 
     async fn create_service_account(

@@ -185,6 +185,20 @@ impl Store for FailingStore {
         self.inner.list_service_accounts().await
     }
 
+    async fn list_org_service_accounts(
+        &self,
+        org: OrgId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        self.inner.list_org_service_accounts(org, page).await
+    }
+    async fn list_group_service_accounts(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        self.inner.list_group_service_accounts(group, page).await
+    }
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>> {
         if self.fail_account_reads.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("injected failure".into()));
