@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
-use tessera_domain::{ApiKeyId, ClientId, OrgId, SecretId};
+use tessera_domain::{ApiKeyId, ClientId, SecretId};
 use tessera_protocols::jwt::Claims;
 use tessera_store::{AccessUse, ServiceAccount, Store, StoreResult};
 
