@@ -470,11 +470,15 @@ struct AccountSelection {
     args: Vec<Arg>,
 }
 
-async fn fetch_rows(
+/// Runs `sql` and hands each row to `each` as it arrives (streamed: a million rows are never
+/// held at once).
+async fn for_each_row(
     conn: &mut sqlx::SqliteConnection,
     sql: &str,
     args: &[Arg],
-) -> StoreResult<Vec<SqliteRow>> {
+    mut each: impl FnMut(&SqliteRow) -> StoreResult<()>,
+) -> StoreResult<()> {
+    use futures_util::TryStreamExt;
     let mut q = sqlx::query(sql);
     for a in args {
         q = match a {
@@ -482,7 +486,11 @@ async fn fetch_rows(
             Arg::Int(i) => q.bind(*i),
         };
     }
-    q.fetch_all(conn).await.map_err(backend)
+    let mut rows = q.fetch(conn);
+    while let Some(row) = rows.try_next().await.map_err(backend)? {
+        each(&row)?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -506,37 +514,43 @@ impl SqliteStore {
         // A read transaction: the four queries see one snapshot (WAL), so a page never mixes
         // an account with children written after it was read.
         let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
-        let rows = fetch_rows(&mut tx, &sql_a, &sel.args).await?;
-        let mut accounts: Vec<ServiceAccount> = rows
-            .iter()
-            .map(account_from_row)
-            .collect::<StoreResult<_>>()?;
-        drop(rows);
+        let mut accounts: Vec<ServiceAccount> = Vec::new();
+        for_each_row(&mut tx, &sql_a, &sel.args, |row| {
+            accounts.push(account_from_row(row)?);
+            Ok(())
+        })
+        .await?;
         let index: std::collections::HashMap<ClientId, usize> = accounts
             .iter()
             .enumerate()
             .map(|(i, a)| (a.client_id, i))
             .collect();
-        for row in fetch_rows(&mut tx, &sql_s, &sel.args).await? {
-            let (id, secret) = secret_from_row(&row)?;
+        for_each_row(&mut tx, &sql_s, &sel.args, |row| {
+            let (id, secret) = secret_from_row(row)?;
             if let Some(&i) = index.get(&id) {
                 accounts[i].secrets.push(secret);
             }
-        }
-        for row in fetch_rows(&mut tx, &sql_l, &sel.args).await? {
-            let (id, entry) = access_from_row(&row)?;
+            Ok(())
+        })
+        .await?;
+        for_each_row(&mut tx, &sql_l, &sel.args, |row| {
+            let (id, entry) = access_from_row(row)?;
             if let Some(&i) = index.get(&id) {
                 accounts[i].access_list.push(entry);
             }
-        }
-        for row in fetch_rows(&mut tx, &sql_g, &sel.args).await? {
+            Ok(())
+        })
+        .await?;
+        for_each_row(&mut tx, &sql_g, &sel.args, |row| {
             let id = ClientId(parse_id(row.try_get("account_id").map_err(backend)?)?);
             let group = GroupId(parse_id(row.try_get("group_id").map_err(backend)?)?);
             let roles = split_roles::<GroupRole>(row.try_get("roles").map_err(backend)?)?;
             if let Some(&i) = index.get(&id) {
                 accounts[i].group_roles.push((group, roles));
             }
-        }
+            Ok(())
+        })
+        .await?;
         tx.commit().await.map_err(backend)?;
         Ok(accounts)
     }
