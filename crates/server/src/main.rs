@@ -146,8 +146,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RotateSigningKey { overrides } => {
             let config = Config::load(&overrides)?;
             tessera::fsutil::ensure_private_dir(&config.data_dir)?;
-            let kid = tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?;
-            println!("new signing key {kid}: restart the server to sign with it");
+            let kid = match &config.master_key_file {
+                Some(path) => {
+                    let master = tessera::keys::read_master_key(path)?;
+                    let store = tessera::export::open_store(&config).await?;
+                    tessera::keys::ServerKeys::rotate_signing_key_shared(&store, &master).await?
+                }
+                None => tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?,
+            };
+            println!("new signing key {kid}: restart the server (every node) to sign with it");
             Ok(ExitCode::SUCCESS)
         }
         Command::Events {

@@ -212,6 +212,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The value of a server-level marker (e.g. `bootstrapped_at`).
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Compare-and-set of a server-level value: with `expected` `None`, sets it only if it is
+    /// absent; with `Some(old)`, replaces it only while it is still `old`. `true` when written.
+    /// Nodes sharing a database agree on one value this way (the sealed server keys).
+    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool>;
 
     /// Creates the first org, project and key and sets the `bootstrapped_at` marker, all or
     /// nothing. Fails with `Conflict("bootstrap")` when the marker is already set.

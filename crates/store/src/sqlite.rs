@@ -636,6 +636,26 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let r = match expected {
+            None => sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(new),
+            Some(old) => sqlx::query("UPDATE meta SET value = ? WHERE key = ? AND value = ?")
+                .bind(new)
+                .bind(key)
+                .bind(old),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn bootstrap(
         &self,
         new: NewOrg<'_>,

@@ -741,6 +741,20 @@ async fn service_account_pages(s: &dyn Store) {
     assert_eq!(page.items, assigned[2..].to_vec());
 }
 
+/// Compare-and-set of server-level values: the first writer wins, a stale `expected` loses.
+async fn meta_swaps(s: &dyn Store) {
+    assert_eq!(s.meta("shared").await.unwrap(), None);
+    assert!(s.swap_meta("shared", None, "a").await.unwrap());
+    assert!(!s.swap_meta("shared", None, "b").await.unwrap());
+    assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("a"));
+    assert!(!s.swap_meta("shared", Some("x"), "c").await.unwrap());
+    assert!(s.swap_meta("shared", Some("a"), "c").await.unwrap());
+    assert!(!s.swap_meta("shared", Some("a"), "d").await.unwrap());
+    assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("c"));
+    assert!(!s.swap_meta("absent", Some("a"), "b").await.unwrap());
+    assert_eq!(s.meta("absent").await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn sqlite_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -752,6 +766,7 @@ async fn sqlite_meets_the_contract() {
     service_accounts(&store).await;
     api_key_access_lists(&store).await;
     service_account_pages(&store).await;
+    meta_swaps(&store).await;
     // Durable: a second handle on the same file sees the data.
     store.close().await;
     let again = SqliteStore::open(&dir.path().join("contract.db"))

@@ -20,6 +20,7 @@ mod oauth;
 mod orgs;
 mod review;
 mod service_accounts;
+mod shared_keys;
 mod store_faults;
 mod surface;
 mod system_status;
