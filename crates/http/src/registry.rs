@@ -169,13 +169,51 @@ impl Registry {
 
     /// Re-reads every account of an organization (after an org-wide change such as a delete).
     pub async fn reload_all(&self, store: &dyn Store) -> StoreResult<()> {
-        let all = store.list_service_accounts().await?;
+        let all = match store.list_service_accounts().await {
+            Ok(all) => all,
+            Err(e) => {
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         let mut map = write(&self.accounts);
         map.clear();
         for a in all {
             map.insert(a.client_id, Arc::new(a));
         }
         Ok(())
+    }
+
+    /// Applies a change another node committed (or that may have been missed), under the
+    /// same write lock as local changes. A failed re-read drops the account (fail closed) and
+    /// the next flush re-reads every account.
+    pub async fn apply(
+        &self,
+        store: &dyn Store,
+        change: &tessera_store::Change,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        use tessera_store::Change;
+        match change {
+            Change::ServiceAccount(id) => {
+                let _guard = self.write().await;
+                self.reload(store, *id).await.map(|_| ())
+            }
+            Change::AllAccounts => {
+                let _guard = self.write().await;
+                self.reload_all(store).await
+            }
+            Change::Revoked { jti, expires_at } => {
+                self.add_revoked(jti.clone(), *expires_at);
+                Ok(())
+            }
+            Change::Resync => {
+                let revoked = store.revoked_tokens(now).await?;
+                write(&self.revoked).extend(revoked);
+                let _guard = self.write().await;
+                self.reload_all(store).await
+            }
+        }
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {

@@ -37,6 +37,9 @@ pub struct StateParts {
     pub crypto: Arc<Crypto>,
     pub registry: Arc<Registry>,
     signing_keys: Vec<(String, Vec<u8>)>,
+    /// Changes other nodes commit, subscribed before the registry was loaded so none falls
+    /// between the two; `None` for a store one process uses alone.
+    changes: Option<tokio::sync::broadcast::Receiver<tessera_store::Change>>,
 }
 
 impl StateParts {
@@ -122,6 +125,7 @@ pub async fn prepare_with_store(
             chrono::Duration::seconds(config.digest_nonce_ttl_secs),
         ),
     });
+    let changes = store.changes();
     let registry = Arc::new(Registry::load(store.as_ref(), clock.now()).await?);
     Ok(Prepared {
         config,
@@ -131,6 +135,7 @@ pub async fn prepare_with_store(
             crypto,
             registry,
             signing_keys: keys.signing_keys()?,
+            changes,
         },
     })
 }
@@ -151,6 +156,32 @@ async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
             tracing::error!(error = %e, "usage flush failed; will retry");
         }
         state.oauth_limits.prune();
+    }
+}
+
+/// Applies the changes other nodes commit to this node's registry, in the order the store
+/// publishes them; a receiver that fell behind re-reads everything.
+async fn follow_changes(
+    state: AppState,
+    mut changes: tokio::sync::broadcast::Receiver<tessera_store::Change>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = match changes.recv().await {
+            Ok(c) => c,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "fell behind the change feed; re-reading everything");
+                tessera_store::Change::Resync
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if let Err(e) = state
+            .registry
+            .apply(state.store.as_ref(), &change, state.clock.now())
+            .await
+        {
+            tracing::error!(error = %e, ?change, "applying a change from another node failed");
+        }
     }
 }
 
@@ -217,7 +248,7 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let Prepared {
         config,
-        state_parts,
+        mut state_parts,
     } = prepared;
     let (tls, tls_ca) = tls_setup(&config)?;
     let listener = TcpListener::bind(config.listen).await?;
@@ -266,6 +297,10 @@ pub async fn start(
         state.clone(),
         std::time::Duration::from_secs(config.usage_flush_secs),
     ));
+    let follower = state_parts
+        .changes
+        .take()
+        .map(|rx| tokio::spawn(follow_changes(state.clone(), rx)));
     let upkeep = state
         .metrics
         .clone()
@@ -275,6 +310,9 @@ pub async fn start(
     let task = tokio::spawn(async move {
         let served = listener::serve(listener, app, serve_tls, limits, shutdown).await;
         flusher.abort();
+        if let Some(f) = follower {
+            f.abort();
+        }
         if let Some(r) = reloader {
             r.abort();
         }

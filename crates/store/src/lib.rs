@@ -197,6 +197,24 @@ pub enum DeleteOrgOutcome {
     HasProjects,
 }
 
+/// A committed change that nodes sharing the store must apply to what they hold in memory,
+/// published by backends that several nodes can share (see [`Store::changes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Re-read this service account (changed, or gone).
+    ServiceAccount(ClientId),
+    /// Any account may have changed (an org or project deletion cascades): re-read them all.
+    AllAccounts,
+    /// A token was revoked.
+    Revoked {
+        jti: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Changes may have been missed (the listener reconnected, or fell behind): re-read
+    /// every account and the revocation list.
+    Resync,
+}
+
 /// What a newly created organization starts with, written in the same transaction.
 #[derive(Clone, Debug)]
 pub struct NewOrg<'a> {
@@ -449,6 +467,13 @@ pub trait Store: Send + Sync + 'static {
     /// may cache API keys and drop its cache when the number moves. `None` when the backend does
     /// not track it: API keys must then not be cached.
     fn api_keys_version(&self) -> Option<u64> {
+        None
+    }
+
+    /// Changes committed by any node sharing this store, from the moment of the call (take it
+    /// before reading what they would change). `None` for a store only one process uses (the
+    /// embedded SQLite default), where this process makes every change itself.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         None
     }
 

@@ -23,6 +23,8 @@ use crate::harness::{basic, TestServer};
 pub struct FailingStore {
     inner: Arc<dyn Store>,
     pub fail_account_reads: AtomicBool,
+    /// A change feed, as a store shared by several nodes has one: the tests publish on it.
+    pub feed: tokio::sync::broadcast::Sender<tessera_store::Change>,
 }
 
 #[async_trait]
@@ -383,6 +385,10 @@ impl Store for FailingStore {
     fn api_keys_version(&self) -> Option<u64> {
         self.inner.api_keys_version()
     }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<tessera_store::Change>> {
+        Some(self.feed.subscribe())
+    }
 }
 
 /// Starts a server on a [`FailingStore`] and hands back both.
@@ -394,6 +400,7 @@ async fn start_failing() -> (TestServer, Arc<FailingStore>) {
             let f = Arc::new(FailingStore {
                 inner,
                 fail_account_reads: AtomicBool::new(false),
+                feed: tokio::sync::broadcast::channel(64).0,
             });
             slot = Some(f.clone());
             f
@@ -493,4 +500,110 @@ async fn a_failed_registry_reload_drops_the_account() {
     r.expect(200);
     assert_eq!(r.json["name"], "Renamed");
     s.stop().await;
+}
+
+/// Polls `check` (bounded: the change is applied by another task) until it holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await; // polling interval
+    }
+    panic!("{what} never happened");
+}
+
+/// Another node's changes arrive on the store's change feed; this node applies them to its
+/// registry: a secret deleted elsewhere stops minting, a revocation made elsewhere ends the
+/// token, and a resync drops an account deleted elsewhere.
+#[tokio::test]
+async fn changes_from_another_node_reach_the_registry() {
+    use tessera_store::Change;
+    let (s, store) = start_failing().await;
+    let org = format!("/api/atlas/v2/orgs/{}", s.org());
+    let (c, created) = s.new_service_account(&["ORG_OWNER"]).await;
+    let (gone, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let client = ClientId::parse(&c.id).unwrap();
+    let secret = SecretId::parse(created["secrets"][0]["id"].as_str().unwrap()).unwrap();
+    let token = s.token(&c).await;
+    let token_gone = s.token(&gone).await;
+    // "Another node": a second handle on the same database, writing behind this server.
+    let other = tessera::export::open_store(&tessera::config::Config {
+        data_dir: s.dir.path().join("data"),
+        ..tessera::config::Config::default()
+    })
+    .await
+    .unwrap();
+
+    // A revocation made elsewhere: not known here until it is published.
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let jti = claims["jti"].as_str().unwrap().to_owned();
+    let exp = DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0).unwrap();
+    other
+        .revoke_token(&jti, client, exp, revoked_event(client))
+        .await
+        .unwrap();
+    s.bearer(&token, Method::GET, &org, None).await.expect(200);
+    store
+        .feed
+        .send(Change::Revoked {
+            jti,
+            expires_at: exp,
+        })
+        .unwrap();
+    eventually("the revocation from another node", || async {
+        s.bearer(&token, Method::GET, &org, None).await.status == 401
+    })
+    .await;
+
+    // A secret deleted elsewhere keeps minting here only until its account's change arrives.
+    assert!(other
+        .delete_service_account_secret(client, secret, &[])
+        .await
+        .unwrap());
+    let auth = basic(&c.id, &c.secret);
+    let mint = || s.token_request(Some(&auth), "grant_type=client_credentials");
+    assert_eq!(mint().await.status.as_u16(), 200, "not yet published");
+    store.feed.send(Change::ServiceAccount(client)).unwrap();
+    eventually("the secret deletion from another node", || async {
+        mint().await.status.as_u16() == 401
+    })
+    .await;
+
+    // An account deleted elsewhere, announced only by a resync (as after a reconnect).
+    assert!(other
+        .delete_service_account(ClientId::parse(&gone.id).unwrap(), &[])
+        .await
+        .unwrap());
+    s.bearer(&token_gone, Method::GET, &org, None)
+        .await
+        .expect(200);
+    store.feed.send(Change::Resync).unwrap();
+    eventually("the resync", || async {
+        s.bearer(&token_gone, Method::GET, &org, None).await.status == 401
+    })
+    .await;
+    s.stop().await;
+}
+
+fn revoked_event(client: ClientId) -> NewEvent {
+    NewEvent {
+        id: EventId::generate(crate::harness::t0()),
+        created: crate::harness::t0(),
+        event_type: tessera_domain::EventType::ServiceAccountTokenRevoked,
+        org_id: None,
+        group_id: None,
+        actor: tessera_store::events::Actor::ServiceAccount(client),
+        remote_address: None,
+        target: Vec::new(),
+    }
 }
