@@ -494,6 +494,36 @@ async fn for_each_row(
 }
 
 impl SqliteStore {
+    /// One page of accounts: `count_sql` counts them and `ids_sql` selects the page's ids, both
+    /// filtered by `owner` (the page's limit and offset follow it in `ids_sql`). The ids
+    /// subquery is repeated in each of `load_accounts`' four queries, so its arguments are too.
+    async fn account_page(
+        &self,
+        count_sql: &str,
+        ids_sql: &str,
+        owner: String,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        let total = count(
+            &sqlx::query(count_sql)
+                .bind(&owner)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?,
+        )?;
+        let items = self
+            .load_accounts(&AccountSelection {
+                ids: Some(ids_sql.into()),
+                args: vec![
+                    Arg::Text(owner),
+                    Arg::Int(limit_i64(page.limit)),
+                    Arg::Int(limit_i64(page.offset)),
+                ],
+            })
+            .await?;
+        Ok(Listed { items, total })
+    }
+
     /// Loads the selected accounts, ordered by id, with their secrets (by id), lists (by entry)
     /// and projects (by id), from one read snapshot. Linear in the rows read: children are matched to their account
     /// through a map, so a million accounts load in one pass.
@@ -1137,28 +1167,13 @@ impl Store for SqliteStore {
         org: OrgId,
         page: Page,
     ) -> StoreResult<Listed<ServiceAccount>> {
-        let total = count(
-            &sqlx::query("SELECT COUNT(*) FROM service_accounts WHERE org_id = ?")
-                .bind(org.to_string())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(backend)?,
-        )?;
-        // Each of the four queries repeats the page's subquery (so its arguments repeat).
-        let items = self
-            .load_accounts(&AccountSelection {
-                ids: Some(
-                    "SELECT id FROM service_accounts WHERE org_id = ? ORDER BY id LIMIT ? OFFSET ?"
-                        .into(),
-                ),
-                args: vec![
-                    Arg::Text(org.to_string()),
-                    Arg::Int(limit_i64(page.limit)),
-                    Arg::Int(limit_i64(page.offset)),
-                ],
-            })
-            .await?;
-        Ok(Listed { items, total })
+        self.account_page(
+            "SELECT COUNT(*) FROM service_accounts WHERE org_id = ?",
+            "SELECT id FROM service_accounts WHERE org_id = ? ORDER BY id LIMIT ? OFFSET ?",
+            org.to_string(),
+            page,
+        )
+        .await
     }
 
     async fn list_group_service_accounts(
@@ -1166,27 +1181,13 @@ impl Store for SqliteStore {
         group: GroupId,
         page: Page,
     ) -> StoreResult<Listed<ServiceAccount>> {
-        let total = count(
-            &sqlx::query("SELECT COUNT(*) FROM sa_groups WHERE group_id = ?")
-                .bind(group.to_string())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(backend)?,
-        )?;
-        let items = self
-            .load_accounts(&AccountSelection {
-                ids: Some(
-                    "SELECT account_id FROM sa_groups WHERE group_id = ? ORDER BY account_id LIMIT ? OFFSET ?"
-                        .into(),
-                ),
-                args: vec![
-                    Arg::Text(group.to_string()),
-                    Arg::Int(limit_i64(page.limit)),
-                    Arg::Int(limit_i64(page.offset)),
-                ],
-            })
-            .await?;
-        Ok(Listed { items, total })
+        self.account_page(
+            "SELECT COUNT(*) FROM sa_groups WHERE group_id = ?",
+            "SELECT account_id FROM sa_groups WHERE group_id = ? ORDER BY account_id LIMIT ? OFFSET ?",
+            group.to_string(),
+            page,
+        )
+        .await
     }
 
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>> {
