@@ -73,6 +73,20 @@ event_types! {
     /// Failed Basic (token, revoke, introspect) or Bearer authentications of one client id
     /// from one address in one minute, aggregated (ours).
     ServiceAccountAuthenticationFailed = "SERVICE_ACCOUNT_AUTHENTICATION_FAILED",
+    /// A cluster record created (Atlas).
+    ClusterCreated = "CLUSTER_CREATED",
+    /// A cluster record changed (Atlas' name; the change is applied at once here).
+    ClusterUpdated = "CLUSTER_UPDATE_SUBMITTED",
+    /// A cluster record deleted (Atlas' name; the record is gone at once here).
+    ClusterDeleted = "CLUSTER_DELETE_SUBMITTED",
+    /// MongoDB employee access to a cluster granted or replaced (ours).
+    EmployeeAccessGranted = "MONGODB_EMPLOYEE_ACCESS_GRANTED",
+    /// An active grant revoked (ours).
+    EmployeeAccessRevoked = "MONGODB_EMPLOYEE_ACCESS_REVOKED",
+    /// A grant reached its expiry; recorded when first observed (ours).
+    EmployeeAccessExpired = "MONGODB_EMPLOYEE_ACCESS_EXPIRED",
+    /// Support staff were allowed into a cluster under its grant (ours).
+    EmployeeAccessUsed = "MONGODB_EMPLOYEE_ACCESS_USED",
 }
 
 /// Parses an `eventType` filter value. Atlas' list of event types is long and changes often,
