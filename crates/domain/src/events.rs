@@ -87,6 +87,10 @@ event_types! {
     EmployeeAccessExpired = "MONGODB_EMPLOYEE_ACCESS_EXPIRED",
     /// Support staff were allowed into a cluster under its grant (ours).
     EmployeeAccessUsed = "MONGODB_EMPLOYEE_ACCESS_USED",
+    /// A support operator created with `tessera operators create` (ours; no organization).
+    SupportOperatorCreated = "SUPPORT_OPERATOR_CREATED",
+    /// A support operator deleted with `tessera operators delete` (ours; no organization).
+    SupportOperatorDeleted = "SUPPORT_OPERATOR_DELETED",
 }
 
 /// Parses an `eventType` filter value. Atlas' list of event types is long and changes often,

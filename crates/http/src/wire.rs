@@ -169,3 +169,41 @@ pub struct UserAccessRoleAssignmentIn {
     #[serde(default)]
     pub user_id: Ignored,
 }
+
+/// `ClusterDescription20240805`: the client's other fields as sent, then the server's
+/// (`id`, `name`, `groupId`, `createDate`, `stateName`, `links`), and
+/// `mongoDBEmployeeAccessGrant` only while the grant is active at `now`.
+pub fn cluster_out(
+    base: &str,
+    c: &tessera_store::Cluster,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    let mut doc = c.body.clone();
+    let href = format!("{base}/groups/{}/clusters/{}", c.group_id, c.name);
+    doc.insert("id".into(), json!(c.id.to_string()));
+    doc.insert("name".into(), json!(c.name));
+    doc.insert("groupId".into(), json!(c.group_id.to_string()));
+    doc.insert("createDate".into(), json!(format(c.created_at)));
+    doc.insert("stateName".into(), json!(c.state_name));
+    doc.insert("links".into(), json!(self_link(href.clone())));
+    if let Some(g) = c.grant.filter(|g| g.is_active(now)) {
+        doc.insert(
+            "mongoDBEmployeeAccessGrant".into(),
+            json!({
+                "grantType": g.level.as_str(),
+                "expirationTime": format(g.expires_at),
+                "links": self_link(href),
+            }),
+        );
+    }
+    Value::Object(doc)
+}
+
+/// One cluster in the cross-project listing (`GET /clusters`).
+pub fn cluster_summary_out(c: &tessera_store::Cluster) -> Value {
+    json!({
+        "clusterId": c.id.to_string(),
+        "name": c.name,
+        "stateName": c.state_name,
+    })
+}

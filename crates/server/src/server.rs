@@ -58,6 +58,7 @@ impl StateParts {
                 max_body_bytes: config.max_body_bytes,
                 trusted_proxies: config.trusted_proxy_nets()?,
                 max_secret_hours: config.max_secret_hours,
+                max_employee_access_hours: config.max_employee_access_hours,
             }),
             metrics,
             registry: self.registry.clone(),
@@ -142,6 +143,11 @@ async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
             .await
         {
             tracing::error!(error = %e, "usage flush failed; will retry");
+        }
+        // Grant expiries nobody has observed yet get their event (the grant itself is already
+        // gone: it is never shown past its expiry).
+        if let Err(e) = tessera_http::routes::clusters::record_expired_grants(&state).await {
+            tracing::error!(error = %e, "recording expired grants failed; will retry");
         }
         state.oauth_limits.prune();
     }

@@ -9,7 +9,7 @@ use tessera_domain::EventType;
 use tessera_domain::{
     ApiKeyId, Decision, GroupId, GroupVisibility, OrgId, Principal, PrincipalKind, Requirement,
 };
-use tessera_store::{Group, GroupChanges, GroupFilter, StoreError};
+use tessera_store::{DeleteGroupOutcome, Group, GroupChanges, GroupFilter, StoreError};
 
 use super::{group_for, Base};
 use crate::audit;
@@ -253,8 +253,17 @@ pub async fn delete(
         Some(group.id),
         vec![],
     );
-    if !state.store.delete_group(group.id, &[ev]).await? {
-        return Err(ApiError::group_not_found(path.get("groupId")));
+    match state.store.delete_group(group.id, &[ev]).await? {
+        DeleteGroupOutcome::Deleted => {}
+        DeleteGroupOutcome::NotFound => return Err(ApiError::group_not_found(path.get("groupId"))),
+        DeleteGroupOutcome::HasClusters => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "CANNOT_CLOSE_GROUP_ACTIVE_ATLAS_CLUSTERS",
+                "There are active clusters in this project; delete them before deleting the project.",
+            )
+            .with_params([json!(path.get("groupId"))]))
+        }
     }
     state.registry.reload_all(state.store.as_ref()).await?;
     Ok(Reply::no_content())
