@@ -164,8 +164,9 @@ pub mod requirements {
     pub const UPDATE: Requirement = Requirement::ProjectClusterManager;
     /// deleteCluster: "Project Owner".
     pub const DELETE: Requirement = Requirement::ProjectOwner;
-    /// grantMongoEmployeeAccess, revokeMongoEmployeeAccess: "Project Support Access Manager".
-    pub const MANAGE_EMPLOYEE_ACCESS: Requirement = Requirement::ProjectSupportAccessManager;
+    /// grantMongoEmployeeAccess, revokeMongoEmployeeAccess: "Project Support Access Manager"
+    /// in the subset; issue 8 also admits the project's cluster managers.
+    pub const MANAGE_EMPLOYEE_ACCESS: Requirement = Requirement::ProjectEmployeeAccessManager;
 }
 
 /// The answer to "may support staff access this cluster at this level, now?" (ours).
@@ -214,8 +215,38 @@ pub fn decide_support_access(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roles::{GroupRole, OrgRole};
     use crate::time::from_millis;
     use EmployeeAccessLevel::*;
+
+    #[test]
+    fn who_manages_employee_access() {
+        let req = requirements::MANAGE_EMPLOYEE_ACCESS;
+        let member = [OrgRole::Member];
+        for ok in [
+            GroupRole::Owner,
+            GroupRole::SupportAccessManager,
+            GroupRole::ClusterManager,
+        ] {
+            assert!(req.is_met(&member, &[ok]), "{ok}");
+        }
+        for no in [
+            GroupRole::ReadOnly,
+            GroupRole::AccessManager,
+            GroupRole::DataAccessAdmin,
+            GroupRole::NetworkAccessManager,
+        ] {
+            assert!(!req.is_met(&member, &[no]), "{no}");
+        }
+        assert!(req.is_met(&[OrgRole::Owner], &[]));
+        assert!(!req.is_met(&[OrgRole::ReadOnly], &[]));
+        // Reading clusters: any project role; changing them: cluster manager; deleting: owner.
+        assert!(requirements::READ.is_met(&member, &[GroupRole::ReadOnly]));
+        assert!(!requirements::CREATE.is_met(&member, &[GroupRole::ReadOnly]));
+        assert!(requirements::UPDATE.is_met(&member, &[GroupRole::ClusterManager]));
+        assert!(!requirements::DELETE.is_met(&member, &[GroupRole::ClusterManager]));
+        assert!(requirements::DELETE.is_met(&member, &[GroupRole::Owner]));
+    }
 
     #[test]
     fn cluster_names() {
