@@ -278,7 +278,9 @@ mod tests {
         for l in EmployeeAccessLevel::ALL {
             assert_eq!(l.as_str().parse::<EmployeeAccessLevel>(), Ok(*l));
         }
-        assert!("cluster_database_logs".parse::<EmployeeAccessLevel>().is_err());
+        assert!("cluster_database_logs"
+            .parse::<EmployeeAccessLevel>()
+            .is_err());
     }
 
     #[test]

@@ -231,7 +231,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 OperatorsCommand::List { overrides } => {
                     let (store, _) = operator_tools(&overrides).await?;
-                    println!("{}", serde_json::Value::Array(operators::list(store.as_ref()).await?));
+                    println!(
+                        "{}",
+                        serde_json::Value::Array(operators::list(store.as_ref()).await?)
+                    );
                     store.close().await;
                 }
                 OperatorsCommand::Delete { overrides, id } => {

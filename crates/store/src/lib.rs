@@ -328,8 +328,11 @@ pub trait Store: Send + Sync + 'static {
         events: &[NewEvent],
     ) -> StoreResult<Option<Group>>;
     /// Deletes a project unless it still has clusters (checked in the same transaction).
-    async fn delete_group(&self, id: GroupId, events: &[NewEvent])
-        -> StoreResult<DeleteGroupOutcome>;
+    async fn delete_group(
+        &self,
+        id: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteGroupOutcome>;
 
     /// Creates a cluster record; `false` when the project is gone (nothing written);
     /// `Conflict("cluster_name")` when the project already has a cluster of that name.
@@ -354,8 +357,12 @@ pub trait Store: Send + Sync + 'static {
         changes: &serde_json::Map<String, serde_json::Value>,
         events: &[NewEvent],
     ) -> StoreResult<Option<Cluster>>;
-    async fn delete_cluster(&self, group: GroupId, name: &str, events: &[NewEvent])
-        -> StoreResult<bool>;
+    async fn delete_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
     /// Sets (replaces) the cluster's grant; `false` when the cluster is gone.
     async fn set_employee_access_grant(
         &self,

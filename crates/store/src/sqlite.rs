@@ -941,10 +941,7 @@ impl Store for SqliteStore {
         self.insert_operator(operator, events).await
     }
 
-    async fn get_operator(
-        &self,
-        id: tessera_domain::OperatorId,
-    ) -> StoreResult<Option<Operator>> {
+    async fn get_operator(&self, id: tessera_domain::OperatorId) -> StoreResult<Option<Operator>> {
         self.operator_row(id).await
     }
 

@@ -728,7 +728,10 @@ async fn clusters_and_grants(s: &dyn Store) {
     .unwrap();
     let c = cluster(o.id, g.id, "c0");
     let ev = |t| cluster_event(t, o.id, g.id);
-    assert!(s.create_cluster(&c, &[ev(T::ClusterCreated)]).await.unwrap());
+    assert!(s
+        .create_cluster(&c, &[ev(T::ClusterCreated)])
+        .await
+        .unwrap());
     // Names are unique per project; nothing is written on a conflict.
     let dup = cluster(o.id, g.id, "c0");
     assert!(matches!(
@@ -746,7 +749,13 @@ async fn clusters_and_grants(s: &dyn Store) {
     let c1 = cluster(o.id, g.id, "c1");
     s.create_cluster(&c1, &[]).await.unwrap();
     let page = s
-        .list_clusters(g.id, Page { offset: 1, limit: 1 })
+        .list_clusters(
+            g.id,
+            Page {
+                offset: 1,
+                limit: 1,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(page.total, 2);
@@ -838,7 +847,11 @@ async fn clusters_and_grants(s: &dyn Store) {
         .record_grant_expiry(c.id, at, &[ev(T::EmployeeAccessExpired)])
         .await
         .unwrap());
-    assert!(s.unrecorded_expired_grants(at, 10).await.unwrap().is_empty());
+    assert!(s
+        .unrecorded_expired_grants(at, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // Revoking an expired grant changes nothing.
     assert_eq!(
         s.revoke_employee_access(g.id, "c0", at, &[ev(T::EmployeeAccessRevoked)])
@@ -854,19 +867,23 @@ async fn clusters_and_grants(s: &dyn Store) {
     s.set_employee_access_grant(g.id, "c0", g2, &[ev(T::EmployeeAccessGranted)])
         .await
         .unwrap();
-    assert!(!s
-        .get_cluster(g.id, "c0")
-        .await
-        .unwrap()
-        .unwrap()
-        .grant_expiry_recorded);
+    assert!(
+        !s.get_cluster(g.id, "c0")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_expiry_recorded
+    );
     assert_eq!(
         s.revoke_employee_access(g.id, "c0", at, &[ev(T::EmployeeAccessRevoked)])
             .await
             .unwrap(),
         RevokeGrantOutcome::Revoked
     );
-    assert_eq!(s.get_cluster(g.id, "c0").await.unwrap().unwrap().grant, None);
+    assert_eq!(
+        s.get_cluster(g.id, "c0").await.unwrap().unwrap().grant,
+        None
+    );
     assert_eq!(
         s.revoke_employee_access(g.id, "nope", at, &[])
             .await

@@ -172,17 +172,17 @@ pub async fn list(
 fn new_fields(mut body: Map<String, Value>) -> ApiResult<(ClusterName, Map<String, Value>)> {
     let name = match body.remove("name") {
         None => {
-            return Err(ApiError::validation(
-                "Invalid request body: missing field `name`.",
+            return Err(
+                ApiError::validation("Invalid request body: missing field `name`.")
+                    .with_params([json!("name")]),
             )
-            .with_params([json!("name")]))
         }
         Some(Value::String(s)) => ClusterName::parse("name", &s)?,
         Some(_) => {
-            return Err(ApiError::validation(
-                "Invalid request body: name must be a string.",
+            return Err(
+                ApiError::validation("Invalid request body: name must be a string.")
+                    .with_params([json!("name")]),
             )
-            .with_params([json!("name")]))
         }
     };
     for f in SERVER_FIELDS {
@@ -333,14 +333,27 @@ pub async fn delete(
     Ok(Reply::accepted(json!({})))
 }
 
-/// `EmployeeAccessGrant` as a request body (`links` is read-only and ignored).
+/// `EmployeeAccessGrant` as a request body (`links` is read-only and ignored). Both fields
+/// are read as any JSON value so a missing or mistyped one gets a detail naming it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GrantIn {
-    grant_type: String,
-    expiration_time: String,
+    grant_type: Option<Value>,
+    expiration_time: Option<Value>,
     #[serde(default)]
     links: crate::wire::Ignored,
+}
+
+/// A required string field of a request body.
+fn required_str<'a>(field: &str, v: &'a Option<Value>) -> ApiResult<&'a str> {
+    match v {
+        Some(Value::String(s)) => Ok(s),
+        None => Err(ApiError::validation(format!(
+            "Invalid request body: missing field `{field}`."
+        ))
+        .with_params([json!(field)])),
+        Some(_) => Err(tessera_domain::ValidationError::new(field, "must be a string").into()),
+    }
 }
 
 const GRANT: &str = "grantMongoDBEmployeeAccess";
@@ -387,13 +400,14 @@ async fn grant(
     body: GrantIn,
 ) -> ApiResult<Reply> {
     let _ = body.links;
-    let level: EmployeeAccessLevel = body
-        .grant_type
+    let grant_type = required_str("grantType", &body.grant_type)?;
+    let level: EmployeeAccessLevel = grant_type
         .parse()
-        .map_err(|_| ApiError::invalid_enum("grantType", &body.grant_type))?;
+        .map_err(|_| ApiError::invalid_enum("grantType", grant_type))?;
+    let expiration = required_str("expirationTime", &body.expiration_time)?;
     let now = state.clock.now();
     let max = Duration::hours(state.settings.max_employee_access_hours);
-    let expires_at = parse_grant_expiry(&body.expiration_time, now, max)?;
+    let expires_at = parse_grant_expiry(expiration, now, max)?;
     // The grant being replaced may have expired unrecorded: record that first.
     observe_expiry(state, cluster).await;
     let grant = EmployeeAccessGrant { level, expires_at };

@@ -256,14 +256,12 @@ pub async fn delete(
     match state.store.delete_group(group.id, &[ev]).await? {
         DeleteGroupOutcome::Deleted => {}
         DeleteGroupOutcome::NotFound => return Err(ApiError::group_not_found(path.get("groupId"))),
-        DeleteGroupOutcome::HasClusters => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "CANNOT_CLOSE_GROUP_ACTIVE_ATLAS_CLUSTERS",
-                "There are active clusters in this project; delete them before deleting the project.",
-            )
-            .with_params([json!(path.get("groupId"))]))
-        }
+        DeleteGroupOutcome::HasClusters => return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CANNOT_CLOSE_GROUP_ACTIVE_ATLAS_CLUSTERS",
+            "There are active clusters in this project; delete them before deleting the project.",
+        )
+        .with_params([json!(path.get("groupId"))])),
     }
     state.registry.reload_all(state.store.as_ref()).await?;
     Ok(Reply::no_content())

@@ -291,13 +291,22 @@ async fn a_project_with_clusters_cannot_be_deleted() {
             .await
             .expect_error(409, "CANNOT_CLOSE_GROUP_ACTIVE_ATLAS_CLUSTERS");
     }
-    assert_eq!(before, s.snapshot().await, "a refused delete changed the store");
+    assert_eq!(
+        before,
+        s.snapshot().await,
+        "a refused delete changed the store"
+    );
     s.v2024(&o, Method::DELETE, &clusters(&p, "/c1"), None)
         .await
         .expect(202);
-    s.call(&o, Method::DELETE, &format!("/api/atlas/v2/groups/{p}"), None)
-        .await
-        .expect(204);
+    s.call(
+        &o,
+        Method::DELETE,
+        &format!("/api/atlas/v2/groups/{p}"),
+        None,
+    )
+    .await
+    .expect(204);
     s.stop().await;
 }
 
@@ -311,30 +320,174 @@ async fn bad_input_changes_nothing() {
     let before = s.snapshot().await;
     let long = "x".repeat(65);
     let cases: Vec<(Method, String, Option<Value>, u16, &str)> = vec![
-        (Method::POST, clusters(&p, ""), Some(json!({"clusterType": "REPLICASET"})), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&p, ""), Some(json!({"name": "bad name"})), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&p, ""), Some(json!({"name": "-leading"})), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&p, ""), Some(json!({"name": "under_score"})), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&p, ""), Some(json!({"name": long})), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&p, ""), Some(json!({"name": 5})), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&p, ""), Some(json!(["Cluster9"])), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&p, ""), Some(json!({"name": "Cluster9", "paused": null})), 400, "INVALID_ATTRIBUTE"),
-        (Method::POST, clusters("not-a-group", ""), Some(json!({"name": "Cluster9"})), 400, "VALIDATION_ERROR"),
-        (Method::POST, clusters(&theirs, ""), Some(json!({"name": "Cluster9"})), 404, "GROUP_NOT_FOUND"),
-        (Method::POST, clusters("cccccccccccccccccccccccc", ""), Some(json!({"name": "Cluster9"})), 404, "GROUP_NOT_FOUND"),
-        (Method::GET, clusters(&p, "/bad_name"), None, 400, "VALIDATION_ERROR"),
-        (Method::GET, clusters(&p, &format!("/{long}")), None, 400, "VALIDATION_ERROR"),
-        (Method::GET, clusters(&p, "/Nope"), None, 404, "CLUSTER_NOT_FOUND"),
-        (Method::GET, clusters(&theirs, "/Cluster0"), None, 404, "GROUP_NOT_FOUND"),
-        (Method::PATCH, clusters(&p, "/Nope"), Some(json!({"paused": true})), 404, "CLUSTER_NOT_FOUND"),
-        (Method::PATCH, clusters(&p, "/Cluster0"), Some(json!({"name": "Other"})), 400, "CLUSTER_RENAME_NOT_SUPPORTED"),
-        (Method::PATCH, clusters(&p, "/Cluster0"), Some(json!({"name": 1})), 400, "CLUSTER_RENAME_NOT_SUPPORTED"),
-        (Method::DELETE, clusters(&p, "/Nope"), None, 404, "CLUSTER_NOT_FOUND"),
-        (Method::DELETE, clusters(&p, "/-x"), None, 400, "VALIDATION_ERROR"),
-        (Method::DELETE, clusters(&theirs, "/Cluster0"), None, 404, "GROUP_NOT_FOUND"),
-        (Method::POST, clusters(&p, "/Cluster0"), Some(json!({})), 405, "METHOD_NOT_ALLOWED"),
-        (Method::POST, clusters(&p, "/Cluster0:pause"), Some(json!({})), 404, "RESOURCE_NOT_FOUND"),
-        (Method::GET, clusters(&p, "/Cluster0:grantMongoDBEmployeeAccess"), None, 405, "METHOD_NOT_ALLOWED"),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!({"clusterType": "REPLICASET"})),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!({"name": "bad name"})),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!({"name": "-leading"})),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!({"name": "under_score"})),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!({"name": long})),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!({"name": 5})),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!(["Cluster9"])),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&p, ""),
+            Some(json!({"name": "Cluster9", "paused": null})),
+            400,
+            "INVALID_ATTRIBUTE",
+        ),
+        (
+            Method::POST,
+            clusters("not-a-group", ""),
+            Some(json!({"name": "Cluster9"})),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::POST,
+            clusters(&theirs, ""),
+            Some(json!({"name": "Cluster9"})),
+            404,
+            "GROUP_NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            clusters("cccccccccccccccccccccccc", ""),
+            Some(json!({"name": "Cluster9"})),
+            404,
+            "GROUP_NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            clusters(&p, "/bad_name"),
+            None,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::GET,
+            clusters(&p, &format!("/{long}")),
+            None,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::GET,
+            clusters(&p, "/Nope"),
+            None,
+            404,
+            "CLUSTER_NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            clusters(&theirs, "/Cluster0"),
+            None,
+            404,
+            "GROUP_NOT_FOUND",
+        ),
+        (
+            Method::PATCH,
+            clusters(&p, "/Nope"),
+            Some(json!({"paused": true})),
+            404,
+            "CLUSTER_NOT_FOUND",
+        ),
+        (
+            Method::PATCH,
+            clusters(&p, "/Cluster0"),
+            Some(json!({"name": "Other"})),
+            400,
+            "CLUSTER_RENAME_NOT_SUPPORTED",
+        ),
+        (
+            Method::PATCH,
+            clusters(&p, "/Cluster0"),
+            Some(json!({"name": 1})),
+            400,
+            "CLUSTER_RENAME_NOT_SUPPORTED",
+        ),
+        (
+            Method::DELETE,
+            clusters(&p, "/Nope"),
+            None,
+            404,
+            "CLUSTER_NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            clusters(&p, "/-x"),
+            None,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            Method::DELETE,
+            clusters(&theirs, "/Cluster0"),
+            None,
+            404,
+            "GROUP_NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            clusters(&p, "/Cluster0"),
+            Some(json!({})),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            Method::POST,
+            clusters(&p, "/Cluster0:pause"),
+            Some(json!({})),
+            404,
+            "RESOURCE_NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            clusters(&p, "/Cluster0:grantMongoDBEmployeeAccess"),
+            None,
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
     ];
     for (method, path, body, status, code) in cases {
         let r = s.v2024(&o, method.clone(), &path, body.clone()).await;
@@ -362,7 +515,11 @@ async fn bad_input_changes_nothing() {
     )
     .await
     .expect_error(400, "INVALID_JSON");
-    assert_eq!(before, s.snapshot().await, "a refused request changed the store");
+    assert_eq!(
+        before,
+        s.snapshot().await,
+        "a refused request changed the store"
+    );
     s.stop().await;
 }
 
@@ -388,7 +545,11 @@ async fn roles_decide_what_a_caller_may_do_to_clusters() {
         .expect(200);
     for (m, path, body) in [
         (Method::POST, clusters(&p, ""), Some(json!({"name": "x"}))),
-        (Method::PATCH, clusters(&p, "/Cluster0"), Some(json!({"paused": true}))),
+        (
+            Method::PATCH,
+            clusters(&p, "/Cluster0"),
+            Some(json!({"paused": true})),
+        ),
         (Method::DELETE, clusters(&p, "/Cluster0"), None),
     ] {
         for k in [&read_only, &support, &elsewhere] {
@@ -453,9 +614,13 @@ async fn roles_decide_what_a_caller_may_do_to_clusters() {
     bearer(Method::GET, clusters(&p, "/Cluster0"), None)
         .await
         .expect(200);
-    bearer(Method::POST, clusters(&p, ""), Some(json!({"name": "ByToken"})))
-        .await
-        .expect_error(403, "USER_UNAUTHORIZED");
+    bearer(
+        Method::POST,
+        clusters(&p, ""),
+        Some(json!({"name": "ByToken"})),
+    )
+    .await
+    .expect_error(403, "USER_UNAUTHORIZED");
     s.v2024(
         &o,
         Method::POST,
@@ -464,9 +629,13 @@ async fn roles_decide_what_a_caller_may_do_to_clusters() {
     )
     .await
     .expect(200);
-    bearer(Method::POST, clusters(&p, ""), Some(json!({"name": "ByToken"})))
-        .await
-        .expect(201);
+    bearer(
+        Method::POST,
+        clusters(&p, ""),
+        Some(json!({"name": "ByToken"})),
+    )
+    .await
+    .expect(201);
     s.stop().await;
 }
 
@@ -483,7 +652,9 @@ async fn the_cross_project_listing_shows_what_the_caller_can_see() {
     let (key2, theirs) = second_org(&s).await;
     create_cluster(&s, &key2, &theirs, "hidden").await;
 
-    let r = s.call(&o, Method::GET, "/api/atlas/v2/clusters", None).await;
+    let r = s
+        .call(&o, Method::GET, "/api/atlas/v2/clusters", None)
+        .await;
     r.expect(200);
     assert_eq!(r.json["totalCount"], 2, "{}", r.json);
     let results = r.json["results"].as_array().unwrap();

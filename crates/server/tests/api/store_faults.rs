@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tessera_domain::EventId;
 use tessera_domain::clusters::EmployeeAccessGrant;
+use tessera_domain::EventId;
 use tessera_domain::{
     ApiKeyId, ClientId, ClusterId, GroupId, GroupRole, OperatorId, OrgId, OrgRole, SecretId,
 };
@@ -16,8 +16,8 @@ use tessera_store::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, 
 use tessera_store::{
     AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, Cluster, DeleteGroupOutcome,
     DeleteKeyAccessOutcome, DeleteOrgOutcome, Group, GroupChanges, GroupClusters, GroupFilter,
-    Listed, NewOrg, Operator, Org, OrgChanges, Page, RevokeGrantOutcome, SaSecret,
-    ServiceAccount, Store, StoreError, StoreResult,
+    Listed, NewOrg, Operator, Org, OrgChanges, Page, RevokeGrantOutcome, SaSecret, ServiceAccount,
+    Store, StoreError, StoreResult,
 };
 
 use crate::harness::{basic, TestServer};
@@ -152,7 +152,9 @@ impl Store for FailingStore {
         changes: &serde_json::Map<String, serde_json::Value>,
         events: &[NewEvent],
     ) -> StoreResult<Option<Cluster>> {
-        self.inner.update_cluster(group, name, changes, events).await
+        self.inner
+            .update_cluster(group, name, changes, events)
+            .await
     }
 
     async fn delete_cluster(

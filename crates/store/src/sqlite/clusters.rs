@@ -34,15 +34,19 @@ fn cluster_from_row(row: &SqliteRow) -> StoreResult<Cluster> {
     let body: String = row.try_get("body").map_err(backend)?;
     let body = match serde_json::from_str::<Value>(&body) {
         Ok(Value::Object(m)) => m,
-        _ => return Err(StoreError::Backend("malformed cluster body in store".into())),
+        _ => {
+            return Err(StoreError::Backend(
+                "malformed cluster body in store".into(),
+            ))
+        }
     };
     let grant_type: Option<String> = row.try_get("grant_type").map_err(backend)?;
     let grant_expires: Option<i64> = row.try_get("grant_expires_at").map_err(backend)?;
     let grant = match (grant_type, grant_expires) {
         (Some(t), Some(at)) => Some(EmployeeAccessGrant {
-            level: t.parse::<EmployeeAccessLevel>().map_err(|_| {
-                StoreError::Backend(format!("unknown grant type {t:?} in store"))
-            })?,
+            level: t
+                .parse::<EmployeeAccessLevel>()
+                .map_err(|_| StoreError::Backend(format!("unknown grant type {t:?} in store")))?,
             expires_at: from_millis(at),
         }),
         _ => None,
@@ -184,7 +188,8 @@ impl SqliteStore {
                 .await
                 .map_err(backend)?,
         )?;
-        let sql = format!("SELECT {COLUMNS} {FROM} WHERE c.group_id = ? ORDER BY c.id LIMIT ? OFFSET ?");
+        let sql =
+            format!("SELECT {COLUMNS} {FROM} WHERE c.group_id = ? ORDER BY c.id LIMIT ? OFFSET ?");
         let items = sqlx::query(&sql)
             .bind(group.to_string())
             .bind(limit_i64(page.limit))
