@@ -431,6 +431,41 @@ mod tests {
     }
 
     #[test]
+    fn employee_access_ceiling() {
+        assert_eq!(
+            Config::load(&Overrides::default())
+                .unwrap()
+                .max_employee_access_hours,
+            168
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "max_employee_access_hours = 24\n").unwrap();
+        let from_file = Overrides {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::load(&from_file).unwrap().max_employee_access_hours,
+            24
+        );
+        let flag = Overrides {
+            config: Some(f),
+            max_employee_access_hours: Some(48),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&flag).unwrap().max_employee_access_hours, 48);
+        for bad in [0, -1, 8767] {
+            let o = Overrides {
+                max_employee_access_hours: Some(bad),
+                ..Default::default()
+            };
+            let e = Config::load(&o).unwrap_err().to_string();
+            assert!(e.contains("max_employee_access_hours"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn masks_passwords() {
         assert_eq!(
             mask_url_password("postgres://u:pw@h:5432/db"),
