@@ -23,6 +23,7 @@ pub struct FileConfig {
     pub usage_flush_secs: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
     pub tls_self_signed: Option<bool>,
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
@@ -65,6 +66,10 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS (with `tls_cert`).
     pub tls_key: Option<PathBuf>,
+    /// A file holding 32 bytes (64 hex digits) that seals the server keys kept in the database
+    /// (nodes sharing one database share them this way). Without it, the keys live in
+    /// `<data_dir>/server-keys.json`.
+    pub master_key_file: Option<PathBuf>,
     /// Development HTTPS: a local CA and server certificate made in the data directory.
     pub tls_self_signed: bool,
     /// Seconds a client has to send a request's headers: from connecting (or the TLS
@@ -95,6 +100,7 @@ impl Default for Config {
             usage_flush_secs: 10,
             tls_cert: None,
             tls_key: None,
+            master_key_file: None,
             tls_self_signed: false,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
@@ -152,6 +158,10 @@ pub struct Overrides {
     /// PEM private key file for --tls-cert.
     #[arg(long, env = "TESSERA_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// File with the master key (64 hex digits, mode 0600) that seals the server keys stored
+    /// in the database, so every node given it shares them; e.g. `openssl rand -hex 32`.
+    #[arg(long, env = "TESSERA_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Development HTTPS: create a local CA and a server certificate in the data directory.
     #[arg(long, env = "TESSERA_TLS_SELF_SIGNED", num_args = 0..=1, default_missing_value = "true")]
     pub tls_self_signed: Option<bool>,
@@ -223,6 +233,7 @@ impl Config {
                 .unwrap_or(d.usage_flush_secs),
             tls_cert: o.tls_cert.clone().or(file.tls_cert),
             tls_key: o.tls_key.clone().or(file.tls_key),
+            master_key_file: o.master_key_file.clone().or(file.master_key_file),
             tls_self_signed: o
                 .tls_self_signed
                 .or(file.tls_self_signed)

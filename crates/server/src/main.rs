@@ -120,6 +120,11 @@ enum EventsCommand {
         /// must then be that line's `created`).
         #[arg(long, value_parser = parse_event_id)]
         after_id: Option<tessera_domain::EventId>,
+        /// Only events created before this instant (RFC 3339). Default: now minus the settle
+        /// window (60 s + 2 x usage_flush_secs + 10 s), so nothing printed can still change or
+        /// be preceded by an event still being committed.
+        #[arg(long, value_parser = parse_since)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -186,8 +191,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RotateSigningKey { overrides } => {
             let config = Config::load(&overrides)?;
             tessera::fsutil::ensure_private_dir(&config.data_dir)?;
-            let kid = tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?;
-            println!("new signing key {kid}: restart the server to sign with it");
+            let kid = match &config.master_key_file {
+                Some(path) => {
+                    let master = tessera::keys::read_master_key(path)?;
+                    let store = tessera::export::open_store(&config).await?;
+                    tessera::keys::ServerKeys::rotate_signing_key_shared(&store, &master).await?
+                }
+                None => tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?,
+            };
+            println!("new signing key {kid}: restart the server (every node) to sign with it");
             Ok(ExitCode::SUCCESS)
         }
         Command::Events {
@@ -197,14 +209,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     since,
                     org,
                     after_id,
+                    until,
                 },
         } => {
             let config = Config::load(&overrides)?;
             let store = tessera::export::open_store(&config).await?;
+            let until = until.unwrap_or_else(|| {
+                use tessera_domain::Clock;
+                tessera_domain::SystemClock.now()
+                    - tessera::export::settle_window(config.usage_flush_secs)
+            });
             let req = tessera::export::ExportRequest {
                 since,
                 org,
                 after_id,
+                until,
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());

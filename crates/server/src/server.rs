@@ -93,7 +93,10 @@ pub async fn prepare_with_store(
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> anyhow::Result<Prepared> {
     ensure_private_dir(&config.data_dir)?;
-    let keys = ServerKeys::load_or_create(&config.data_dir)?;
+    let master = match &config.master_key_file {
+        Some(path) => Some(crate::keys::read_master_key(path)?),
+        None => None,
+    };
     let store: Arc<dyn Store> = match &config.database_url {
         Some(url) => Arc::new(SqliteStore::open_url(url).await?),
         None => {
@@ -104,6 +107,10 @@ pub async fn prepare_with_store(
             }
             Arc::new(SqliteStore::open(&path).await?)
         }
+    };
+    let keys = match &master {
+        Some(master) => ServerKeys::load_or_create_shared(store.as_ref(), master).await?,
+        None => ServerKeys::load_or_create(&config.data_dir)?,
     };
     let store = wrap(store);
     let sealer = Sealer::new(&decode32("sealing_key", &keys.sealing_key)?)

@@ -274,6 +274,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The value of a server-level marker (e.g. `bootstrapped_at`).
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Compare-and-set of a server-level value: with `expected` `None`, sets it only if it is
+    /// absent; with `Some(old)`, replaces it only while it is still `old`. `true` when written.
+    /// Nodes sharing a database agree on one value this way (the sealed server keys).
+    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool>;
 
     /// Creates the first org, project and key and sets the `bootstrapped_at` marker, all or
     /// nothing. Fails with `Conflict("bootstrap")` when the marker is already set.
@@ -475,6 +479,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every service account (the HTTP layer keeps them in memory; see `architecture.md`).
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    /// One page of an organization's accounts, ordered by client id, read with the store's
+    /// own pagination (never the whole organization).
+    async fn list_org_service_accounts(
+        &self,
+        org: OrgId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>>;
+    /// One page of the accounts assigned to a project, ordered by client id.
+    async fn list_group_service_accounts(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>>;
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>>;
     /// Inserts the account with its secrets, project roles and access list.
     async fn create_service_account(

@@ -661,6 +661,103 @@ async fn api_key_access_lists(s: &dyn Store) {
     );
 }
 
+/// Pages of an organization's and a project's service accounts come from the store's own
+/// pagination, ordered by client id, each account whole (secrets, list, projects).
+async fn service_account_pages(s: &dyn Store) {
+    let o = org("Pages");
+    let other = org("Other pages");
+    for x in [&o, &other] {
+        s.create_org(
+            NewOrg {
+                org: x,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+    }
+    let g = group(o.id, "paged");
+    s.create_group(&g, None, &[]).await.unwrap();
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let mut a = account(o.id);
+        a.secrets.push(secret(48));
+        if i % 2 == 0 {
+            a.group_roles = vec![(g.id, vec![GroupRole::ReadOnly])];
+            a.access_list = vec![access_entry("192.0.2.0/24")];
+        }
+        s.create_service_account(&a, &[]).await.unwrap();
+        mine.push(a);
+    }
+    for _ in 0..2 {
+        s.create_service_account(&account(other.id), &[])
+            .await
+            .unwrap();
+    }
+    mine.sort_by_key(|a| a.client_id.0);
+    let page = s
+        .list_org_service_accounts(
+            o.id,
+            Page {
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(page.items, mine[1..3].to_vec());
+    let past = s
+        .list_org_service_accounts(
+            o.id,
+            Page {
+                offset: 5,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((past.total, past.items.len()), (5, 0));
+    let assigned: Vec<ServiceAccount> = mine
+        .iter()
+        .filter(|a| !a.group_roles.is_empty())
+        .cloned()
+        .collect();
+    let page = s
+        .list_group_service_accounts(g.id, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 3);
+    assert_eq!(page.items, assigned);
+    let page = s
+        .list_group_service_accounts(
+            g.id,
+            Page {
+                offset: 2,
+                limit: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items, assigned[2..].to_vec());
+}
+
+/// Compare-and-set of server-level values: the first writer wins, a stale `expected` loses.
+async fn meta_swaps(s: &dyn Store) {
+    assert_eq!(s.meta("shared").await.unwrap(), None);
+    assert!(s.swap_meta("shared", None, "a").await.unwrap());
+    assert!(!s.swap_meta("shared", None, "b").await.unwrap());
+    assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("a"));
+    assert!(!s.swap_meta("shared", Some("x"), "c").await.unwrap());
+    assert!(s.swap_meta("shared", Some("a"), "c").await.unwrap());
+    assert!(!s.swap_meta("shared", Some("a"), "d").await.unwrap());
+    assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("c"));
+    assert!(!s.swap_meta("absent", Some("a"), "b").await.unwrap());
+    assert_eq!(s.meta("absent").await.unwrap(), None);
+}
+
 fn cluster(org: OrgId, group: GroupId, name: &str) -> Cluster {
     let mut body = serde_json::Map::new();
     body.insert("clusterType".into(), serde_json::json!("REPLICASET"));
@@ -955,6 +1052,8 @@ async fn sqlite_meets_the_contract() {
     orgs_groups_and_keys(&store).await;
     service_accounts(&store).await;
     api_key_access_lists(&store).await;
+    service_account_pages(&store).await;
+    meta_swaps(&store).await;
     clusters_and_grants(&store).await;
     operators(&store).await;
     // Durable: a second handle on the same file sees the data.

@@ -22,6 +22,7 @@ mod oauth;
 mod orgs;
 mod review;
 mod service_accounts;
+mod shared_keys;
 mod store_faults;
 mod surface;
 mod system_status;
