@@ -56,9 +56,10 @@ pub struct GroupOut {
     pub with_default_alerts_settings: bool,
 }
 
-pub fn group_out(base: &str, g: Group) -> GroupOut {
+/// `Group`; `cluster_count` is how many cluster records the project has.
+pub fn group_out(base: &str, g: Group, cluster_count: u64) -> GroupOut {
     GroupOut {
-        cluster_count: 0,
+        cluster_count,
         created: format(g.created_at),
         links: self_link(format!("{base}/groups/{}", g.id)),
         id: g.id.to_string(),

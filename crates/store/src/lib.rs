@@ -344,6 +344,20 @@ pub trait Store: Send + Sync + 'static {
     async fn get_cluster(&self, group: GroupId, name: &str) -> StoreResult<Option<Cluster>>;
     /// A project's clusters in creation order.
     async fn list_clusters(&self, group: GroupId, page: Page) -> StoreResult<Listed<Cluster>>;
+    /// How many clusters each of `groups` has, in the order given (0 for a project without
+    /// clusters or that does not exist). The default asks `list_clusters` once per project; a
+    /// backend may answer with one query.
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let none = Page {
+                offset: 0,
+                limit: 0,
+            };
+            out.push(self.list_clusters(*g, none).await?.total);
+        }
+        Ok(out)
+    }
     /// The projects of `org` that `filter` admits and that have clusters, each with all of
     /// its clusters; paged by project (in id order).
     async fn list_clusters_by_group(

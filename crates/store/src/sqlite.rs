@@ -933,6 +933,10 @@ impl Store for SqliteStore {
         self.list_cluster_rows(group, page).await
     }
 
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        self.cluster_counts_of(groups).await
+    }
+
     async fn list_clusters_by_group(
         &self,
         org: OrgId,

@@ -845,6 +845,13 @@ async fn clusters_and_grants(s: &dyn Store) {
     assert!(s.get_cluster(g.id, "C0").await.unwrap().is_none());
     let c1 = cluster(o.id, g.id, "c1");
     s.create_cluster(&c1, &[]).await.unwrap();
+    assert_eq!(
+        s.cluster_counts(&[GroupId::generate(t0()), g.id])
+            .await
+            .unwrap(),
+        vec![0, 2]
+    );
+    assert!(s.cluster_counts(&[]).await.unwrap().is_empty());
     let page = s
         .list_clusters(
             g.id,

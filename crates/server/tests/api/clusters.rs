@@ -685,6 +685,38 @@ async fn the_cross_project_listing_shows_what_the_caller_can_see() {
     assert_eq!(r.json["results"].as_array().unwrap().len(), 1);
     assert_eq!(r.json["totalCount"], 2);
 
+    // Projects count their cluster records, in lists and alone.
+    let r = s.call(&o, Method::GET, "/api/atlas/v2/groups", None).await;
+    let count_of = |v: &Value, id: &str| {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == id)
+            .unwrap()["clusterCount"]
+            .clone()
+    };
+    assert_eq!(count_of(&r.json, &p), 2);
+    assert_eq!(count_of(&r.json, &q), 1);
+    assert_eq!(count_of(&r.json, &_empty), 0);
+    let r = s
+        .call(
+            &o,
+            Method::GET,
+            &format!("/api/public/v1.0/orgs/{}/groups", s.org()),
+            None,
+        )
+        .await;
+    assert_eq!(count_of(&r.json, &p), 2);
+    let r = s
+        .call(&o, Method::GET, &format!("/api/atlas/v2/groups/{q}"), None)
+        .await;
+    assert_eq!(r.json["clusterCount"], 1);
+    let r = s
+        .call(&o, Method::GET, "/api/atlas/v2/groups/byName/second", None)
+        .await;
+    assert_eq!(r.json["clusterCount"], 1);
+
     // A key with a role in one project sees that project only.
     let reader = project_key(&s, &q, &["GROUP_READ_ONLY"]).await;
     let r = s

@@ -139,6 +139,10 @@ impl Store for FailingStore {
         self.inner.list_clusters(group, page).await
     }
 
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        self.inner.cluster_counts(groups).await
+    }
+
     async fn list_clusters_by_group(
         &self,
         org: OrgId,

@@ -203,6 +203,30 @@ impl SqliteStore {
         Ok(Listed { items, total })
     }
 
+    pub(super) async fn cluster_counts_of(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT group_id, COUNT(*) FROM clusters WHERE group_id IN ({}) GROUP BY group_id",
+            vec!["?"; groups.len()].join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for g in groups {
+            q = q.bind(g.to_string());
+        }
+        let mut found = std::collections::HashMap::new();
+        for row in q.fetch_all(&self.pool).await.map_err(backend)? {
+            let g = GroupId(parse_id(row.try_get(0).map_err(backend)?)?);
+            let n: i64 = row.try_get(1).map_err(backend)?;
+            found.insert(g, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(groups
+            .iter()
+            .map(|g| found.get(g).copied().unwrap_or(0))
+            .collect())
+    }
+
     pub(super) async fn list_clusters_grouped(
         &self,
         org: OrgId,
