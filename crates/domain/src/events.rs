@@ -91,6 +91,9 @@ event_types! {
     SupportOperatorCreated = "SUPPORT_OPERATOR_CREATED",
     /// A support operator deleted with `tessera operators delete` (ours; no organization).
     SupportOperatorDeleted = "SUPPORT_OPERATOR_DELETED",
+    /// Failed Basic authentications at the support decisions endpoint naming one operator id
+    /// from one address in one minute, aggregated (ours; no organization).
+    SupportOperatorAuthenticationFailed = "SUPPORT_OPERATOR_AUTHENTICATION_FAILED",
 }
 
 /// Parses an `eventType` filter value. Atlas' list of event types is long and changes often,

@@ -23,6 +23,7 @@ use tessera_store::events::{Actor, NewEvent};
 use tessera_store::Operator;
 
 use super::clusters::observe_expiry;
+use crate::auth_failures::UNKNOWN_PRINCIPAL;
 use crate::client_addr::client_addr;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -72,24 +73,37 @@ impl FromRequestParts<AppState> for OperatorCaller {
             // A customer's API key or service-account token: never an operator.
             return Err(operator_only());
         }
-        let Ok((id, secret)) = parse_basic(value) else {
-            return Err(operator_challenge());
+        let address = client_addr(parts, &state.settings.trusted_proxies);
+        let failed = |principal: &str| {
+            tracing::info!("support decision: operator authentication failed");
+            state.registry.auth_failures.note(
+                EventType::SupportOperatorAuthenticationFailed,
+                None,
+                principal,
+                Actor::Anonymous,
+                address,
+                state.clock.now(),
+            );
+            operator_challenge()
         };
-        let operator = match OperatorId::parse(&id) {
-            Ok(id) => state.store.get_operator(id).await?,
-            Err(_) => None,
+        let Ok((id, secret)) = parse_basic(value) else {
+            return Err(failed(UNKNOWN_PRINCIPAL));
+        };
+        let (operator, principal) = match OperatorId::parse(&id) {
+            Ok(id) => (state.store.get_operator(id).await?, id.to_string()),
+            // Only a well-formed id is recorded (a swapped id/secret must not leak).
+            Err(_) => (None, UNKNOWN_PRINCIPAL.to_owned()),
         };
         // One HMAC whether or not the operator exists: similar timing for both failures.
         let computed = state.crypto.hasher.hash(secret.expose());
         let Some(operator) = operator.filter(|op| {
             tessera_domain::secrets::SecretHasher::hashes_match(&computed, &op.secret_hash)
         }) else {
-            tracing::info!("support decision: operator authentication failed");
-            return Err(operator_challenge());
+            return Err(failed(&principal));
         };
         Ok(OperatorCaller {
             operator,
-            remote_address: client_addr(parts, &state.settings.trusted_proxies),
+            remote_address: address,
         })
     }
 }

@@ -764,6 +764,47 @@ async fn only_operators_may_ask() {
         .expect_error(401, "UNAUTHORIZED");
     assert_eq!(snap, s.snapshot().await);
     let _ = before;
+    // The failed operator authentications are counted and written by the next flush, as
+    // aggregated events with the operator id when it was well-formed (no organization).
+    let state = &s.running.state;
+    state
+        .registry
+        .flush(state.store.as_ref(), state.clock.now())
+        .await
+        .unwrap();
+    let failures: Vec<_> = state
+        .store
+        .export_events(
+            None,
+            tessera_store::events::ExportCursor {
+                created: t0(),
+                id: None,
+            },
+            1000,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "SUPPORT_OPERATOR_AUTHENTICATION_FAILED")
+        .collect();
+    let count_for = |principal: &str| -> u64 {
+        failures
+            .iter()
+            .filter(|e| {
+                e.target
+                    .iter()
+                    .any(|(k, v)| k == "principal" && v == principal)
+            })
+            .map(|e| e.count)
+            .sum()
+    };
+    assert_eq!(count_for(&op_id), 1, "{failures:?}");
+    assert_eq!(count_for("cccccccccccccccccccccccc"), 1);
+    // `not-an-id`, a garbled header, a service account's client id.
+    assert_eq!(count_for("-"), 3, "{failures:?}");
+    assert!(failures.iter().all(|e| e.org_id.is_none()));
+    let snap = s.snapshot().await;
+    assert!(!snap.contains(&op_secret));
 
     // Bad questions: 400, nothing written.
     let auth = basic(&op_id, &op_secret);
