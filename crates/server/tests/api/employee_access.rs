@@ -920,3 +920,94 @@ async fn operators_are_stored_hashed_and_listed_without_secrets() {
     assert!(err.to_string().contains("already exists"), "{err}");
     s.stop().await;
 }
+
+/// Grants, revokes and support decisions on one cluster at once, and creations of one
+/// cluster name: no 5xx, one creation wins, and every allowed decision left its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grants_revokes_and_decisions_race_safely() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let o = s.owner();
+    let p = s.project().to_owned();
+    create_cluster(&s, &o, &p, "Cluster0").await;
+    let (op_id, op_secret) = operator(&s, "console").await;
+    let auth = basic(&op_id, &op_secret);
+    let mut tasks = Vec::new();
+    for task in 0..4 {
+        let s = s.clone();
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for round in 0..5 {
+                let r = if (task + round) % 2 == 0 {
+                    grant(&s, &s.owner(), &p, "Cluster0", "CLUSTER_INFRASTRUCTURE", 1).await
+                } else {
+                    revoke(&s, &s.owner(), &p, "Cluster0").await
+                };
+                seen.push((r.status.as_u16(), r.text.clone(), None));
+            }
+            seen
+        }));
+    }
+    for _ in 0..4 {
+        let s = s.clone();
+        let p = p.clone();
+        let auth = auth.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..5 {
+                let r = decide(
+                    &s,
+                    Some(&auth),
+                    question(&p, "Cluster0", "CLUSTER_DATABASE_LOGS"),
+                )
+                .await;
+                seen.push((
+                    r.status.as_u16(),
+                    r.text.clone(),
+                    r.json["allowed"].as_bool(),
+                ));
+            }
+            seen
+        }));
+    }
+    for _ in 0..4 {
+        let s = s.clone();
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = s
+                .v2024(
+                    &s.owner(),
+                    Method::POST,
+                    &clusters(&p, ""),
+                    Some(json!({"name": "Raced"})),
+                )
+                .await;
+            vec![(r.status.as_u16(), r.text.clone(), None)]
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let errors: Vec<_> = all.iter().filter(|(st, _, _)| *st >= 500).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let created = all.iter().filter(|(st, _, _)| *st == 201).count();
+    let duplicate = all
+        .iter()
+        .filter(|(st, text, _)| *st == 409 && text.contains("DUPLICATE_CLUSTER_NAME"))
+        .count();
+    assert_eq!((created, duplicate), (1, 3), "{all:?}");
+    let allowed = all.iter().filter(|(_, _, a)| *a == Some(true)).count() as u64;
+    let r = s
+        .call(
+            &o,
+            Method::GET,
+            &format!("/api/atlas/v2/groups/{p}/events?eventType=MONGODB_EMPLOYEE_ACCESS_USED"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json["totalCount"], allowed,
+        "one USED event per allowed answer"
+    );
+}
