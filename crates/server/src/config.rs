@@ -19,6 +19,7 @@ pub struct FileConfig {
     pub oauth_rate_limit_per_minute: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_secret_hours: Option<i64>,
+    pub max_employee_access_hours: Option<i64>,
     pub usage_flush_secs: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -57,6 +58,8 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Ceiling for `secretExpiresAfterHours` (8..=8766).
     pub max_secret_hours: i64,
+    /// Longest a MongoDB employee access grant may run, in hours (1..=8766; default 168).
+    pub max_employee_access_hours: i64,
     /// How often usage counters (`lastUsedAt`, `requestCount`) are written to the store.
     pub usage_flush_secs: u64,
     /// PEM certificate chain for HTTPS (with `tls_key`); reloaded on SIGHUP.
@@ -93,6 +96,7 @@ impl Default for Config {
             oauth_rate_limit_per_minute: 10,
             trusted_proxies: Vec::new(),
             max_secret_hours: 8766,
+            max_employee_access_hours: tessera_domain::clusters::DEFAULT_MAX_GRANT_HOURS,
             usage_flush_secs: 10,
             tls_cert: None,
             tls_key: None,
@@ -142,6 +146,9 @@ pub struct Overrides {
     /// Ceiling for secretExpiresAfterHours (8..=8766).
     #[arg(long, env = "TESSERA_MAX_SECRET_HOURS")]
     pub max_secret_hours: Option<i64>,
+    /// Longest MongoDB employee access grant, in hours (1..=8766; default 168 = 7 days).
+    #[arg(long, env = "TESSERA_MAX_EMPLOYEE_ACCESS_HOURS")]
+    pub max_employee_access_hours: Option<i64>,
     /// Seconds between writes of usage counters to the store.
     #[arg(long, env = "TESSERA_USAGE_FLUSH_SECS")]
     pub usage_flush_secs: Option<u64>,
@@ -216,6 +223,10 @@ impl Config {
                 .max_secret_hours
                 .or(file.max_secret_hours)
                 .unwrap_or(d.max_secret_hours),
+            max_employee_access_hours: o
+                .max_employee_access_hours
+                .or(file.max_employee_access_hours)
+                .unwrap_or(d.max_employee_access_hours),
             usage_flush_secs: o
                 .usage_flush_secs
                 .or(file.usage_flush_secs)
@@ -263,6 +274,11 @@ impl Config {
         if !(8..=8766).contains(&self.max_secret_hours) {
             return Err(ConfigError::Invalid(
                 "max_secret_hours must be between 8 and 8766".into(),
+            ));
+        }
+        if !(1..=8766).contains(&self.max_employee_access_hours) {
+            return Err(ConfigError::Invalid(
+                "max_employee_access_hours must be between 1 and 8766".into(),
             ));
         }
         if !(1..=3600).contains(&self.usage_flush_secs) {
@@ -423,6 +439,41 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load(&o).is_err());
+    }
+
+    #[test]
+    fn employee_access_ceiling() {
+        assert_eq!(
+            Config::load(&Overrides::default())
+                .unwrap()
+                .max_employee_access_hours,
+            168
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "max_employee_access_hours = 24\n").unwrap();
+        let from_file = Overrides {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::load(&from_file).unwrap().max_employee_access_hours,
+            24
+        );
+        let flag = Overrides {
+            config: Some(f),
+            max_employee_access_hours: Some(48),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&flag).unwrap().max_employee_access_hours, 48);
+        for bad in [0, -1, 8767] {
+            let o = Overrides {
+                max_employee_access_hours: Some(bad),
+                ..Default::default()
+            };
+            let e = Config::load(&o).unwrap_err().to_string();
+            assert!(e.contains("max_employee_access_hours"), "{bad}: {e}");
+        }
     }
 
     #[test]

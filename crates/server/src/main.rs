@@ -56,6 +56,51 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Support operators: the only credentials that may ask for support access decisions.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCommand {
+    /// Create an operator; prints its id and secret once, as JSON.
+    Create {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// A name for the operator (unique; e.g. the support tool that uses it).
+        #[arg(long)]
+        name: String,
+    },
+    /// List operators as JSON (ids, names, creation times; never secrets).
+    List {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Delete an operator: its credentials stop working at once.
+    Delete {
+        #[command(flatten)]
+        overrides: Overrides,
+        #[arg(long, value_parser = parse_operator_id)]
+        id: tessera_domain::OperatorId,
+    },
+}
+
+fn parse_operator_id(s: &str) -> Result<tessera_domain::OperatorId, String> {
+    tessera_domain::OperatorId::parse(s).map_err(|e| e.to_string())
+}
+
+/// The store and the secret hasher, for the operator commands (no server, no bootstrap).
+async fn operator_tools(
+    overrides: &Overrides,
+) -> anyhow::Result<(Arc<dyn tessera_store::Store>, Arc<tessera_http::Crypto>)> {
+    let config = Config::load(overrides)?;
+    let prepared = server::prepare(config, Arc::new(SystemClock)).await?;
+    Ok((
+        prepared.state_parts.store.clone(),
+        prepared.state_parts.crypto.clone(),
+    ))
 }
 
 #[derive(Subcommand)]
@@ -190,6 +235,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &mut out,
             )
             .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operators { command } => {
+            use tessera::operators;
+            use tessera_domain::Clock;
+            let now = SystemClock.now();
+            match command {
+                OperatorsCommand::Create { overrides, name } => {
+                    let (store, crypto) = operator_tools(&overrides).await?;
+                    let doc = operators::create(store.as_ref(), &crypto.hasher, &name, now).await?;
+                    println!("{doc}");
+                    store.close().await;
+                }
+                OperatorsCommand::List { overrides } => {
+                    let (store, _) = operator_tools(&overrides).await?;
+                    println!(
+                        "{}",
+                        serde_json::Value::Array(operators::list(store.as_ref()).await?)
+                    );
+                    store.close().await;
+                }
+                OperatorsCommand::Delete { overrides, id } => {
+                    let (store, _) = operator_tools(&overrides).await?;
+                    operators::delete(store.as_ref(), id, now).await?;
+                    println!("deleted operator {id}");
+                    store.close().await;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { overrides } => {

@@ -61,6 +61,7 @@ impl StateParts {
                 max_body_bytes: config.max_body_bytes,
                 trusted_proxies: config.trusted_proxy_nets()?,
                 max_secret_hours: config.max_secret_hours,
+                max_employee_access_hours: config.max_employee_access_hours,
             }),
             metrics,
             registry: self.registry.clone(),
@@ -140,22 +141,32 @@ pub async fn prepare_with_store(
     })
 }
 
-/// Writes usage counters to the store, purges expired revocations and prunes idle
-/// rate-limit keys, every `every`.
+/// One round of the periodic work: writes usage counters to the store, purges expired
+/// revocations, records grant expiries nobody has observed yet (the grant itself is already
+/// gone: it is never shown or honoured past its expiry) and prunes idle rate-limit keys.
+/// Failures are logged and retried next round.
+pub async fn periodic_work(state: &AppState) {
+    if let Err(e) = state
+        .registry
+        .flush(state.store.as_ref(), state.clock.now())
+        .await
+    {
+        tracing::error!(error = %e, "usage flush failed; will retry");
+    }
+    if let Err(e) = tessera_http::routes::clusters::record_expired_grants(state).await {
+        tracing::error!(error = %e, "recording expired grants failed; will retry");
+    }
+    state.oauth_limits.prune();
+}
+
+/// [`periodic_work`] every `every`.
 async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Err(e) = state
-            .registry
-            .flush(state.store.as_ref(), state.clock.now())
-            .await
-        {
-            tracing::error!(error = %e, "usage flush failed; will retry");
-        }
-        state.oauth_limits.prune();
+        periodic_work(&state).await;
     }
 }
 

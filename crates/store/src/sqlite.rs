@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use crate::*;
 
 mod api_key_access;
+mod clusters;
 mod events;
 
 use crate::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
@@ -941,19 +942,124 @@ impl Store for SqliteStore {
         row.as_ref().map(group_from_row).transpose()
     }
 
-    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool> {
+    async fn delete_group(
+        &self,
+        id: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteGroupOutcome> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("DELETE FROM groups WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&mut *tx)
+        self.delete_group_checked(id, events).await
+    }
+
+    async fn create_cluster(&self, cluster: &Cluster, events: &[NewEvent]) -> StoreResult<bool> {
+        self.create_cluster_row(cluster, events).await
+    }
+
+    async fn get_cluster(&self, group: GroupId, name: &str) -> StoreResult<Option<Cluster>> {
+        self.get_cluster_row(group, name).await
+    }
+
+    async fn list_clusters(&self, group: GroupId, page: Page) -> StoreResult<Listed<Cluster>> {
+        self.list_cluster_rows(group, page).await
+    }
+
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        self.cluster_counts_of(groups).await
+    }
+
+    async fn list_clusters_by_group(
+        &self,
+        org: OrgId,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<GroupClusters>> {
+        self.list_clusters_grouped(org, filter, page).await
+    }
+
+    async fn update_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        changes: &serde_json::Map<String, serde_json::Value>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Cluster>> {
+        self.update_cluster_row(group, name, changes, events).await
+    }
+
+    async fn delete_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.delete_cluster_row(group, name, events).await
+    }
+
+    async fn set_employee_access_grant(
+        &self,
+        group: GroupId,
+        name: &str,
+        grant: tessera_domain::clusters::EmployeeAccessGrant,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.set_grant(group, name, grant, events).await
+    }
+
+    async fn revoke_employee_access(
+        &self,
+        group: GroupId,
+        name: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<RevokeGrantOutcome> {
+        self.revoke_grant(group, name, now, events).await
+    }
+
+    async fn unrecorded_expired_grants(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<Cluster>> {
+        self.expired_grants(now, limit).await
+    }
+
+    async fn record_grant_expiry(
+        &self,
+        cluster: tessera_domain::ClusterId,
+        expires_at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.mark_grant_expiry(cluster, expires_at, events).await
+    }
+
+    async fn record_employee_access_use(
+        &self,
+        cluster: tessera_domain::ClusterId,
+        grant: tessera_domain::clusters::EmployeeAccessGrant,
+        event: &NewEvent,
+    ) -> StoreResult<bool> {
+        self.record_access_use_if_granted(cluster, grant, event)
             .await
-            .map_err(backend)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        commit_with(tx, events).await?;
-        Ok(true)
+    }
+
+    async fn create_operator(&self, operator: &Operator, events: &[NewEvent]) -> StoreResult<()> {
+        self.insert_operator(operator, events).await
+    }
+
+    async fn get_operator(&self, id: tessera_domain::OperatorId) -> StoreResult<Option<Operator>> {
+        self.operator_row(id).await
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>> {
+        self.operator_rows().await
+    }
+
+    async fn delete_operator(
+        &self,
+        id: tessera_domain::OperatorId,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.delete_operator_row(id, events).await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()> {

@@ -7,24 +7,30 @@ use reqwest::Method;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tessera_domain::clusters::EmployeeAccessGrant;
 use tessera_domain::EventId;
-use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
+use tessera_domain::{
+    ApiKeyId, ClientId, ClusterId, GroupId, GroupRole, OperatorId, OrgId, OrgRole, SecretId,
+};
 use tessera_store::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 use tessera_store::{
-    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteKeyAccessOutcome,
-    DeleteOrgOutcome, Group, GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page,
-    SaSecret, ServiceAccount, Store, StoreError, StoreResult,
+    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, Cluster, DeleteGroupOutcome,
+    DeleteKeyAccessOutcome, DeleteOrgOutcome, Group, GroupChanges, GroupClusters, GroupFilter,
+    Listed, NewOrg, Operator, Org, OrgChanges, Page, RevokeGrantOutcome, SaSecret, ServiceAccount,
+    Store, StoreError, StoreResult,
 };
 
 use crate::harness::{basic, TestServer};
 
-/// The real store, except that `get_service_account` fails while `fail_account_reads` is set.
-/// Every other call goes through unchanged.
+/// The real store, except that `get_service_account` fails while `fail_account_reads` is set
+/// and `record_employee_access_use` while `fail_access_use` is set. Every other call goes
+/// through unchanged.
 pub struct FailingStore {
     inner: Arc<dyn Store>,
     pub fail_account_reads: AtomicBool,
     /// A change feed, as a store shared by several nodes has one: the tests publish on it.
     pub feed: tokio::sync::broadcast::Sender<tessera_store::Change>,
+    pub fail_access_use: AtomicBool,
 }
 
 #[async_trait]
@@ -115,8 +121,131 @@ impl Store for FailingStore {
         self.inner.update_group(id, changes, events).await
     }
 
-    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool> {
+    async fn delete_group(
+        &self,
+        id: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteGroupOutcome> {
         self.inner.delete_group(id, events).await
+    }
+
+    async fn create_cluster(&self, cluster: &Cluster, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.create_cluster(cluster, events).await
+    }
+
+    async fn get_cluster(&self, group: GroupId, name: &str) -> StoreResult<Option<Cluster>> {
+        self.inner.get_cluster(group, name).await
+    }
+
+    async fn list_clusters(&self, group: GroupId, page: Page) -> StoreResult<Listed<Cluster>> {
+        self.inner.list_clusters(group, page).await
+    }
+
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        self.inner.cluster_counts(groups).await
+    }
+
+    async fn list_clusters_by_group(
+        &self,
+        org: OrgId,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<GroupClusters>> {
+        self.inner.list_clusters_by_group(org, filter, page).await
+    }
+
+    async fn update_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        changes: &serde_json::Map<String, serde_json::Value>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Cluster>> {
+        self.inner
+            .update_cluster(group, name, changes, events)
+            .await
+    }
+
+    async fn delete_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.delete_cluster(group, name, events).await
+    }
+
+    async fn set_employee_access_grant(
+        &self,
+        group: GroupId,
+        name: &str,
+        grant: EmployeeAccessGrant,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_employee_access_grant(group, name, grant, events)
+            .await
+    }
+
+    async fn revoke_employee_access(
+        &self,
+        group: GroupId,
+        name: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<RevokeGrantOutcome> {
+        self.inner
+            .revoke_employee_access(group, name, now, events)
+            .await
+    }
+
+    async fn unrecorded_expired_grants(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<Cluster>> {
+        self.inner.unrecorded_expired_grants(now, limit).await
+    }
+
+    async fn record_grant_expiry(
+        &self,
+        cluster: ClusterId,
+        expires_at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner
+            .record_grant_expiry(cluster, expires_at, events)
+            .await
+    }
+
+    async fn record_employee_access_use(
+        &self,
+        cluster: ClusterId,
+        grant: EmployeeAccessGrant,
+        event: &NewEvent,
+    ) -> StoreResult<bool> {
+        if self.fail_access_use.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected access-use failure".into()));
+        }
+        self.inner
+            .record_employee_access_use(cluster, grant, event)
+            .await
+    }
+
+    async fn create_operator(&self, operator: &Operator, events: &[NewEvent]) -> StoreResult<()> {
+        self.inner.create_operator(operator, events).await
+    }
+
+    async fn get_operator(&self, id: OperatorId) -> StoreResult<Option<Operator>> {
+        self.inner.get_operator(id).await
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>> {
+        self.inner.list_operators().await
+    }
+
+    async fn delete_operator(&self, id: OperatorId, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.delete_operator(id, events).await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()> {
@@ -392,7 +521,7 @@ impl Store for FailingStore {
 }
 
 /// Starts a server on a [`FailingStore`] and hands back both.
-async fn start_failing() -> (TestServer, Arc<FailingStore>) {
+pub async fn start_failing() -> (TestServer, Arc<FailingStore>) {
     let mut slot = None;
     let s = TestServer::start_with_store(
         |_| {},
@@ -401,6 +530,7 @@ async fn start_failing() -> (TestServer, Arc<FailingStore>) {
                 inner,
                 fail_account_reads: AtomicBool::new(false),
                 feed: tokio::sync::broadcast::channel(64).0,
+                fail_access_use: AtomicBool::new(false),
             });
             slot = Some(f.clone());
             f
