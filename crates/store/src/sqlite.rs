@@ -464,8 +464,8 @@ enum Arg {
     Int(i64),
 }
 
-/// Which service accounts [`SqliteStore::load_accounts`] reads: a subquery yielding account
-/// ids (`?` placeholders bound from `args`), or every account.
+/// Which service accounts [`SqliteStore::load_accounts`] reads: a list or subquery of account
+/// ids (`?` placeholders bound from `args`, used in each of its queries), or every account.
 struct AccountSelection {
     ids: Option<String>,
     args: Vec<Arg>,
@@ -495,9 +495,10 @@ async fn for_each_row(
 }
 
 impl SqliteStore {
-    /// One page of accounts: `count_sql` counts them and `ids_sql` selects the page's ids, both
-    /// filtered by `owner` (the page's limit and offset follow it in `ids_sql`). The ids
-    /// subquery is repeated in each of `load_accounts`' four queries, so its arguments are too.
+    /// One page of accounts: `count_sql` counts them and `ids_sql` selects the page's ids in
+    /// order, both filtered by `owner` (the page's limit and offset follow it in `ids_sql`).
+    /// The page's ids are read once (the only query that walks past the offset), then the
+    /// accounts and their children by those ids.
     async fn account_page(
         &self,
         count_sql: &str,
@@ -512,16 +513,37 @@ impl SqliteStore {
                 .await
                 .map_err(backend)?,
         )?;
-        let items = self
-            .load_accounts(&AccountSelection {
-                ids: Some(ids_sql.into()),
+        let ids: Vec<String> = sqlx::query_scalar(ids_sql)
+            .bind(&owner)
+            .bind(limit_i64(page.limit))
+            .bind(limit_i64(page.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        if ids.is_empty() {
+            return Ok(Listed {
+                items: Vec::new(),
+                total,
+            });
+        }
+        // SQLite allows 32,766 parameters a statement: a longer page (only `Page::ALL` asks
+        // for one) selects its ids by the subquery instead, repeated in each query.
+        let selection = if ids.len() <= 5_000 {
+            AccountSelection {
+                ids: Some(vec!["?"; ids.len()].join(", ")),
+                args: ids.into_iter().map(Arg::Text).collect(),
+            }
+        } else {
+            AccountSelection {
+                ids: Some(ids_sql.to_owned()),
                 args: vec![
                     Arg::Text(owner),
                     Arg::Int(limit_i64(page.limit)),
                     Arg::Int(limit_i64(page.offset)),
                 ],
-            })
-            .await?;
+            }
+        };
+        let items = self.load_accounts(&selection).await?;
         Ok(Listed { items, total })
     }
 

@@ -41,17 +41,18 @@ fn scopes(org: Option<OrgId>, group: Option<GroupId>) -> impl Iterator<Item = St
         .chain(group.map(|g| format!("group:{g}")))
 }
 
-async fn bump_counts(
+/// Adds `n` to each scope's event count (one statement per scope).
+async fn add_counts(
     conn: &mut SqliteConnection,
-    org: Option<OrgId>,
-    group: Option<GroupId>,
+    counts: std::collections::BTreeMap<String, i64>,
 ) -> StoreResult<()> {
-    for scope in scopes(org, group) {
+    for (scope, n) in counts {
         sqlx::query(
-            "INSERT INTO event_counts (scope, n) VALUES (?, 1) \
-             ON CONFLICT(scope) DO UPDATE SET n = n + 1",
+            "INSERT INTO event_counts (scope, n) VALUES (?, ?) \
+             ON CONFLICT(scope) DO UPDATE SET n = n + excluded.n",
         )
         .bind(scope)
+        .bind(n)
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
@@ -59,30 +60,50 @@ async fn bump_counts(
     Ok(())
 }
 
-/// Writes `events` on the change's connection (inside its transaction).
+async fn bump_counts(
+    conn: &mut SqliteConnection,
+    org: Option<OrgId>,
+    group: Option<GroupId>,
+) -> StoreResult<()> {
+    add_counts(conn, scopes(org, group).map(|s| (s, 1)).collect()).await
+}
+
+/// Writes `events` on the change's connection (inside its transaction): a few statements for
+/// a batch (many rows per INSERT, one count update per scope), since every statement is a
+/// round trip to the connection's thread and a group-committed batch of revocations carries
+/// one event each.
 pub(super) async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> StoreResult<()> {
-    for e in events {
-        let (kind, key_id, public_key, client_id) = actor_columns(&e.actor);
-        sqlx::query(&format!(
-            "INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-        ))
-        .bind(e.id.to_string())
-        .bind(to_millis(e.created))
-        .bind(e.event_type.as_str())
-        .bind(e.org_id.map(|o| o.to_string()))
-        .bind(e.group_id.map(|g| g.to_string()))
-        .bind(kind)
-        .bind(key_id)
-        .bind(public_key)
-        .bind(client_id)
-        .bind(e.remote_address.map(|a| a.to_string()))
-        .bind(target_json(e.target.iter().map(|(k, v)| (*k, v.as_str()))))
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        bump_counts(conn, e.org_id, e.group_id).await?;
+    const ROWS_PER_STATEMENT: usize = 64;
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO events ({COLUMNS}) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            let (kind, key_id, public_key, client_id) = actor_columns(&e.actor);
+            q = q
+                .bind(e.id.to_string())
+                .bind(to_millis(e.created))
+                .bind(e.event_type.as_str())
+                .bind(e.org_id.map(|o| o.to_string()))
+                .bind(e.group_id.map(|g| g.to_string()))
+                .bind(kind)
+                .bind(key_id)
+                .bind(public_key)
+                .bind(client_id)
+                .bind(e.remote_address.map(|a| a.to_string()))
+                .bind(target_json(e.target.iter().map(|(k, v)| (*k, v.as_str()))));
+        }
+        q.execute(&mut *conn).await.map_err(backend)?;
     }
-    Ok(())
+    let mut counts = std::collections::BTreeMap::new();
+    for e in events {
+        for scope in scopes(e.org_id, e.group_id) {
+            *counts.entry(scope).or_insert(0i64) += 1;
+        }
+    }
+    add_counts(conn, counts).await
 }
 
 /// Adds failed authentications to their (principal, address, minute) aggregates.
