@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Loads synthetic service accounts into a stopped Tessera's SQLite database, for benchmarking.
 
-Usage: scripts/load-service-accounts.py <tessera.db> <orgId> [in-org] [orgs] [per-org]
+Usage: scripts/load-service-accounts.py <tessera.db | postgres://...> <orgId> [in-org] [orgs] [per-org]
 
 Adds `in-org` accounts (default 100,000) to organization `orgId` (so its listing has 1,000
 pages of 100), then `orgs` new organizations (default 900) with `per-org` accounts each
@@ -11,12 +11,15 @@ account through the API for that) and the role ORG_MEMBER. Rows go in, in transa
 50,000 accounts, the way the store writes them; ids follow Tessera's layout (4 bytes of
 seconds, 5 random bytes per run, a 3-byte counter), so they sort in creation order.
 
+Given a PostgreSQL URL, the same rows are made by SQL (generate_series) through `psql`.
+
 Stop the server first: it loads every account at start and does not see rows added behind
 its back until it restarts. This writes benchmark data only: never run it against a database
 you care about.
 """
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -30,6 +33,9 @@ def main():
     in_org = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
     orgs = int(sys.argv[4]) if len(sys.argv) > 4 else 900
     per_org = int(sys.argv[5]) if len(sys.argv) > 5 else 1_000
+    if db.startswith(("postgres://", "postgresql://")):
+        load_postgres(db, org, in_org, orgs, per_org)
+        return
     process = os.urandom(5).hex()
     now_ms = int(time.time() * 1000)
     expires_ms = now_ms + 8760 * 3600 * 1000
@@ -74,6 +80,43 @@ def main():
         conn.execute("COMMIT")
         print(f"  {min(first + BATCH, total):,} accounts", file=sys.stderr)
     conn.close()
+    print(f"loaded {total:,} accounts ({2 * total:,} secrets) in {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
+
+
+def load_postgres(url: str, org: str, in_org: int, orgs: int, per_org: int) -> None:
+    """The same rows, made inside PostgreSQL. Ids: 8 hex digits of seconds, then a
+    per-run prefix and a counter, as the SQLite path."""
+    now_ms = int(time.time() * 1000)
+    prefix = f"{now_ms // 1000:08x}{os.urandom(3).hex()}"  # 14 hex; 10 left for counters
+    expires_ms = now_ms + 8760 * 3600 * 1000
+    total = in_org + orgs * per_org
+    sql = f"""
+\\set ON_ERROR_STOP on
+BEGIN;
+INSERT INTO orgs (id, name, skip_default_alerts, created_at)
+  SELECT '{prefix}' || lpad(to_hex(n), 10, '0'), 'bench org ' || n, false, {now_ms}
+  FROM generate_series(1, {orgs}) AS n;
+CREATE TEMP TABLE plan ON COMMIT DROP AS
+  SELECT n, CASE WHEN n <= {in_org} THEN '{org}'
+                 ELSE '{prefix}' || lpad(to_hex(1 + (n - {in_org} - 1) / {max(per_org, 1)}), 10, '0')
+            END AS owner
+  FROM generate_series(1, {total}) AS n;
+INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at)
+  SELECT '{prefix}' || lpad(to_hex(1000000000 + n), 10, '0'), owner, 'bench ' || n, 'loaded',
+         'ORG_MEMBER', {now_ms}
+  FROM plan;
+INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires_at)
+  SELECT '{prefix}' || lpad(to_hex(2000000000 + 2 * n + k), 10, '0'),
+         '{prefix}' || lpad(to_hex(1000000000 + n), 10, '0'),
+         decode(md5(random()::text) || md5(random()::text), 'hex'),
+         'mdb_sa_sk_****bnch', {now_ms}, {expires_ms}
+  FROM plan, generate_series(0, 1) AS k;
+COMMIT;
+ANALYZE;
+"""
+    started = time.monotonic()
+    subprocess.run(["psql", "-q", url], input=sql.encode(), check=True)
     print(f"loaded {total:,} accounts ({2 * total:,} secrets) in {time.monotonic() - started:.1f} s",
           file=sys.stderr)
 
