@@ -423,7 +423,9 @@ async fn token_inner(
         tracing::error!(error = %e, "token signing failed");
         OAuthError::ServerError
     })?;
-    state.registry.note_secret_use(secret_id, now);
+    state
+        .registry
+        .note_secret_use(account.client_id, secret_id, now);
     note_access(state, &account, peer);
     tracing::debug!(client_id = %account.client_id, jti = %minted.claims.jti, "token issued");
     let body = format!(

@@ -37,7 +37,8 @@ pub struct Registry {
     writes: tokio::sync::Mutex<()>,
     revoked: RwLock<HashMap<String, DateTime<Utc>>>,
     verified: RwLock<HashMap<String, Arc<VerifiedToken>>>,
-    secret_use: Mutex<HashMap<SecretId, DateTime<Utc>>>,
+    /// When each secret last minted a token, with the account it belongs to.
+    secret_use: Mutex<HashMap<SecretId, (ClientId, DateTime<Utc>)>>,
     access_use: Mutex<PendingUse<ClientId>>,
     /// The same counters for API-key access lists (the keys themselves live in the store and
     /// the Digest cache, not here).
@@ -104,6 +105,20 @@ fn settle_use<O: Copy + Eq + std::hash::Hash>(
             pending.remove(&key);
         }
     }
+}
+
+/// The account `id` as being changed in `changed`, cloned from the mirror on first use;
+/// `None` when the mirror no longer holds it.
+fn changed_or_clone<'a>(
+    map: &HashMap<ClientId, Arc<ServiceAccount>>,
+    changed: &'a mut HashMap<ClientId, ServiceAccount>,
+    id: ClientId,
+) -> Option<&'a mut ServiceAccount> {
+    if !changed.contains_key(&id) {
+        let current = map.get(&id)?;
+        changed.insert(id, (**current).clone());
+    }
+    changed.get_mut(&id)
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -244,8 +259,8 @@ impl Registry {
         write(&self.verified).remove(token);
     }
 
-    pub fn note_secret_use(&self, secret: SecretId, at: DateTime<Utc>) {
-        lock(&self.secret_use).insert(secret, at);
+    pub fn note_secret_use(&self, account: ClientId, secret: SecretId, at: DateTime<Utc>) {
+        lock(&self.secret_use).insert(secret, (account, at));
     }
 
     /// `lastUsedAt` including uses not yet flushed.
@@ -254,7 +269,7 @@ impl Registry {
         secret: SecretId,
         stored: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
-        let pending = lock(&self.secret_use).get(&secret).copied();
+        let pending = lock(&self.secret_use).get(&secret).map(|(_, at)| *at);
         match (pending, stored) {
             (Some(p), Some(s)) => Some(p.max(s)),
             (p, s) => p.or(s),
@@ -300,10 +315,44 @@ impl Registry {
         pending_use(&self.key_access_use, key, entry_key)
     }
 
-    /// Writes pending usage to the store, then refreshes the affected accounts. On a store
-    /// error the pending usage is kept for the next flush.
+    /// Applies flushed usage to the mirror as the store applied it: a secret's `lastUsedAt`
+    /// moves forward, an entry's last use and address are replaced and its count grows.
+    /// Call under [`Registry::write`].
+    fn apply_usage(&self, secrets: &[(SecretId, (ClientId, DateTime<Utc>))], access: &[AccessUse]) {
+        let mut map = write(&self.accounts);
+        let mut changed: HashMap<ClientId, ServiceAccount> = HashMap::new();
+        for (secret, (owner, at)) in secrets {
+            let Some(a) = changed_or_clone(&map, &mut changed, *owner) else {
+                continue;
+            };
+            if let Some(s) = a.secrets.iter_mut().find(|s| s.id == *secret) {
+                s.last_used_at = Some(s.last_used_at.map_or(*at, |prev| prev.max(*at)));
+            }
+        }
+        for u in access {
+            let Some(a) = changed_or_clone(&map, &mut changed, u.account) else {
+                continue;
+            };
+            if let Some(e) = a
+                .access_list
+                .iter_mut()
+                .find(|e| e.entry.key() == u.entry_key)
+            {
+                e.last_used_at = Some(u.at);
+                e.last_used_address = Some(u.address.clone());
+                e.request_count = e.request_count.saturating_add(u.count);
+            }
+        }
+        for (id, a) in changed {
+            map.insert(id, Arc::new(a));
+        }
+    }
+
+    /// Writes pending usage to the store, then applies it to the affected accounts in the
+    /// mirror (copy-on-write; no store read, so the cost follows the accounts used, not the
+    /// accounts held). On a store error the pending usage is kept for the next flush.
     pub async fn flush(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
-        let secrets: Vec<(SecretId, DateTime<Utc>)> = lock(&self.secret_use)
+        let secrets: Vec<(SecretId, (ClientId, DateTime<Utc>))> = lock(&self.secret_use)
             .iter()
             .map(|(k, v)| (*k, *v))
             .collect();
@@ -311,17 +360,12 @@ impl Registry {
         let key_access: Vec<AccessUse<ApiKeyId>> =
             lock(&self.key_access_use).values().cloned().collect();
         if !secrets.is_empty() {
-            store.record_secret_use(&secrets).await?;
-            let mut pending = lock(&self.secret_use);
-            for (id, at) in &secrets {
-                if pending.get(id) == Some(at) {
-                    pending.remove(id);
-                }
-            }
+            let writes: Vec<(SecretId, DateTime<Utc>)> =
+                secrets.iter().map(|(id, (_, at))| (*id, *at)).collect();
+            store.record_secret_use(&writes).await?;
         }
         if !access.is_empty() {
             store.record_access_use(&access).await?;
-            settle_use(&self.access_use, &access);
         }
         if !key_access.is_empty() {
             // API keys are read from the store per request (or the Digest cache, which does
@@ -331,13 +375,20 @@ impl Registry {
         }
         self.auth_failures.flush(store).await?;
         let _guard = self.write().await;
-        // Taken under the write lock: a reload that fails after this point sets it again.
-        let stale = self.stale.swap(false, std::sync::atomic::Ordering::SeqCst);
-        if stale || !secrets.is_empty() || !access.is_empty() {
-            if let Err(e) = self.reload_all(store).await {
-                if stale {
-                    self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.apply_usage(&secrets, &access);
+        {
+            let mut pending = lock(&self.secret_use);
+            for (id, used) in &secrets {
+                if pending.get(id) == Some(used) {
+                    pending.remove(id);
                 }
+            }
+        }
+        settle_use(&self.access_use, &access);
+        // Taken under the write lock: a reload that fails after this point sets it again.
+        if self.stale.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            if let Err(e) = self.reload_all(store).await {
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
                 return Err(e);
             }
         }

@@ -676,6 +676,29 @@ async fn access_list_enforced_for_tokens_and_calls() {
         .clone();
     assert_eq!(lo["requestCount"], 2);
     assert_eq!(lo["lastUsedAddress"], "127.0.0.1");
+    // Flushed: the counters now come from the account as the registry holds it (updated in
+    // place, as the store was), and later uses add to them.
+    let st = &s.running.state;
+    st.registry
+        .flush(st.store.as_ref(), st.clock.now())
+        .await
+        .unwrap();
+    s.token(&c).await;
+    let r = s.v2024(&o, Method::GET, &al, None).await;
+    let lo = r.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ipAddress"] == "127.0.0.1")
+        .unwrap()
+        .clone();
+    assert_eq!(lo["requestCount"], 3, "{lo}");
+    st.registry
+        .flush(st.store.as_ref(), st.clock.now())
+        .await
+        .unwrap();
+    let r = s.v2024(&o, Method::GET, &al, None).await;
+    assert!(r.text.contains("\"requestCount\":3"), "{}", r.text);
     // The account cannot remove the entry its own request comes through.
     let me = format!("{al}/127.0.0.1");
     s.bearer(&t, Method::DELETE, &me, None)
