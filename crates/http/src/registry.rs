@@ -114,11 +114,10 @@ fn changed_or_clone<'a>(
     changed: &'a mut HashMap<ClientId, ServiceAccount>,
     id: ClientId,
 ) -> Option<&'a mut ServiceAccount> {
-    if !changed.contains_key(&id) {
-        let current = map.get(&id)?;
-        changed.insert(id, (**current).clone());
+    match changed.entry(id) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(e) => Some(e.insert((**map.get(&id)?).clone())),
     }
-    changed.get_mut(&id)
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
