@@ -41,6 +41,12 @@ enum Command {
         #[arg(long, default_value = server::DEFAULT_PROJECT_NAME)]
         project_name: String,
     },
+    /// Apply pending database migrations (SQLite in the data directory by default, or
+    /// --database-url) and exit.
+    Migrate {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
     /// Print the effective configuration (secrets masked).
     Config {
         #[command(flatten)]
@@ -138,6 +144,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_masked_toml());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate { overrides } => {
+            let config = Config::load(&overrides)?;
+            init_logging(config.log_format);
+            let store = server::open_store(&config).await?;
+            store.close().await;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::RotateSigningKey { overrides } => {
             let config = Config::load(&overrides)?;
             tessera::fsutil::ensure_private_dir(&config.data_dir)?;
@@ -164,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             tessera::export::export(
-                &store,
+                &*store,
                 &tessera::export::v2_base(&config),
                 &req,
                 tessera::export::BATCH,

@@ -13,6 +13,7 @@ use tessera_http::tokens::TokenService;
 use tessera_http::{AppState, AppStateInner, Crypto, HttpSettings};
 use tessera_protocols::digest::NonceManager;
 use tessera_store::{SqliteStore, Store};
+
 use tokio::net::TcpListener;
 
 use crate::bootstrap::{self, BootstrapOutput};
@@ -79,6 +80,25 @@ pub fn database_path(config: &Config) -> PathBuf {
     config.data_dir.join("tessera.db")
 }
 
+/// Opens the configured store, applying pending migrations: `database_url` when given
+/// (`postgres://`/`postgresql://` or `sqlite:`), else SQLite at [`database_path`] (created
+/// with the data directory's file mode if missing). The one place the server and
+/// `tessera migrate` open a store.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
+        Some(url) => tessera_store::open_url(url).await?,
+        None => {
+            ensure_private_dir(&config.data_dir)?;
+            let path = database_path(config);
+            if !path.exists() {
+                // SQLite gives its -wal and -shm files the database file's mode.
+                crate::fsutil::write_private_file(&path, b"")?;
+            }
+            Arc::new(SqliteStore::open(&path).await?)
+        }
+    })
+}
+
 /// Opens the store and loads (or creates) the server keys.
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> {
     prepare_with_store(config, clock, |store| store).await
@@ -93,17 +113,7 @@ pub async fn prepare_with_store(
 ) -> anyhow::Result<Prepared> {
     ensure_private_dir(&config.data_dir)?;
     let keys = ServerKeys::load_or_create(&config.data_dir)?;
-    let store: Arc<dyn Store> = match &config.database_url {
-        Some(url) => Arc::new(SqliteStore::open_url(url).await?),
-        None => {
-            let path = database_path(&config);
-            if !path.exists() {
-                // SQLite gives its -wal and -shm files the database file's mode.
-                crate::fsutil::write_private_file(&path, b"")?;
-            }
-            Arc::new(SqliteStore::open(&path).await?)
-        }
-    };
+    let store = open_store(&config).await?;
     let store = wrap(store);
     let sealer = Sealer::new(&decode32("sealing_key", &keys.sealing_key)?)
         .ok_or_else(|| anyhow::anyhow!("sealing key rejected"))?;

@@ -21,7 +21,9 @@ use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, GroupRole, OrgId, Org
 use events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 
 pub mod events;
+pub mod postgres;
 mod sqlite;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,21 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store a database URL names and applies pending migrations: `postgres://` or
+/// `postgresql://` is PostgreSQL ([`PgStore`]), `sqlite:` the embedded SQLite
+/// ([`SqliteStore`]); any other scheme is refused.
+pub async fn open_url(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if postgres::is_postgres_url(url) {
+        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open_url(url).await?))
+    } else {
+        Err(StoreError::Backend(
+            "database URL must start with sqlite:, postgres:// or postgresql://".into(),
+        ))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Org {

@@ -1,5 +1,9 @@
 //! The store contract: behaviour every backend must have, written once against `&dyn Store`.
-//! SQLite runs it here on a real file; a PostgreSQL backend runs the same functions.
+//! SQLite runs it here on a real file; PostgreSQL (module `postgres`, tests named `pg_*`) runs
+//! the same functions, each test on a database of its own on the server of
+//! `TESSERA_TEST_POSTGRES_URL` (`scripts/with-postgres.sh cargo test --workspace`). Without
+//! that URL the PostgreSQL tests say on stderr that they did not run (and fail instead when
+//! `TESSERA_REQUIRE_POSTGRES=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, TimeZone, Utc};
@@ -748,11 +752,15 @@ async fn sqlite_concurrent_writers() {
 async fn sqlite_api_key_version_moves_on_key_writes() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(&dir.path().join("v.db")).await.unwrap();
+    api_key_version_moves_on_key_writes(&s).await;
+}
+
+async fn api_key_version_moves_on_key_writes(s: &dyn Store) {
     let o = org("V");
     let g = group(o.id, "p");
     let k = key(o.id, "vvvvvvvv", vec![OrgRole::Owner]);
     let mut last = s.api_keys_version().unwrap();
-    let mut moved = |s: &SqliteStore, what: &str| {
+    let mut moved = |s: &dyn Store, what: &str| {
         let now = s.api_keys_version().unwrap();
         assert!(now > last, "{what} must move the API-key version");
         last = now;
@@ -767,35 +775,139 @@ async fn sqlite_api_key_version_moves_on_key_writes() {
     )
     .await
     .unwrap();
-    moved(&s, "create_org");
+    moved(s, "create_org");
     s.update_api_key(k.id, Some("d2"), Some(&[OrgRole::Member]), None, &[])
         .await
         .unwrap();
-    moved(&s, "update_api_key");
+    moved(s, "update_api_key");
     s.set_api_key_group_roles(k.id, g.id, &[GroupRole::Owner], &[])
         .await
         .unwrap();
-    moved(&s, "set_api_key_group_roles");
+    moved(s, "set_api_key_group_roles");
     s.remove_api_key_from_group(k.id, g.id, &[]).await.unwrap();
-    moved(&s, "remove_api_key_from_group");
+    moved(s, "remove_api_key_from_group");
     let g2 = group(o.id, "q");
     s.create_group(&g2, Some(k.id), &[]).await.unwrap();
-    moved(&s, "create_group");
+    moved(s, "create_group");
     s.delete_group(g2.id, &[]).await.unwrap();
-    moved(&s, "delete_group");
+    moved(s, "delete_group");
     let entry = access_entry("127.0.0.2");
     s.add_api_key_access_entries(k.id, &[(entry, key_event(k.id, "e"))])
         .await
         .unwrap();
-    moved(&s, "add_api_key_access_entries");
+    moved(s, "add_api_key_access_entries");
     s.delete_api_key_access_entry(k.id, "127.0.0.2/32", None, &[])
         .await
         .unwrap();
-    moved(&s, "delete_api_key_access_entry");
+    moved(s, "delete_api_key_access_entry");
     s.delete_api_key(k.id, &[]).await.unwrap();
-    moved(&s, "delete_api_key");
+    moved(s, "delete_api_key");
     s.delete_group(g.id, &[]).await.unwrap();
-    moved(&s, "delete_group");
+    moved(s, "delete_group");
     s.delete_org(o.id, &[]).await.unwrap();
-    moved(&s, "delete_org");
+    moved(s, "delete_org");
+}
+
+/// The same contract on PostgreSQL.
+mod postgres {
+    use super::*;
+    use std::sync::Arc;
+    use tessera_store::postgres::test_support::{admin_url, ScratchDatabase};
+
+    /// A fresh database, or `None` when no PostgreSQL server is configured (said on stderr).
+    async fn scratch(test: &str) -> Option<ScratchDatabase> {
+        let admin = admin_url(test).unwrap_or_else(|e| panic!("{e}"))?;
+        let unique = tessera_domain::ObjectId::generate(t0()).to_hex();
+        Some(ScratchDatabase::create(&admin, &unique).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn pg_meets_the_contract() {
+        let Some(db) = scratch("pg_meets_the_contract").await else {
+            return;
+        };
+        let store = PgStore::open(&db.url).await.unwrap();
+        store.ping().await.unwrap();
+        orgs_groups_and_keys(&store).await;
+        service_accounts(&store).await;
+        api_key_access_lists(&store).await;
+        store.close().await;
+        // Committed: a second connection pool sees the data.
+        let again = PgStore::open(&db.url).await.unwrap();
+        assert!(again.meta("bootstrapped_at").await.unwrap().is_some());
+        assert!(again.ping().await.is_ok());
+        again.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pg_concurrent_writers() {
+        let Some(db) = scratch("pg_concurrent_writers").await else {
+            return;
+        };
+        let store = Arc::new(PgStore::open(&db.url).await.unwrap());
+        concurrent_writes(store.clone()).await;
+        store.close().await;
+        let again = PgStore::open(&db.url).await.unwrap();
+        assert_eq!(again.revoked_tokens(t0()).await.unwrap().len(), 64);
+        again.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// Two stores on one database (two nodes): the secret limit holds across them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pg_secret_limit_holds_across_two_pools() {
+        let Some(db) = scratch("pg_secret_limit_holds_across_two_pools").await else {
+            return;
+        };
+        let a = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let b = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let o = org("Two");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let mut acc = account(o.id);
+        acc.secrets.clear();
+        a.create_service_account(&acc, &[]).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s: Arc<dyn Store> = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let id = acc.client_id;
+            tasks.push(tokio::spawn(async move {
+                let mut sec = secret(24);
+                sec.id = SecretId::generate(t0() + Duration::seconds(i));
+                s.add_service_account_secret(id, &sec, 2, t0(), &[]).await
+            }));
+        }
+        let mut added = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap() == AddSecretOutcome::Added {
+                added += 1;
+            }
+        }
+        assert_eq!(added, 2);
+        let stored = b.get_service_account(acc.client_id).await.unwrap().unwrap();
+        assert_eq!(stored.secrets.len(), 2);
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pg_api_key_version_moves_on_key_writes() {
+        let Some(db) = scratch("pg_api_key_version_moves_on_key_writes").await else {
+            return;
+        };
+        let s = PgStore::open(&db.url).await.unwrap();
+        api_key_version_moves_on_key_writes(&s).await;
+        s.close().await;
+        db.drop_database().await.unwrap();
+    }
 }
