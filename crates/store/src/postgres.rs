@@ -130,6 +130,14 @@ impl PgStore {
             .map_err(backend)?
             // A write is acknowledged only after it is durable (also the server default).
             .options([("synchronous_commit", "on")]);
+        // One direct connection first, so an unreachable or refusing server is reported at
+        // once with its own error (the pool would retry until its acquire timeout).
+        sqlx::PgConnection::connect_with(&opts)
+            .await
+            .map_err(backend)?
+            .close()
+            .await
+            .map_err(backend)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))

@@ -213,8 +213,17 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and removes its data (on PostgreSQL, its database too).
     pub async fn stop(self) {
-        self.stop_keep_dir().await;
+        let url = self.database_url.clone();
+        let dir = self.stop_keep_dir().await;
+        if let (Some(url), Some(admin)) = (url, postgres_admin()) {
+            let name = url.rsplit('/').next().unwrap().to_owned();
+            tessera_store::PgStore::drop_database(&admin, &name)
+                .await
+                .unwrap();
+        }
+        drop(dir);
     }
 
     /// Stops the server and hands back its temp dir, for a restart on the same data.
@@ -473,7 +482,7 @@ impl TestServer {
         let mut out = String::new();
         for t in tables {
             let cols: Vec<String> = sqlx::query(
-                "SELECT column_name::text FROM information_schema.columns \
+                "SELECT column_name::text, data_type::text FROM information_schema.columns \
                  WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
             )
             .bind(&t)
@@ -481,10 +490,18 @@ impl TestServer {
             .await
             .unwrap()
             .iter()
-            .map(|r| format!("quote_nullable(\"{}\"::text)", r.get::<String, _>(0)))
+            .map(|r| {
+                let (name, ty) = (r.get::<String, _>(0), r.get::<String, _>(1));
+                // As SQLite's quote(): numbers bare, text quoted, NULL as NULL.
+                if matches!(ty.as_str(), "bigint" | "integer" | "smallint") {
+                    format!("COALESCE(\"{name}\"::text, 'NULL')")
+                } else {
+                    format!("quote_nullable(\"{name}\"::text)")
+                }
+            })
             .collect();
             let sql = format!(
-                "SELECT ({})::text FROM \"{t}\" ORDER BY 1 COLLATE \"C\"",
+                "SELECT ({})::text COLLATE \"C\" AS row_text FROM \"{t}\" ORDER BY row_text",
                 cols.join(" || '|' || ")
             );
             for row in sqlx::query(&sql).fetch_all(&pool).await.unwrap() {
