@@ -12,7 +12,7 @@ use tessera_http::registry::Registry;
 use tessera_http::tokens::TokenService;
 use tessera_http::{AppState, AppStateInner, Crypto, HttpSettings};
 use tessera_protocols::digest::NonceManager;
-use tessera_store::{SqliteStore, Store};
+use tessera_store::{Change, SqliteStore, Store};
 
 use tokio::net::TcpListener;
 
@@ -157,6 +157,48 @@ async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
     }
 }
 
+/// Applies other nodes' changes (`Store::changes`, PostgreSQL) to this node's registry: an
+/// account is re-read under the registry's write lock, a revocation joins the set, and
+/// `Everything` (a deletion that cascades, a reconnect, the periodic catch-up) re-reads every
+/// account and the live revocations. API keys need nothing here: the store has already
+/// moved its API-key version, which empties the Digest key cache.
+async fn follow_changes(state: AppState, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = match changes.recv().await {
+            Ok(c) => c,
+            Err(RecvError::Lagged(_)) => Change::Everything,
+            Err(RecvError::Closed) => return,
+        };
+        let store = state.store.as_ref();
+        let result = match change {
+            Change::Account(id) => {
+                let _guard = state.registry.write().await;
+                state.registry.reload(store, id).await.map(|_| ())
+            }
+            Change::Revoked { jti, expires_at } => {
+                state.registry.add_revoked(jti, expires_at);
+                Ok(())
+            }
+            Change::ApiKeys => Ok(()),
+            Change::Everything => {
+                let _guard = state.registry.write().await;
+                match state.registry.reload_all(store).await {
+                    Ok(()) => store.revoked_tokens(state.clock.now()).await.map(|live| {
+                        for (jti, exp) in live {
+                            state.registry.add_revoked(jti, exp);
+                        }
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "applying another node's change failed; the next catch-up retries");
+        }
+    }
+}
+
 /// The Prometheus recorder keeps histogram samples until upkeep folds them into buckets;
 /// without it, memory and render time grow with every request.
 async fn metrics_upkeep(handle: metrics_handle::Handle) {
@@ -273,6 +315,10 @@ pub async fn start(
         .metrics
         .clone()
         .map(|h| tokio::spawn(metrics_upkeep(h)));
+    let follower = state
+        .store
+        .changes()
+        .map(|rx| tokio::spawn(follow_changes(state.clone(), rx)));
     let final_state = state.clone();
     let serve_tls = tls.clone();
     let task = tokio::spawn(async move {
@@ -283,6 +329,9 @@ pub async fn start(
         }
         if let Some(u) = upkeep {
             u.abort();
+        }
+        if let Some(f) = follower {
+            f.abort();
         }
         // Nothing counted in memory is lost on a clean stop.
         if let Err(e) = final_state

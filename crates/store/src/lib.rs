@@ -222,6 +222,24 @@ pub struct NewOrg<'a> {
     pub api_key: Option<&'a ApiKeyRecord>,
 }
 
+/// A change another process made to a shared database (PostgreSQL `LISTEN/NOTIFY`), for the
+/// in-memory state each node keeps (see `architecture.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A service account changed or is gone: re-read it.
+    Account(ClientId),
+    /// A token was revoked.
+    Revoked {
+        jti: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// API keys changed ([`Store::api_keys_version`] has already moved).
+    ApiKeys,
+    /// Anything may have changed (an org or project deletion, notifications missed while the
+    /// connection was down, or the periodic catch-up): re-read everything.
+    Everything,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Succeeds when the backend answers a trivial query.
@@ -449,6 +467,12 @@ pub trait Store: Send + Sync + 'static {
     /// may cache API keys and drop its cache when the number moves. `None` when the backend does
     /// not track it: API keys must then not be cached.
     fn api_keys_version(&self) -> Option<u64> {
+        None
+    }
+
+    /// Changes other processes make to the same database, when the backend can tell
+    /// (PostgreSQL); `None` when this process is the only writer (SQLite).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         None
     }
 

@@ -60,6 +60,105 @@ fn pg(sql: &str) -> String {
 pub struct PgStore {
     pool: PgPool,
     api_keys_version: Arc<AtomicU64>,
+    /// This handle's name in notifications, so it skips its own.
+    node: Arc<str>,
+    changes: tokio::sync::broadcast::Sender<Change>,
+    /// The `LISTEN` and catch-up tasks, stopped by `close`.
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// The channel every write notifies on, in its transaction (delivered at commit, not at all
+/// on rollback). Payload: `<node>|sa|<client id hex>`, `<node>|rv|<expiry ms>|<jti>`,
+/// `<node>|keys|`, `<node>|all|`.
+const CHANNEL: &str = "tessera_changes";
+
+/// How often every node re-reads everything anyway: a notification missed during a
+/// reconnect is caught up within this.
+pub const CATCH_UP: Duration = Duration::from_secs(15);
+
+/// Queues a notification in the transaction.
+async fn notify(tx: &mut Transaction<'_, Postgres>, node: &str, what: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("{node}|{what}"))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// A notification from another node, as a [`Change`]; `None` for our own or a malformed one.
+fn parse_change(node: &str, payload: &str) -> Option<Change> {
+    let mut parts = payload.splitn(3, '|');
+    let from = parts.next()?;
+    if from == node {
+        return None;
+    }
+    match (parts.next()?, parts.next().unwrap_or("")) {
+        ("sa", id) => Some(Change::Account(ClientId(ObjectId::parse(id)?))),
+        ("rv", rest) => {
+            let (ms, jti) = rest.split_once('|')?;
+            Some(Change::Revoked {
+                jti: jti.to_owned(),
+                expires_at: from_millis(ms.parse().ok()?),
+            })
+        }
+        ("keys", _) => Some(Change::ApiKeys),
+        ("all", _) => Some(Change::Everything),
+        _ => None,
+    }
+}
+
+/// Follows other nodes' notifications: moves the API-key version and passes each change on.
+/// A lost connection is re-established by the listener; what was missed meanwhile is caught
+/// up by announcing `Everything`.
+async fn follow(
+    mut listener: sqlx::postgres::PgListener,
+    node: Arc<str>,
+    changes: tokio::sync::broadcast::Sender<Change>,
+    version: Arc<AtomicU64>,
+) {
+    let mut lost = false;
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(n)) => {
+                if lost {
+                    lost = false;
+                    version.fetch_add(1, Ordering::SeqCst);
+                    let _ = changes.send(Change::Everything);
+                }
+                if let Some(change) = parse_change(&node, n.payload()) {
+                    if matches!(change, Change::ApiKeys | Change::Everything) {
+                        version.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let _ = changes.send(change);
+                }
+            }
+            Ok(None) => {
+                tracing::warn!("PostgreSQL notification connection lost; reconnected, catching up");
+                version.fetch_add(1, Ordering::SeqCst);
+                let _ = changes.send(Change::Everything);
+            }
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => {
+                lost = true;
+                tracing::warn!(error = %e, "PostgreSQL notifications unavailable; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Announces `Everything` every [`CATCH_UP`], for notifications lost in a reconnect.
+async fn catch_up(changes: tokio::sync::broadcast::Sender<Change>, version: Arc<AtomicU64>) {
+    let mut tick = tokio::time::interval(CATCH_UP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        version.fetch_add(1, Ordering::SeqCst);
+        let _ = changes.send(Change::Everything);
+    }
 }
 
 /// Bumps the API-key version when dropped, i.e. after the write (and its commit) on every path
@@ -148,9 +247,30 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let node: Arc<str> = ObjectId::generate(DateTime::<Utc>::UNIX_EPOCH)
+            .to_hex()
+            .into();
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        let api_keys_version = Arc::new(AtomicU64::new(0));
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+            .await
+            .map_err(backend)?;
+        listener.listen(CHANNEL).await.map_err(backend)?;
+        let tasks = vec![
+            tokio::spawn(follow(
+                listener,
+                node.clone(),
+                changes.clone(),
+                api_keys_version.clone(),
+            )),
+            tokio::spawn(catch_up(changes.clone(), api_keys_version.clone())),
+        ];
         Ok(Self {
             pool,
-            api_keys_version: Arc::default(),
+            api_keys_version,
+            node,
+            changes,
+            tasks: Arc::new(std::sync::Mutex::new(tasks)),
         })
     }
 
@@ -633,6 +753,7 @@ impl Store for PgStore {
             Ok(_) => {}
         }
         write_new_org(&mut tx, &new).await?;
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await
     }
 
@@ -640,6 +761,7 @@ impl Store for PgStore {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         write_new_org(&mut tx, &new).await?;
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await
     }
 
@@ -752,6 +874,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(DeleteOrgOutcome::NotFound);
         }
+        notify(&mut tx, &self.node, "all|").await?;
         commit_with(tx, events).await?;
         Ok(DeleteOrgOutcome::Deleted)
     }
@@ -768,6 +891,7 @@ impl Store for PgStore {
         if let Some(key) = creator {
             upsert_key_group(&mut tx, key, group.id, &[GroupRole::Owner]).await?;
         }
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await
     }
 
@@ -889,6 +1013,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
+        notify(&mut tx, &self.node, "all|").await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -897,6 +1022,7 @@ impl Store for PgStore {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         insert_api_key(&mut tx, key).await?;
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await
     }
 
@@ -1005,6 +1131,7 @@ impl Store for PgStore {
         if let Some((group, roles)) = group_roles {
             upsert_key_group(&mut tx, id, group, roles).await?;
         }
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1028,6 +1155,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         upsert_key_group(&mut tx, id, group, roles).await?;
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1051,6 +1179,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1066,6 +1195,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
+        notify(&mut tx, &self.node, "keys|").await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1128,6 +1258,12 @@ impl Store for PgStore {
             upsert_sa_group(&mut tx, a.client_id, *group, roles).await?;
         }
         insert_access_entries(&mut tx, a.client_id, &a.access_list).await?;
+        notify(
+            &mut tx,
+            &self.node,
+            &format!("sa|{}", a.client_id.0.to_hex()),
+        )
+        .await?;
         commit_with(tx, events).await
     }
 
@@ -1158,6 +1294,7 @@ impl Store for PgStore {
         if let Some((group, roles)) = group_roles {
             upsert_sa_group(&mut tx, id, group, roles).await?;
         }
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1172,6 +1309,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1202,6 +1340,7 @@ impl Store for PgStore {
             return Ok(AddSecretOutcome::TooMany);
         }
         insert_secret(&mut tx, id, secret).await?;
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(AddSecretOutcome::Added)
     }
@@ -1224,6 +1363,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1252,6 +1392,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         insert_access_entries(&mut tx, id, entries).await?;
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1274,6 +1415,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1309,6 +1451,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         upsert_sa_group(&mut tx, id, group, roles).await?;
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1331,6 +1474,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
+        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1355,6 +1499,12 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        notify(
+            &mut tx,
+            &self.node,
+            &format!("rv|{}|{jti}", to_millis(expires_at)),
+        )
+        .await?;
         commit_with(tx, std::slice::from_ref(&event)).await
     }
 
@@ -1418,7 +1568,19 @@ impl Store for PgStore {
         Some(self.api_keys_version.load(Ordering::SeqCst))
     }
 
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        Some(self.changes.subscribe())
+    }
+
     async fn close(&self) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            t.abort();
+        }
         self.pool.close().await;
     }
 }

@@ -900,6 +900,71 @@ mod postgres {
         db.drop_database().await.unwrap();
     }
 
+    async fn next(rx: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a change within 5 s")
+            .unwrap()
+    }
+
+    /// What one node writes reaches another node's handle as a `Change` (LISTEN/NOTIFY), and
+    /// API-key writes move the other handle's API-key version; a handle skips its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_changes_reach_the_other_node() {
+        let Some(db) = scratch("pg_changes_reach_the_other_node").await else {
+            return;
+        };
+        let a = PgStore::open(&db.url).await.unwrap();
+        let b = PgStore::open(&db.url).await.unwrap();
+        let mut at_a = a.changes().unwrap();
+        let mut at_b = b.changes().unwrap();
+        let o = org("N");
+        let k = key(o.id, "nnnnnnnn", vec![OrgRole::Owner]);
+        let before = b.api_keys_version().unwrap();
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: Some(&k),
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(next(&mut at_b).await, Change::ApiKeys);
+        assert!(b.api_keys_version().unwrap() > before);
+        let acc = account(o.id);
+        a.create_service_account(&acc, &[]).await.unwrap();
+        assert_eq!(next(&mut at_b).await, Change::Account(acc.client_id));
+        let exp = t0() + Duration::hours(1);
+        a.revoke_token(
+            "n-1",
+            acc.client_id,
+            exp,
+            revoked_event(acc.client_id, "n-1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            next(&mut at_b).await,
+            Change::Revoked {
+                jti: "n-1".into(),
+                expires_at: exp
+            }
+        );
+        // B's own write reaches A, not B.
+        b.delete_service_account(acc.client_id, &[]).await.unwrap();
+        assert_eq!(next(&mut at_a).await, Change::Account(acc.client_id));
+        assert!(at_b.try_recv().is_err(), "a handle does not hear itself");
+        // A rolled-back change notifies nobody.
+        assert!(!a.delete_service_account(acc.client_id, &[]).await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(at_b.try_recv().is_err());
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
     #[tokio::test]
     async fn pg_api_key_version_moves_on_key_writes() {
         let Some(db) = scratch("pg_api_key_version_moves_on_key_writes").await else {
