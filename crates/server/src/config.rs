@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub body_read_timeout_secs: Option<u64>,
     pub keep_alive_timeout_secs: Option<u64>,
     pub max_connections_per_address: Option<usize>,
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -73,6 +74,10 @@ pub struct Config {
     pub keep_alive_timeout_secs: u64,
     /// Open connections allowed per client (peer) address; 0 turns the cap off.
     pub max_connections_per_address: usize,
+    /// A file holding the master key (64 hex digits, mode 0600): the server keys are then
+    /// shared through the database, sealed under it, instead of kept in the data directory,
+    /// so several nodes on one database verify each other's tokens and credentials.
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -96,6 +101,7 @@ impl Default for Config {
             body_read_timeout_secs: 30,
             keep_alive_timeout_secs: 60,
             max_connections_per_address: 256,
+            master_key_file: None,
         }
     }
 }
@@ -160,6 +166,10 @@ pub struct Overrides {
     /// Open connections per client address; 0 = no cap.
     #[arg(long, env = "TESSERA_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
+    /// Master key file (64 hex digits, mode 0600): share the server keys through the
+    /// database, sealed under it (every node on one database is given the same file).
+    #[arg(long, env = "TESSERA_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +242,7 @@ impl Config {
                 .max_connections_per_address
                 .or(file.max_connections_per_address)
                 .unwrap_or(d.max_connections_per_address),
+            master_key_file: o.master_key_file.clone().or(file.master_key_file),
         };
         c.validate()?;
         Ok(c)

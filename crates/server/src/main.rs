@@ -154,6 +154,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::RotateSigningKey { overrides } => {
             let config = Config::load(&overrides)?;
+            if config.master_key_file.is_some() {
+                anyhow::bail!(
+                    "rotating the shared signing keys (--master-key-file) is not built yet"
+                );
+            }
             tessera::fsutil::ensure_private_dir(&config.data_dir)?;
             let kid = tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?;
             println!("new signing key {kid}: restart the server to sign with it");

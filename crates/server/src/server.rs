@@ -112,8 +112,20 @@ pub async fn prepare_with_store(
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> anyhow::Result<Prepared> {
     ensure_private_dir(&config.data_dir)?;
-    let keys = ServerKeys::load_or_create(&config.data_dir)?;
-    let store = open_store(&config).await?;
+    let (keys, store) = match &config.master_key_file {
+        // Shared by every node on the database, sealed there under the master key.
+        Some(master) => {
+            let master = crate::keys::load_master_key(master)?;
+            let store = open_store(&config).await?;
+            let keys = ServerKeys::load_or_create_shared(store.as_ref(), &master, &config.data_dir)
+                .await?;
+            (keys, store)
+        }
+        None => {
+            let keys = ServerKeys::load_or_create(&config.data_dir)?;
+            (keys, open_store(&config).await?)
+        }
+    };
     let store = wrap(store);
     let sealer = Sealer::new(&decode32("sealing_key", &keys.sealing_key)?)
         .ok_or_else(|| anyhow::anyhow!("sealing key rejected"))?;

@@ -248,6 +248,10 @@ pub trait Store: Send + Sync + 'static {
     /// The value of a server-level marker (e.g. `bootstrapped_at`).
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
 
+    /// Sets a server-level value unless it is already set (the first writer wins, on every
+    /// node); whether this call set it.
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
+
     /// Creates the first org, project and key and sets the `bootstrapped_at` marker, all or
     /// nothing. Fails with `Conflict("bootstrap")` when the marker is already set.
     async fn bootstrap(

@@ -733,6 +733,18 @@ impl Store for PgStore {
             .transpose()
     }
 
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn bootstrap(
         &self,
         new: NewOrg<'_>,

@@ -585,6 +585,19 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let r =
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn bootstrap(
         &self,
         new: NewOrg<'_>,

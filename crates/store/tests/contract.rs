@@ -122,6 +122,10 @@ fn account(org: OrgId) -> ServiceAccount {
 }
 
 async fn orgs_groups_and_keys(s: &dyn Store) {
+    // Server-level values: the first writer wins.
+    assert!(s.insert_meta_if_absent("contract", "first").await.unwrap());
+    assert!(!s.insert_meta_if_absent("contract", "second").await.unwrap());
+    assert_eq!(s.meta("contract").await.unwrap().as_deref(), Some("first"));
     let o = org("A");
     let g = group(o.id, "p");
     let k = key(o.id, "abcdefgh", vec![OrgRole::Owner]);

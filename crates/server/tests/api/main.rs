@@ -24,3 +24,4 @@ mod store_faults;
 mod surface;
 mod system_status;
 mod tls;
+mod two_nodes;

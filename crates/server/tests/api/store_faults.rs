@@ -35,6 +35,10 @@ impl Store for FailingStore {
         self.inner.meta(key).await
     }
 
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
+        self.inner.insert_meta_if_absent(key, value).await
+    }
+
     async fn bootstrap(
         &self,
         new: NewOrg<'_>,
