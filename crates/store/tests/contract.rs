@@ -969,6 +969,71 @@ mod postgres {
         db.drop_database().await.unwrap();
     }
 
+    /// A node whose notification connection is cut reconnects and announces `Everything`, so
+    /// what it missed meanwhile is re-read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_lost_notifications_are_caught_up_after_a_reconnect() {
+        let Some(db) = scratch("pg_lost_notifications_are_caught_up_after_a_reconnect").await
+        else {
+            return;
+        };
+        let b = PgStore::open(&db.url).await.unwrap();
+        let mut at_b = b.changes().unwrap();
+        let before = b.api_keys_version().unwrap();
+        {
+            use sqlx::Connection;
+            let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let cut: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            assert_eq!(cut, vec![true], "one listening connection to cut");
+            admin.close().await.unwrap();
+        }
+        let change = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match at_b.recv().await.unwrap() {
+                    Change::Everything => return Change::Everything,
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .expect("Everything announced within 10 s of the cut");
+        assert_eq!(change, Change::Everything);
+        assert!(b.api_keys_version().unwrap() > before);
+        // And it listens again: another node's change arrives.
+        let a = PgStore::open(&db.url).await.unwrap();
+        let o = org("R");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let acc = account(o.id);
+        a.create_service_account(&acc, &[]).await.unwrap();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if at_b.recv().await.unwrap() == Change::Account(acc.client_id) {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "notifications flow again after the reconnect");
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
     #[tokio::test]
     async fn pg_api_key_version_moves_on_key_writes() {
         let Some(db) = scratch("pg_api_key_version_moves_on_key_writes").await else {
