@@ -288,15 +288,24 @@ pub async fn start(
         .to_owned();
     let state = state_parts.state(public_url, &config, metrics)?;
     let bootstrap = if state.store.meta("bootstrapped_at").await?.is_none() {
-        let out = bootstrap::run(
+        match bootstrap::run(
             &state,
             &config.data_dir,
             DEFAULT_ORG_NAME,
             DEFAULT_PROJECT_NAME,
         )
         .await
-        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
-        Some(out)
+        {
+            Ok(out) => Some(out),
+            // Another node on the same database bootstrapped between our check and our
+            // write (the store's marker, now set, decides): nothing to do here.
+            Err(bootstrap::BootstrapError::AlreadyDone)
+                if state.store.meta("bootstrapped_at").await?.is_some() =>
+            {
+                None
+            }
+            Err(e) => return Err(anyhow::anyhow!("bootstrap failed: {e}")),
+        }
     } else {
         None
     };

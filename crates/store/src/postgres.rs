@@ -1381,8 +1381,11 @@ impl Store for PgStore {
     }
 
     async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()> {
+        // Rows in one order on every node, so two nodes' flushes cannot deadlock.
+        let mut uses = uses.to_vec();
+        uses.sort_by_key(|(id, _)| id.0);
         let mut tx = self.begin().await?;
-        for (id, at) in uses {
+        for (id, at) in &uses {
             sqlx::query(&pg("UPDATE sa_secrets SET last_used_at = GREATEST(COALESCE(last_used_at, 0), ?) WHERE id = ?"))
                 .bind(to_millis(*at))
                 .bind(id.to_string())
@@ -1433,8 +1436,11 @@ impl Store for PgStore {
     }
 
     async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()> {
+        // Rows in one order on every node, so two nodes' flushes cannot deadlock.
+        let mut uses = uses.to_vec();
+        uses.sort_by(|x, y| (x.account.0, &x.entry_key).cmp(&(y.account.0, &y.entry_key)));
         let mut tx = self.begin().await?;
-        for u in uses {
+        for u in &uses {
             sqlx::query(
                 &pg("UPDATE sa_access_list SET last_used_at = ?, last_used_address = ?, request_count = request_count + ? \
                  WHERE account_id = ? AND entry = ?"),

@@ -1034,6 +1034,65 @@ mod postgres {
         db.drop_database().await.unwrap();
     }
 
+    /// Failed authentications flushed by two nodes into the same (principal, address,
+    /// minute) aggregate: one event whose count is the sum, counted once in the totals.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_two_nodes_add_to_one_failure_aggregate() {
+        let Some(db) = scratch("pg_two_nodes_add_to_one_failure_aggregate").await else {
+            return;
+        };
+        let a = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let b = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let o = org("F");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let failure = |count| events::AuthFailure {
+            event_type: tessera_domain::EventType::ApiKeyAuthenticationFailed,
+            org_id: Some(o.id),
+            principal: "abcdefgh".into(),
+            actor: events::Actor::Anonymous,
+            remote_address: Some("192.0.2.7".parse().unwrap()),
+            minute: t0(),
+            count,
+        };
+        let mut tasks = Vec::new();
+        for i in 0..20u64 {
+            let s: Arc<dyn Store> = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let f = failure(i + 1);
+            tasks.push(tokio::spawn(
+                async move { s.record_auth_failures(&[f]).await },
+            ));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let listed = a
+            .list_events(&events::EventQuery {
+                scope: events::EventScope::Org(o.id),
+                types: vec![],
+                min: None,
+                max: None,
+                page: Page::ALL,
+                include_count: true,
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 1);
+        assert_eq!(listed.items.len(), 1);
+        assert_eq!(listed.items[0].count, (1..=20).sum::<u64>());
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
     #[tokio::test]
     async fn pg_api_key_version_moves_on_key_writes() {
         let Some(db) = scratch("pg_api_key_version_moves_on_key_writes").await else {

@@ -218,6 +218,73 @@ where
     }
 }
 
+/// Writes a random master key (mode 0600) to `path`.
+fn write_master_key(path: &Path) {
+    use rand::RngCore;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, hex::encode(bytes).as_bytes()))
+        .unwrap();
+}
+
+/// Two nodes started at the same moment on an empty database: one bootstraps, the other
+/// finds it bootstrapped, and both serve with the same keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_started_together_bootstrap_once() {
+    let Some(admin) = postgres_admin() else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "PostgreSQL tests DID NOT RUN (two_nodes_started_together_bootstrap_once): \
+             needs TESSERA_TEST_STORE=postgres and TESSERA_TEST_POSTGRES_URL"
+        );
+        return;
+    };
+    let db = tessera_store::postgres::test_support::ScratchDatabase::create(
+        &admin,
+        &tessera_domain::ObjectId::generate(t0()).to_hex(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.key");
+    write_master_key(&master);
+    let (d, u, m) = (dir.path().to_owned(), db.url.clone(), master.clone());
+    let starting_a = std::thread::spawn(move || Node::start("A", &d, &u, &m));
+    let b = Node::start("B", dir.path(), &db.url, &master);
+    let a = starting_a.join().unwrap();
+    let boots: Vec<&Node> = [&a, &b]
+        .into_iter()
+        .filter(|n| n.data.join("bootstrap.json").exists())
+        .collect();
+    assert_eq!(boots.len(), 1, "exactly one node bootstraps");
+    let boot: Value =
+        serde_json::from_slice(&std::fs::read(boots[0].data.join("bootstrap.json")).unwrap())
+            .unwrap();
+    let owner = Key {
+        public: boot["publicKey"].as_str().unwrap().to_owned(),
+        private: boot["privateKey"].as_str().unwrap().to_owned(),
+    };
+    let org_path = format!("/api/atlas/v2/orgs/{}", boot["orgId"].as_str().unwrap());
+    for n in [&a, &b] {
+        assert_eq!(
+            n.call(&owner, Method::GET, &org_path, None).await.status,
+            StatusCode::OK,
+            "node {}",
+            n.name
+        );
+    }
+    drop(a);
+    drop(b);
+    db.drop_database().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_postgres_database() {
     let Some(admin) = postgres_admin() else {
@@ -238,19 +305,7 @@ async fn two_nodes_on_one_postgres_database() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let master = dir.path().join("master.key");
-    {
-        use rand::RngCore;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&master)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, hex::encode(bytes).as_bytes()))
-            .unwrap();
-    }
+    write_master_key(&master);
     let a = Node::start("A", dir.path(), &db.url, &master);
     let boot: Value =
         serde_json::from_slice(&std::fs::read(a.data.join("bootstrap.json")).unwrap()).unwrap();

@@ -163,8 +163,11 @@ impl PgStore {
         &self,
         uses: &[AccessUse<ApiKeyId>],
     ) -> StoreResult<()> {
+        // Rows in one order on every node, so two nodes' flushes cannot deadlock.
+        let mut uses = uses.to_vec();
+        uses.sort_by(|x, y| (x.account.0, &x.entry_key).cmp(&(y.account.0, &y.entry_key)));
         let mut tx = self.begin().await?;
-        for u in uses {
+        for u in &uses {
             sqlx::query(&pg(
                 "UPDATE api_key_access_list SET last_used_at = ?, last_used_address = ?, \
                  request_count = request_count + ? WHERE api_key_id = ? AND entry = ?",

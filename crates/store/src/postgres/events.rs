@@ -88,21 +88,18 @@ pub(super) async fn add_auth_failures(
     conn: &mut PgConnection,
     failures: &[AuthFailure],
 ) -> StoreResult<()> {
+    // In aggregation-key order on every node (no deadlock between two nodes' flushes); one
+    // upsert per aggregate, so two nodes adding to the same minute both count.
+    let mut failures: Vec<&AuthFailure> = failures.iter().collect();
+    failures.sort_by_cached_key(|f| f.key());
     for f in failures {
         let key = f.key();
         let count = i64::try_from(f.count).unwrap_or(i64::MAX);
-        let updated = sqlx::query(&pg("UPDATE events SET count = count + ? WHERE agg_key = ?"))
-            .bind(count)
-            .bind(&key)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        if updated.rows_affected() > 0 {
-            continue;
-        }
         let (kind, key_id, public_key, client_id) = actor_columns(&f.actor);
-        sqlx::query(&pg(&format!(
-            "INSERT INTO events ({COLUMNS}, agg_key) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)"
+        let inserted: bool = sqlx::query_scalar(&pg(&format!(
+            "INSERT INTO events ({COLUMNS}, agg_key) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (agg_key) DO UPDATE SET count = events.count + excluded.count \
+             RETURNING (xmax = 0)"
         )))
         .bind(EventId::generate(f.minute).to_string())
         .bind(to_millis(f.minute))
@@ -116,10 +113,13 @@ pub(super) async fn add_auth_failures(
         .bind(target_json(std::iter::once(("principal", f.principal.as_str()))))
         .bind(count)
         .bind(key)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await
         .map_err(backend)?;
-        bump_counts(conn, f.org_id, None).await?;
+        // `xmax = 0`: the row is new (not an update of an existing aggregate).
+        if inserted {
+            bump_counts(conn, f.org_id, None).await?;
+        }
     }
     Ok(())
 }
