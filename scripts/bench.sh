@@ -3,9 +3,12 @@
 # loopback, 64 connections. Prints requests/s and p50/p99 for token issuance, a Bearer GET of
 # one service account, a Digest-authenticated GET, and revocation, next to the same run's
 # baselines: Tessera's own /healthz and a bare axum endpoint that signs one ES256 token.
-# Last, it loads 1,000,000 events into the organization (scripts/load-events.py) and lists
+# Then it loads 1,000,000 events into the organization (scripts/load-events.py) and lists
 # page 1 and page 1000 of its event log (itemsPerPage=100, Bearer) on one connection, so p99
 # is a request's own latency rather than time spent queued behind 63 others (target < 10 ms).
+# Last, it stops the server, loads 1,000,000 service accounts with 2 secrets each
+# (scripts/load-service-accounts.py), times the restart to a healthy /healthz, reads the RSS,
+# lists pages 1 and 1000 of an org's 100,000 accounts and measures token issuance again.
 #
 # Usage: scripts/bench.sh [seconds-per-run]   (needs wrk, curl, jq, python3, taskset)
 # Runs past the precomputed tokens (25,000 per second of run) or Digest headers (150,000) reuse
@@ -207,13 +210,46 @@ run events_page1 "$WORK/events.lua" "$URL/api/atlas/v2/orgs/$ORG/events?itemsPer
 run events_page1000 "$WORK/events.lua" "$URL/api/atlas/v2/orgs/$ORG/events?itemsPerPage=100&pageNum=1000" "$DURATION" 1
 run events_type_page1000 "$WORK/events.lua" "$URL/api/atlas/v2/orgs/$ORG/events?itemsPerPage=100&pageNum=1000&eventType=API_KEY_CREATED" "$DURATION" 1
 
+# A million service accounts: stop the server, load them (100,000 in this org, 900 more orgs
+# of 1,000), start again and time the start (registry load included) to a healthy /healthz.
+echo "Stopping the server to load 1,000,000 service accounts ..."
+kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+python3 scripts/load-service-accounts.py "$WORK/data/tessera.db" "$ORG" 100000 900 1000
+T_START=$(date +%s.%N)
+taskset -c "$SERVER_CPU" target/release/tessera serve \
+  --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --oauth-rate-limit-per-minute 0 \
+  >"$WORK/server2.out" 2>"$WORK/server2.err" &
+SERVER2=$!
+PIDS+=("$SERVER2")
+until curl -sf "$URL/healthz" >/dev/null; do
+  kill -0 "$SERVER2" 2>/dev/null || { echo "the server died on start:"; cat "$WORK/server2.err"; exit 1; }
+  sleep 0.02
+done
+START_SECS=$(python3 -c "print(f'{$(date +%s.%N) - $T_START:.2f}')")
+RSS_START=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$SERVER2/status")
+cat >"$WORK/sa.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["Accept"] = "application/vnd.atlas.2024-08-05+json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+curl -sf -H "Accept: application/vnd.atlas.2024-08-05+json" -H "Authorization: Bearer $TOKEN" \
+  "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts?itemsPerPage=100&pageNum=1000" | jq -e '.results | length == 100' >/dev/null \
+  || { echo "page 1000 of the org's service accounts is not full"; exit 1; }
+run sa_page1 "$WORK/sa.lua" "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts?itemsPerPage=100" "$DURATION" 1
+run sa_page1000 "$WORK/sa.lua" "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts?itemsPerPage=100&pageNum=1000" "$DURATION" 1
+run baseline_sign_1m "$WORK/token.lua" "http://127.0.0.1:$BASE_PORT/sign"
+run token_1m "$WORK/token.lua" "$URL/api/oauth/token"
+RSS_PEAK=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER2/status")
+
 printf '\n%-22s %12s %10s %10s  %s\n' endpoint "req/s" p50 p99 "ratio"
-for n in baseline_trivial baseline_sign healthz token bearer_get digest_get revoke events_page1 events_page1000 events_type_page1000; do
+for n in baseline_trivial baseline_sign healthz token bearer_get digest_get revoke events_page1 events_page1000 events_type_page1000 sa_page1 sa_page1000 baseline_sign_1m token_1m; do
   case $n in
     token) r="$(ratio "${RPS[token]}" "${RPS[baseline_sign]}") of one-signature baseline";;
     digest_get) r="$(ratio "${RPS[$n]}" "${RPS[bearer_get]}") of bearer_get";;
     bearer_get|revoke) r="$(ratio "${RPS[$n]}" "${RPS[healthz]}") of Tessera /healthz";;
     events_*) r="1 connection, 1,000,000 events (target p99 < 10 ms)";;
+    sa_page*) r="1 connection, 100 per page, 100,000 in the org, 1,000,000 in all (target p99 < 10 ms)";;
+    token_1m) r="$(ratio "${RPS[token_1m]}" "${RPS[baseline_sign_1m]}") of one-signature baseline, 1,000,000 accounts loaded";;
     healthz) r="$(ratio "${RPS[healthz]}" "${RPS[baseline_trivial]}") of bare axum trivial";;
     *) r="";;
   esac
@@ -222,3 +258,5 @@ done
 MEDIAN=$(printf '%s\n' "${PAIRS[@]}" | sort -n | sed -n 2p)
 printf '\ntoken / one-signature baseline, alternating pairs of %ss: %s%% %s%% %s%% (median %s%%)\n' \
   "$PAIR_SECS" "${PAIRS[0]}" "${PAIRS[1]}" "${PAIRS[2]}" "$MEDIAN"
+printf 'with 1,000,000 service accounts: start to healthy /healthz %s s (target < 10 s); RSS %s MiB after start, peak %s MiB (target < 1024)\n' \
+  "$START_SECS" "$RSS_START" "$RSS_PEAK"

@@ -276,3 +276,155 @@ def test_v2_without_vnd_accept_is_406(server):
     assert final.status == 406, out
     assert set(final.json()) == {"detail", "error", "errorCode", "parameters", "reason"}
     assert final.json()["error"] == 406
+
+
+# ---- seed 002: MongoDB employee access, both of the seed's curl forms ----------------------
+
+V2024_ACCEPT = "application/vnd.atlas.2024-08-05+json"
+
+# The seed's two command lines (revokeMongoDBEmployeeAccess), as printed, pointed at this
+# server: `https://cloud.mongodb.com` becomes the server's base URL and the path placeholders
+# are filled in; `-d '{ <Payload> }'` stays as written (the operation takes no body).
+SEED_002_BEARER = (
+    'curl --include --header "Authorization: Bearer ${ACCESS_TOKEN}" \\\n'
+    '--header "Accept: application/vnd.atlas.2024-08-05+json" \\\n'
+    '--header "Content-Type: application/json" \\\n'
+    '-X POST "https://cloud.mongodb.com/api/atlas/v2/groups/{groupId}/clusters/{clusterName}:revokeMongoDBEmployeeAccess" \\\n'
+    "-d '{ <Payload> }'"
+)
+SEED_002_DIGEST = (
+    'curl --user "${PUBLIC_KEY}:${PRIVATE_KEY}" \\\n'
+    '--digest --include \\\n'
+    '--header "Accept: application/vnd.atlas.2024-08-05+json" \\\n'
+    '--header "Content-Type: application/json" \\\n'
+    '-X POST "https://cloud.mongodb.com/api/atlas/v2/groups/{groupId}/clusters/{clusterName}:revokeMongoDBEmployeeAccess" \\\n'
+    "-d '{ <Payload> }'"
+)
+
+
+def seed_002(command: str, server, group_id: str, cluster: str, action: str = "revoke",
+             payload: str | None = None) -> str:
+    out = (command.replace("https://cloud.mongodb.com", server.base_url)
+           .replace("{groupId}", group_id).replace("{clusterName}", cluster))
+    if action == "grant":
+        out = out.replace(":revokeMongoDBEmployeeAccess", ":grantMongoDBEmployeeAccess")
+    if payload is not None:
+        out = out.replace("{ <Payload> }", payload)
+    return out
+
+
+def in_a_day() -> str:
+    import datetime
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def employee_access_setup(server):
+    """A cluster in the bootstrap project and a service account that is that project's
+    GROUP_SUPPORT_ACCESS_MANAGER, with a token."""
+    import requests
+    owner = server.session(accept=V2024_ACCEPT)
+    r = owner.post(server.v2(f"/groups/{server.project_id}/clusters"),
+                   json={"name": "Cluster0", "clusterType": "REPLICASET"})
+    assert r.status_code == 201, r.text
+    r = owner.post(server.v2(f"/orgs/{server.org_id}/serviceAccounts"),
+                   json={"name": "Support admin", "description": "Grants support access",
+                         "roles": ["ORG_MEMBER"], "secretExpiresAfterHours": 24})
+    assert r.status_code == 201, r.text
+    client_id, secret = r.json()["clientId"], r.json()["secrets"][0]["secret"]
+    r = owner.post(server.v2(f"/groups/{server.project_id}/serviceAccounts/{client_id}:invite"),
+                   json={"roles": ["GROUP_SUPPORT_ACCESS_MANAGER"]})
+    assert r.status_code == 200, r.text
+    r = requests.post(f"{server.base_url}/api/oauth/token", auth=(client_id, secret),
+                      data={"grant_type": "client_credentials"})
+    assert r.status_code == 200, r.text
+    return owner, r.json()["access_token"]
+
+
+def active_grant(owner, server):
+    r = owner.get(server.v2(f"/groups/{server.project_id}/clusters/Cluster0"))
+    assert r.status_code == 200, r.text
+    return r.json().get("mongoDBEmployeeAccessGrant")
+
+
+def test_seed_002_grant_and_revoke_with_both_curl_forms(server):
+    owner, token = employee_access_setup(server)
+    p = server.project_id
+    grant_body = f'{{ "grantType": "CLUSTER_INFRASTRUCTURE", "expirationTime": "{in_a_day()}" }}'
+
+    # Bearer form (service account with the project role): grant, then the seed's revoke.
+    res = sh(seed_002(SEED_002_BEARER, server, p, "Cluster0", "grant", grant_body),
+             ACCESS_TOKEN=token)
+    assert parse_included(res.stdout)[-1].status == 204, res.stdout + res.stderr
+    assert active_grant(owner, server)["grantType"] == "CLUSTER_INFRASTRUCTURE"
+    res = sh(seed_002(SEED_002_BEARER, server, p, "Cluster0"), ACCESS_TOKEN=token)
+    final = parse_included(res.stdout)[-1]
+    assert final.status == 204, res.stdout + res.stderr
+    assert final.body == ""
+    assert active_grant(owner, server) is None
+
+    # Digest form (the bootstrap API key): grant, then the seed's revoke, exactly as printed.
+    env = {"PUBLIC_KEY": server.public_key, "PRIVATE_KEY": server.private_key}
+    res = sh(seed_002(SEED_002_DIGEST, server, p, "Cluster0", "grant", grant_body), **env)
+    assert [e.status for e in parse_included(res.stdout)] == [401, 204], res.stdout
+    assert active_grant(owner, server)["expirationTime"]
+    res = sh(seed_002(SEED_002_DIGEST, server, p, "Cluster0"), **env)
+    assert [e.status for e in parse_included(res.stdout)] == [401, 204], res.stdout
+    assert active_grant(owner, server) is None
+    # Revoking again is still 204.
+    res = sh(seed_002(SEED_002_DIGEST, server, p, "Cluster0"), **env)
+    assert parse_included(res.stdout)[-1].status == 204, res.stdout
+
+    # An unknown cluster is CLUSTER_NOT_FOUND on the same command line.
+    res = sh(seed_002(SEED_002_BEARER, server, p, "Nope"), ACCESS_TOKEN=token)
+    final = parse_included(res.stdout)[-1]
+    assert final.status == 404, res.stdout
+    assert final.json()["errorCode"] == "CLUSTER_NOT_FOUND"
+
+    # Every change is in the project's log.
+    r = owner.get(server.v2(f"/groups/{p}/events"),
+                  headers={"Accept": "application/vnd.atlas.2023-01-01+json"})
+    types = [e["eventTypeName"] for e in r.json()["results"]]
+    assert types.count("MONGODB_EMPLOYEE_ACCESS_GRANTED") == 2, types
+    assert types.count("MONGODB_EMPLOYEE_ACCESS_REVOKED") == 2, types
+
+
+def test_operators_cli_and_support_decision_with_curl(server):
+    from helpers import run_tessera
+    owner, token = employee_access_setup(server)
+    p = server.project_id
+    made = run_tessera(server.binary, "operators", "create", "--name", "support-console",
+                       "--data-dir", str(server.data_dir))
+    assert made.returncode == 0, made.stderr
+    op = json.loads(made.stdout)
+    assert op["secret"].startswith("tss_op_sk_")
+    listed = run_tessera(server.binary, "operators", "list", "--data-dir", str(server.data_dir))
+    assert listed.returncode == 0, listed.stderr
+    assert [o["id"] for o in json.loads(listed.stdout)] == [op["id"]]
+    assert op["secret"] not in listed.stdout
+
+    question = (f'{{"staffMember": "alice", "groupId": "{p}", "clusterName": "Cluster0", '
+                '"grantType": "CLUSTER_DATABASE_LOGS"}')
+    ask = (f'curl -s --user "$OP_ID:$OP_SECRET" --header "Content-Type: application/json" '
+           f'-X POST "{server.base_url}/api/tessera/v1/support/decisions" -d \'{question}\'')
+    env = {"OP_ID": op["id"], "OP_SECRET": op["secret"]}
+    assert json.loads(curl(ask, **env))["reason"] == "NO_ACTIVE_GRANT"
+    r = owner.post(server.v2(f"/groups/{p}/clusters/Cluster0:grantMongoDBEmployeeAccess"),
+                   json={"grantType": "CLUSTER_INFRASTRUCTURE", "expirationTime": in_a_day()})
+    assert r.status_code == 204, r.text
+    answer = json.loads(curl(ask, **env))
+    assert answer["allowed"] is True and answer["grantType"] == "CLUSTER_INFRASTRUCTURE", answer
+    # A customer's credentials are refused.
+    res = sh(f'curl -s --header "Authorization: Bearer {token}" --header "Content-Type: application/json" '
+             f'-X POST "{server.base_url}/api/tessera/v1/support/decisions" -d \'{question}\'')
+    assert json.loads(res.stdout)["errorCode"] == "OPERATOR_CREDENTIALS_REQUIRED"
+    # The customer sees the use.
+    r = owner.get(server.v2(f"/groups/{p}/events?eventType=MONGODB_EMPLOYEE_ACCESS_USED"),
+                  headers={"Accept": "application/vnd.atlas.2023-01-01+json"})
+    assert [e["employeeIdentifier"] for e in r.json()["results"]] == ["alice"]
+
+    deleted = run_tessera(server.binary, "operators", "delete", "--id", op["id"],
+                          "--data-dir", str(server.data_dir))
+    assert deleted.returncode == 0, deleted.stderr
+    res = sh(ask.replace("curl -s", "curl -s -o /dev/null -w '%{http_code}'"), **env)
+    assert res.stdout == "401", res.stdout

@@ -73,6 +73,27 @@ event_types! {
     /// Failed Basic (token, revoke, introspect) or Bearer authentications of one client id
     /// from one address in one minute, aggregated (ours).
     ServiceAccountAuthenticationFailed = "SERVICE_ACCOUNT_AUTHENTICATION_FAILED",
+    /// A cluster record created (Atlas).
+    ClusterCreated = "CLUSTER_CREATED",
+    /// A cluster record changed (Atlas' name; the change is applied at once here).
+    ClusterUpdated = "CLUSTER_UPDATE_SUBMITTED",
+    /// A cluster record deleted (Atlas' name; the record is gone at once here).
+    ClusterDeleted = "CLUSTER_DELETE_SUBMITTED",
+    /// MongoDB employee access to a cluster granted or replaced (ours).
+    EmployeeAccessGranted = "MONGODB_EMPLOYEE_ACCESS_GRANTED",
+    /// An active grant revoked (ours).
+    EmployeeAccessRevoked = "MONGODB_EMPLOYEE_ACCESS_REVOKED",
+    /// A grant reached its expiry; recorded when first observed (ours).
+    EmployeeAccessExpired = "MONGODB_EMPLOYEE_ACCESS_EXPIRED",
+    /// Support staff were allowed into a cluster under its grant (ours).
+    EmployeeAccessUsed = "MONGODB_EMPLOYEE_ACCESS_USED",
+    /// A support operator created with `tessera operators create` (ours; no organization).
+    SupportOperatorCreated = "SUPPORT_OPERATOR_CREATED",
+    /// A support operator deleted with `tessera operators delete` (ours; no organization).
+    SupportOperatorDeleted = "SUPPORT_OPERATOR_DELETED",
+    /// Failed Basic authentications at the support decisions endpoint naming one operator id
+    /// from one address in one minute, aggregated (ours; no organization).
+    SupportOperatorAuthenticationFailed = "SUPPORT_OPERATOR_AUTHENTICATION_FAILED",
 }
 
 /// Parses an `eventType` filter value. Atlas' list of event types is long and changes often,

@@ -119,6 +119,12 @@ object_id_newtype!(
 object_id_newtype!(
     /// An event in an organization's or project's log.
     EventId, "eventId");
+object_id_newtype!(
+    /// A cluster record (`id` of a cluster document; `clusterId` in cross-project lists).
+    ClusterId, "clusterId");
+object_id_newtype!(
+    /// A support operator (ours): the platform's staff act through operator credentials.
+    OperatorId, "operatorId");
 
 /// A service account's client id: `mdb_sa_id_` + 24 lowercase hex digits (Atlas).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod clusters;
 pub mod events;
 pub mod ids;
 pub mod names;
@@ -17,7 +18,9 @@ pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::EventType;
-pub use ids::{ApiKeyId, ClientId, EventId, GroupId, ObjectId, OrgId, SecretId};
+pub use ids::{
+    ApiKeyId, ClientId, ClusterId, EventId, GroupId, ObjectId, OperatorId, OrgId, SecretId,
+};
 pub use principal::{Decision, GroupVisibility, Principal, PrincipalKind};
 pub use roles::{GroupRole, OrgRole, Requirement};
 

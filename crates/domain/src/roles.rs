@@ -86,6 +86,10 @@ pub enum Requirement {
     ProjectSupportAccessManager,
     /// `GROUP_CLUSTER_MANAGER` or Project Owner.
     ProjectClusterManager,
+    /// `GROUP_SUPPORT_ACCESS_MANAGER`, `GROUP_CLUSTER_MANAGER` or Project Owner: managing
+    /// MongoDB employee access to a cluster (issue 8 widens the subset's "Project Support
+    /// Access Manager" to the project's cluster managers).
+    ProjectEmployeeAccessManager,
 }
 
 impl Requirement {
@@ -109,6 +113,11 @@ impl Requirement {
                 project_owner || group(GroupRole::SupportAccessManager)
             }
             Requirement::ProjectClusterManager => project_owner || group(GroupRole::ClusterManager),
+            Requirement::ProjectEmployeeAccessManager => {
+                project_owner
+                    || group(GroupRole::SupportAccessManager)
+                    || group(GroupRole::ClusterManager)
+            }
         }
     }
 }
@@ -182,6 +191,7 @@ mod tests {
             ProjectAccessManager,
             ProjectSupportAccessManager,
             ProjectClusterManager,
+            ProjectEmployeeAccessManager,
         ];
         for req in all_reqs {
             assert!(req.is_met(&[OrgRole::Owner], &[]), "{req:?}");

@@ -106,6 +106,27 @@ pub fn mask_private_key(secret: &SecretValue) -> String {
         .collect()
 }
 
+pub const OPERATOR_SECRET_PREFIX: &str = "tss_op_sk_";
+
+/// A support operator's secret (ours): `tss_op_sk_` + 40 base62 characters, prefixed so a
+/// leaked one is recognisable. Shown once by `tessera operators create`, stored keyed-hashed.
+pub fn generate_operator_secret() -> SecretValue {
+    SecretValue(format!(
+        "{OPERATOR_SECRET_PREFIX}{}",
+        random_base62(SA_SECRET_RANDOM_LEN)
+    ))
+}
+
+/// `tss_op_sk_` + asterisks + the last 4 characters.
+pub fn mask_operator_secret(secret: &SecretValue) -> String {
+    let s = secret.expose();
+    let tail = s.get(s.len().saturating_sub(4)..).unwrap_or("");
+    format!(
+        "{OPERATOR_SECRET_PREFIX}{}{tail}",
+        "*".repeat(SA_SECRET_RANDOM_LEN - 4)
+    )
+}
+
 /// Keyed hash for secrets at rest (HMAC-SHA-256 under a server key).
 #[derive(Clone)]
 pub struct SecretHasher {

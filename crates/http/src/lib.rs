@@ -55,6 +55,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/orgs/{orgId}/groups", get(orgs::list_groups))
         .route("/orgs/{orgId}/events", get(events::list_org))
         .route("/orgs/{orgId}/events/{eventId}", get(events::get_org))
+        .route("/clusters", get(routes::clusters::list_all))
         .route("/groups/{groupId}/events", get(events::list_group))
         .route("/groups/{groupId}/events/{eventId}", get(events::get_group))
         .route(
@@ -152,7 +153,24 @@ pub fn api_routes() -> Router<AppState> {
             "/groups/{groupId}/serviceAccounts/{clientId}/accessList/{ipAddress}",
             axum::routing::delete(routes::group_service_accounts::delete_access),
         );
-    family(foundation, V2023).merge(family(service_accounts, V2024))
+    let clusters = Router::new()
+        .route(
+            "/groups/{groupId}/clusters",
+            get(routes::clusters::list).post(routes::clusters::create),
+        )
+        // `POST` is `{clusterName}:grantMongoDBEmployeeAccess` or
+        // `{clusterName}:revokeMongoDBEmployeeAccess` (the handler splits off the action).
+        .route(
+            "/groups/{groupId}/clusters/{clusterName}",
+            get(routes::clusters::get)
+                .patch(routes::clusters::update)
+                .delete(routes::clusters::delete)
+                .post(routes::clusters::action)
+                .route_layer(from_fn(colon_action_methods)),
+        );
+    family(foundation, V2023)
+        .merge(family(service_accounts, V2024))
+        .merge(family(clusters, V2024))
 }
 
 /// The OAuth 2.0 endpoints and discovery documents.
@@ -180,8 +198,9 @@ async fn api_not_found(_: auth::Caller, OriginalUri(uri): OriginalUri) -> ApiErr
 }
 
 /// The router cannot split a path segment at `:`, so `{clientId}` and `{clientId}:invite`
-/// share one route. Each is its own resource with its own methods: `:invite` takes only
-/// `POST`, the account itself everything but `POST`; anything else is a 405 with `Allow`.
+/// (and `{clusterName}` and `{clusterName}:grantMongoDBEmployeeAccess`) share one route.
+/// Each is its own resource with its own methods: an action takes only `POST`, the resource
+/// itself everything but `POST`; anything else is a 405 with `Allow`.
 async fn colon_action_methods(
     method: axum::http::Method,
     params: axum::extract::RawPathParams,
@@ -191,7 +210,7 @@ async fn colon_action_methods(
     use axum::http::Method;
     let is_action = params
         .iter()
-        .any(|(name, value)| name == "clientId" && value.contains(':'));
+        .any(|(name, value)| (name == "clientId" || name == "clusterName") && value.contains(':'));
     let allow = match (is_action, &method) {
         (true, &Method::POST) => return next.run(request).await,
         (false, m) if m != Method::POST => return next.run(request).await,
@@ -222,12 +241,28 @@ fn dialect_router(dialect: Dialect, max_body: usize) -> Router<AppState> {
         ))
 }
 
+/// Tessera's own API (`/api/tessera/v1`): support decisions, for operator credentials only.
+/// Rendered like the v1.0 surface (`application/json`, our error shape).
+fn tessera_router(max_body: usize) -> Router<AppState> {
+    Router::new()
+        .route("/support/decisions", post(routes::support::decide))
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async {
+            ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+        })
+        .layer(from_fn_with_state(
+            (Dialect::V1, render::BodyLimit(max_body)),
+            render::render,
+        ))
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     let max_body = state.settings.max_body_bytes;
     Router::new()
         .nest("/api/atlas/v2", dialect_router(Dialect::V2, max_body))
         .nest("/api/public/v1.0", dialect_router(Dialect::V1, max_body))
+        .nest(routes::support::BASE, tessera_router(max_body))
         .merge(oauth_routes())
         .route("/healthz", get(telemetry::healthz))
         .route("/readyz", get(telemetry::readyz))

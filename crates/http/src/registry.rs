@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
-use tessera_domain::{ApiKeyId, ClientId, OrgId, SecretId};
+use tessera_domain::{ApiKeyId, ClientId, SecretId};
 use tessera_protocols::jwt::Claims;
 use tessera_store::{AccessUse, ServiceAccount, Store, StoreResult};
 
@@ -44,6 +44,9 @@ pub struct Registry {
     key_access_use: Mutex<PendingUse<ApiKeyId>>,
     /// Failed authentications waiting to be written as events.
     pub auth_failures: crate::auth_failures::AuthFailures,
+    /// Set when a reload failed and dropped an account from the mirror (fail closed); the
+    /// next flush re-reads every account, so the account comes back once the store answers.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 /// Access-list uses not yet flushed, by (owner, entry key).
@@ -130,17 +133,6 @@ impl Registry {
         read(&self.accounts).get(&id).cloned()
     }
 
-    /// Accounts of an organization, ordered by client id.
-    pub fn list_org(&self, org: OrgId) -> Vec<Arc<ServiceAccount>> {
-        let mut v: Vec<Arc<ServiceAccount>> = read(&self.accounts)
-            .values()
-            .filter(|a| a.org_id == org)
-            .cloned()
-            .collect();
-        v.sort_by_key(|a| a.client_id.0);
-        v
-    }
-
     /// Serializes changes to accounts. Hold the guard across "write store, then
     /// [`Registry::reload`]".
     pub async fn write(&self) -> tokio::sync::MutexGuard<'_, ()> {
@@ -157,8 +149,9 @@ impl Registry {
             Ok(a) => a.map(Arc::new),
             Err(e) => {
                 // Fail closed: an account we cannot re-read must not keep authenticating
-                // from a stale copy.
+                // from a stale copy. The next flush brings it back from the store.
                 write(&self.accounts).remove(&id);
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
                 return Err(e);
             }
         };
@@ -176,13 +169,49 @@ impl Registry {
 
     /// Re-reads every account of an organization (after an org-wide change such as a delete).
     pub async fn reload_all(&self, store: &dyn Store) -> StoreResult<()> {
-        let all = store.list_service_accounts().await?;
+        let all = match store.list_service_accounts().await {
+            Ok(all) => all,
+            Err(e) => {
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         let mut map = write(&self.accounts);
         map.clear();
         for a in all {
             map.insert(a.client_id, Arc::new(a));
         }
         Ok(())
+    }
+
+    /// Applies a change another node committed (or that may have been missed), under the
+    /// same write lock as local changes. A failed re-read drops the account (fail closed) and
+    /// the next flush re-reads every account.
+    pub async fn apply(
+        &self,
+        store: &dyn Store,
+        change: &tessera_store::Change,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        use tessera_store::Change;
+        match change {
+            Change::Account(id) => {
+                let _guard = self.write().await;
+                self.reload(store, *id).await.map(|_| ())
+            }
+            Change::Revoked { jti, expires_at } => {
+                self.add_revoked(jti.clone(), *expires_at);
+                Ok(())
+            }
+            // The store has already moved its API-key version; nothing is held here.
+            Change::ApiKeys => Ok(()),
+            Change::Everything => {
+                let revoked = store.revoked_tokens(now).await?;
+                write(&self.revoked).extend(revoked);
+                let _guard = self.write().await;
+                self.reload_all(store).await
+            }
+        }
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {
@@ -300,8 +329,15 @@ impl Registry {
         }
         self.auth_failures.flush(store).await?;
         let _guard = self.write().await;
-        if !secrets.is_empty() || !access.is_empty() {
-            self.reload_all(store).await?;
+        // Taken under the write lock: a reload that fails after this point sets it again.
+        let stale = self.stale.swap(false, std::sync::atomic::Ordering::SeqCst);
+        if stale || !secrets.is_empty() || !access.is_empty() {
+            if let Err(e) = self.reload_all(store).await {
+                if stale {
+                    self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                return Err(e);
+            }
         }
         store.purge_revoked_tokens(now).await?;
         write(&self.revoked).retain(|_, exp| *exp > now);

@@ -33,6 +33,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Organization-wide ceiling for `secretExpiresAfterHours` (at most 8766).
     pub max_secret_hours: i64,
+    /// Longest a MongoDB employee access grant may run, in hours from the grant (default 168).
+    pub max_employee_access_hours: i64,
 }
 
 /// Cheap to clone (one reference count): axum clones the state for every request.

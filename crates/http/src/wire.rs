@@ -56,9 +56,10 @@ pub struct GroupOut {
     pub with_default_alerts_settings: bool,
 }
 
-pub fn group_out(base: &str, g: Group) -> GroupOut {
+/// `Group`; `cluster_count` is how many cluster records the project has.
+pub fn group_out(base: &str, g: Group, cluster_count: u64) -> GroupOut {
     GroupOut {
-        cluster_count: 0,
+        cluster_count,
         created: format(g.created_at),
         links: self_link(format!("{base}/groups/{}", g.id)),
         id: g.id.to_string(),
@@ -168,4 +169,42 @@ pub struct UserAccessRoleAssignmentIn {
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     pub user_id: Ignored,
+}
+
+/// `ClusterDescription20240805`: the client's other fields as sent, then the server's
+/// (`id`, `name`, `groupId`, `createDate`, `stateName`, `links`), and
+/// `mongoDBEmployeeAccessGrant` only while the grant is active at `now`.
+pub fn cluster_out(
+    base: &str,
+    c: &tessera_store::Cluster,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    let mut doc = c.body.clone();
+    let href = format!("{base}/groups/{}/clusters/{}", c.group_id, c.name);
+    doc.insert("id".into(), json!(c.id.to_string()));
+    doc.insert("name".into(), json!(c.name));
+    doc.insert("groupId".into(), json!(c.group_id.to_string()));
+    doc.insert("createDate".into(), json!(format(c.created_at)));
+    doc.insert("stateName".into(), json!(c.state_name));
+    doc.insert("links".into(), json!(self_link(href.clone())));
+    if let Some(g) = c.grant.filter(|g| g.is_active(now)) {
+        doc.insert(
+            "mongoDBEmployeeAccessGrant".into(),
+            json!({
+                "grantType": g.level.as_str(),
+                "expirationTime": format(g.expires_at),
+                "links": self_link(href),
+            }),
+        );
+    }
+    Value::Object(doc)
+}
+
+/// One cluster in the cross-project listing (`GET /clusters`).
+pub fn cluster_summary_out(c: &tessera_store::Cluster) -> Value {
+    json!({
+        "clusterId": c.id.to_string(),
+        "name": c.name,
+        "stateName": c.state_name,
+    })
 }

@@ -19,15 +19,16 @@ pub struct FileConfig {
     pub oauth_rate_limit_per_minute: Option<u32>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_secret_hours: Option<i64>,
+    pub max_employee_access_hours: Option<i64>,
     pub usage_flush_secs: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
     pub tls_self_signed: Option<bool>,
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
     pub keep_alive_timeout_secs: Option<u64>,
     pub max_connections_per_address: Option<usize>,
-    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -57,12 +58,18 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Ceiling for `secretExpiresAfterHours` (8..=8766).
     pub max_secret_hours: i64,
+    /// Longest a MongoDB employee access grant may run, in hours (1..=8766; default 168).
+    pub max_employee_access_hours: i64,
     /// How often usage counters (`lastUsedAt`, `requestCount`) are written to the store.
     pub usage_flush_secs: u64,
     /// PEM certificate chain for HTTPS (with `tls_key`); reloaded on SIGHUP.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS (with `tls_cert`).
     pub tls_key: Option<PathBuf>,
+    /// A file holding 32 bytes (64 hex digits) that seals the server keys kept in the database
+    /// (nodes sharing one database share them this way). Without it, the keys live in
+    /// `<data_dir>/server-keys.json`.
+    pub master_key_file: Option<PathBuf>,
     /// Development HTTPS: a local CA and server certificate made in the data directory.
     pub tls_self_signed: bool,
     /// Seconds a client has to send a request's headers: from connecting (or the TLS
@@ -74,10 +81,6 @@ pub struct Config {
     pub keep_alive_timeout_secs: u64,
     /// Open connections allowed per client (peer) address; 0 turns the cap off.
     pub max_connections_per_address: usize,
-    /// A file holding the master key (64 hex digits, mode 0600): the server keys are then
-    /// shared through the database, sealed under it, instead of kept in the data directory,
-    /// so several nodes on one database verify each other's tokens and credentials.
-    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -93,15 +96,16 @@ impl Default for Config {
             oauth_rate_limit_per_minute: 10,
             trusted_proxies: Vec::new(),
             max_secret_hours: 8766,
+            max_employee_access_hours: tessera_domain::clusters::DEFAULT_MAX_GRANT_HOURS,
             usage_flush_secs: 10,
             tls_cert: None,
             tls_key: None,
+            master_key_file: None,
             tls_self_signed: false,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
             keep_alive_timeout_secs: 60,
             max_connections_per_address: 256,
-            master_key_file: None,
         }
     }
 }
@@ -142,6 +146,9 @@ pub struct Overrides {
     /// Ceiling for secretExpiresAfterHours (8..=8766).
     #[arg(long, env = "TESSERA_MAX_SECRET_HOURS")]
     pub max_secret_hours: Option<i64>,
+    /// Longest MongoDB employee access grant, in hours (1..=8766; default 168 = 7 days).
+    #[arg(long, env = "TESSERA_MAX_EMPLOYEE_ACCESS_HOURS")]
+    pub max_employee_access_hours: Option<i64>,
     /// Seconds between writes of usage counters to the store.
     #[arg(long, env = "TESSERA_USAGE_FLUSH_SECS")]
     pub usage_flush_secs: Option<u64>,
@@ -151,6 +158,10 @@ pub struct Overrides {
     /// PEM private key file for --tls-cert.
     #[arg(long, env = "TESSERA_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// File with the master key (64 hex digits, mode 0600) that seals the server keys stored
+    /// in the database, so every node given it shares them; e.g. `openssl rand -hex 32`.
+    #[arg(long, env = "TESSERA_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Development HTTPS: create a local CA and a server certificate in the data directory.
     #[arg(long, env = "TESSERA_TLS_SELF_SIGNED", num_args = 0..=1, default_missing_value = "true")]
     pub tls_self_signed: Option<bool>,
@@ -166,10 +177,6 @@ pub struct Overrides {
     /// Open connections per client address; 0 = no cap.
     #[arg(long, env = "TESSERA_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
-    /// Master key file (64 hex digits, mode 0600): share the server keys through the
-    /// database, sealed under it (every node on one database is given the same file).
-    #[arg(long, env = "TESSERA_MASTER_KEY_FILE")]
-    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,12 +223,17 @@ impl Config {
                 .max_secret_hours
                 .or(file.max_secret_hours)
                 .unwrap_or(d.max_secret_hours),
+            max_employee_access_hours: o
+                .max_employee_access_hours
+                .or(file.max_employee_access_hours)
+                .unwrap_or(d.max_employee_access_hours),
             usage_flush_secs: o
                 .usage_flush_secs
                 .or(file.usage_flush_secs)
                 .unwrap_or(d.usage_flush_secs),
             tls_cert: o.tls_cert.clone().or(file.tls_cert),
             tls_key: o.tls_key.clone().or(file.tls_key),
+            master_key_file: o.master_key_file.clone().or(file.master_key_file),
             tls_self_signed: o
                 .tls_self_signed
                 .or(file.tls_self_signed)
@@ -242,7 +254,6 @@ impl Config {
                 .max_connections_per_address
                 .or(file.max_connections_per_address)
                 .unwrap_or(d.max_connections_per_address),
-            master_key_file: o.master_key_file.clone().or(file.master_key_file),
         };
         c.validate()?;
         Ok(c)
@@ -263,6 +274,11 @@ impl Config {
         if !(8..=8766).contains(&self.max_secret_hours) {
             return Err(ConfigError::Invalid(
                 "max_secret_hours must be between 8 and 8766".into(),
+            ));
+        }
+        if !(1..=8766).contains(&self.max_employee_access_hours) {
+            return Err(ConfigError::Invalid(
+                "max_employee_access_hours must be between 1 and 8766".into(),
             ));
         }
         if !(1..=3600).contains(&self.usage_flush_secs) {
@@ -425,6 +441,41 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load(&o).is_err());
+    }
+
+    #[test]
+    fn employee_access_ceiling() {
+        assert_eq!(
+            Config::load(&Overrides::default())
+                .unwrap()
+                .max_employee_access_hours,
+            168
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "max_employee_access_hours = 24\n").unwrap();
+        let from_file = Overrides {
+            config: Some(f.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::load(&from_file).unwrap().max_employee_access_hours,
+            24
+        );
+        let flag = Overrides {
+            config: Some(f),
+            max_employee_access_hours: Some(48),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&flag).unwrap().max_employee_access_hours, 48);
+        for bad in [0, -1, 8767] {
+            let o = Overrides {
+                max_employee_access_hours: Some(bad),
+                ..Default::default()
+            };
+            let e = Config::load(&o).unwrap_err().to_string();
+            assert!(e.contains("max_employee_access_hours"), "{bad}: {e}");
+        }
     }
 
     #[test]

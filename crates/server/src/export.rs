@@ -7,6 +7,10 @@
 //! after that event: the cursor is the stored event's own position (millisecond `created`,
 //! then id), not the whole-second `created` printed on the line.
 //!
+//! By default it stops at events younger than [`settle_window`] (`--until` overrides): those
+//! may still change (aggregated failure counts) or be joined by an older-stamped event whose
+//! transaction is still in flight, which a resumed run would otherwise skip.
+//!
 //! It only reads: it opens the database and nothing else (no server keys, no bootstrap).
 
 use chrono::{DateTime, Utc};
@@ -32,6 +36,19 @@ pub struct ExportRequest {
     pub since: DateTime<Utc>,
     pub org: Option<OrgId>,
     pub after_id: Option<EventId>,
+    /// Only events created before this instant. The command line defaults it to now minus
+    /// [`settle_window`], so a run never prints an event that can still change or that a
+    /// transaction still in flight could place before the resume cursor.
+    pub until: DateTime<Utc>,
+}
+
+/// How old an event must be before a default export prints it: an aggregated
+/// failed-authentication event is stamped with its minute and its `count` grows until the
+/// usage flush after that minute has ended; any other event is stamped when its request
+/// starts and committed moments later. Events younger than this are left for the next run,
+/// which resumes exactly after the last line printed.
+pub fn settle_window(usage_flush_secs: u64) -> chrono::TimeDelta {
+    chrono::TimeDelta::seconds(60 + 2 * i64::try_from(usage_flush_secs).unwrap_or(3600) + 10)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +136,10 @@ pub async fn export(
         let events = store.export_events(req.org, cursor, batch.max(1)).await?;
         let n = events.len() as u64;
         for e in events {
+            if e.created >= req.until {
+                out.flush()?;
+                return Ok(written);
+            }
             cursor = ExportCursor {
                 created: e.created,
                 id: Some(e.id),

@@ -1,10 +1,9 @@
-//! Server key material, kept in `<data>/server-keys.json` (mode 0600), never in the database
-//! in the clear: a stolen database alone can neither verify secrets nor open Digest material.
-//!
-//! Several nodes on one database (`--master-key-file`) share one set of keys instead: it is
-//! kept in the database's `meta` table sealed (AES-256-GCM) under the master key every node
-//! is given, so every node verifies every token, secret and Digest response, and the
-//! database alone still opens nothing.
+//! Server key material. By default it is kept in `<data>/server-keys.json` (mode 0600), never
+//! in the database: a stolen database alone can neither verify secrets nor open Digest
+//! material. Nodes that share one database are given one master key instead
+//! (`--master-key-file`): the keys then live in the database's `meta` table, sealed with it
+//! (AES-256-GCM), so every node hashes, seals, authenticates nonces and signs with the same
+//! keys, and a stolen database alone is still useless without the master key.
 
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -12,6 +11,31 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::fsutil::write_private_file;
+use tessera_domain::secrets::Sealer;
+use tessera_store::Store;
+
+/// The `meta` key under which the sealed server keys are stored (shared mode).
+pub const SHARED_META_KEY: &str = "server_keys_sealed";
+/// Associated data of the sealed keys: a sealed value is only ever opened as this.
+const SHARED_AAD: &[u8] = b"tessera server keys v1";
+/// Signing keys kept: tokens live an hour, so three keys cover any live token.
+const KEEP_SIGNING_KEYS: usize = 3;
+
+/// Reads the master key: 64 hex digits (whitespace around them ignored) in a file that other
+/// users cannot read.
+pub fn read_master_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    crate::fsutil::check_private(path)?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("master key file {}: {e}", path.display()))?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
+        anyhow::anyhow!(
+            "master key file {} must hold 64 hex digits (e.g. `openssl rand -hex 32`)",
+            path.display()
+        )
+    })?;
+    Ok(out)
+}
 
 #[derive(Serialize, Deserialize)]
 pub struct ServerKeys {
@@ -65,75 +89,7 @@ pub fn decode32(field: &str, hex_str: &str) -> anyhow::Result<[u8; 32]> {
     Ok(out)
 }
 
-/// The `meta` key of the sealed shared keys.
-pub const SHARED_META_KEY: &str = "server_keys_sealed";
-/// Binds the sealed keys to their purpose.
-const SHARED_AAD: &[u8] = b"tessera server keys v1";
-
-/// Reads a master key file: 32 bytes as 64 hex digits (surrounding whitespace ignored), in a
-/// file only its owner can read.
-pub fn load_master_key(path: &Path) -> anyhow::Result<[u8; 32]> {
-    crate::fsutil::check_private(path)?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read master key file {}: {e}", path.display()))?;
-    decode32("master key", text.trim())
-        .map_err(|_| anyhow::anyhow!("{} must hold 32 bytes as 64 hex digits", path.display()))
-}
-
 impl ServerKeys {
-    /// The keys every node on `store` shares, sealed there under `master`. The first node to
-    /// start creates them (from its existing key file when it has one, so a single node moving
-    /// to shared keys keeps its tokens, secrets and API keys valid); a node that loses that
-    /// race uses the winner's.
-    pub async fn load_or_create_shared(
-        store: &dyn tessera_store::Store,
-        master: &[u8; 32],
-        data_dir: &Path,
-    ) -> anyhow::Result<Self> {
-        let sealer = tessera_domain::secrets::Sealer::new(master)
-            .ok_or_else(|| anyhow::anyhow!("master key rejected"))?;
-        if store.meta(SHARED_META_KEY).await?.is_none() {
-            let mine = if data_dir.join(Self::FILE).exists() {
-                Self::load_or_create(data_dir)?
-            } else {
-                ServerKeys {
-                    secret_hash_key: random_hex32(),
-                    sealing_key: random_hex32(),
-                    nonce_key: random_hex32(),
-                    signing_keys: vec![SigningKey::generate()?],
-                }
-            };
-            let sealed = sealer.seal(serde_json::to_string(&mine)?.as_bytes(), SHARED_AAD);
-            if store
-                .insert_meta_if_absent(SHARED_META_KEY, &hex::encode(sealed))
-                .await?
-            {
-                tracing::info!("created the shared server keys in the database");
-            }
-        }
-        let stored = store
-            .meta(SHARED_META_KEY)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("shared server keys vanished from the database"))?;
-        let sealed = hex::decode(stored.trim())
-            .map_err(|_| anyhow::anyhow!("shared server keys in the database are not hex"))?;
-        let plain = sealer.open(&sealed, SHARED_AAD).map_err(|_| {
-            anyhow::anyhow!(
-                "the shared server keys in the database do not open with this master key \
-                 (every node must be given the same --master-key-file)"
-            )
-        })?;
-        let keys: ServerKeys = serde_json::from_slice(&plain)
-            .map_err(|e| anyhow::anyhow!("shared server keys are malformed: {e}"))?;
-        decode32("secret_hash_key", &keys.secret_hash_key)?;
-        decode32("sealing_key", &keys.sealing_key)?;
-        decode32("nonce_key", &keys.nonce_key)?;
-        if keys.signing_keys.is_empty() {
-            anyhow::bail!("shared server keys have no signing_keys");
-        }
-        Ok(keys)
-    }
-
     /// (kid, PKCS#8 bytes) for every signing key, oldest first.
     pub fn signing_keys(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         self.signing_keys
@@ -159,14 +115,133 @@ impl ServerKeys {
         let new = SigningKey::generate()?;
         let kid = new.kid.clone();
         keys.signing_keys.push(new);
-        // Tokens live an hour: keep the newest three keys, enough for any live token.
-        let excess = keys.signing_keys.len().saturating_sub(3);
+        let excess = keys.signing_keys.len().saturating_sub(KEEP_SIGNING_KEYS);
         keys.signing_keys.drain(..excess);
         let tmp = data_dir.join(format!("{}.tmp", Self::FILE));
         let _ = std::fs::remove_file(&tmp);
         write_private_file(&tmp, serde_json::to_string_pretty(&keys)?.as_bytes())?;
         std::fs::rename(&tmp, &path)?;
         Ok(kid)
+    }
+
+    fn generate() -> anyhow::Result<Self> {
+        Ok(ServerKeys {
+            secret_hash_key: random_hex32(),
+            sealing_key: random_hex32(),
+            nonce_key: random_hex32(),
+            signing_keys: vec![SigningKey::generate()?],
+        })
+    }
+
+    fn validate(&self, origin: &str) -> anyhow::Result<()> {
+        decode32("secret_hash_key", &self.secret_hash_key)?;
+        decode32("sealing_key", &self.sealing_key)?;
+        decode32("nonce_key", &self.nonce_key)?;
+        if self.signing_keys.is_empty() {
+            anyhow::bail!("{origin} has no signing_keys");
+        }
+        Ok(())
+    }
+
+    fn seal(&self, sealer: &Sealer) -> anyhow::Result<String> {
+        Ok(hex::encode(
+            sealer.seal(serde_json::to_string(self)?.as_bytes(), SHARED_AAD),
+        ))
+    }
+
+    fn open(sealer: &Sealer, stored: &str) -> anyhow::Result<Self> {
+        let sealed = hex::decode(stored)
+            .map_err(|_| anyhow::anyhow!("the server keys in the database are not hex"))?;
+        let plain = sealer.open(&sealed, SHARED_AAD).map_err(|_| {
+            anyhow::anyhow!(
+                "cannot open the server keys in the database: this master key is not the one \
+                 they were sealed with"
+            )
+        })?;
+        let keys: ServerKeys = serde_json::from_slice(&plain)
+            .map_err(|e| anyhow::anyhow!("the server keys in the database are malformed: {e}"))?;
+        keys.validate("the database's server keys")?;
+        Ok(keys)
+    }
+
+    /// Shared mode: loads the keys sealed in the database, or creates them. Of several nodes
+    /// starting at once, the first to write wins and the others use its keys.
+    pub async fn load_or_create_shared(
+        store: &dyn Store,
+        master: &[u8; 32],
+    ) -> anyhow::Result<Self> {
+        Self::load_or_seal_shared(store, master, None).await
+    }
+
+    /// Shared mode as [`Self::load_or_create_shared`], except that when the database has no
+    /// keys yet and this node has a `server-keys.json` in `data_dir`, those keys are the ones
+    /// sealed into the database: a single node moving to shared keys keeps its tokens, client
+    /// secrets, Digest material and API keys valid. The file is left in place.
+    pub async fn load_or_create_shared_keeping(
+        store: &dyn Store,
+        master: &[u8; 32],
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let local = if data_dir.join(Self::FILE).exists() {
+            Some(Self::load_or_create(data_dir)?)
+        } else {
+            None
+        };
+        Self::load_or_seal_shared(store, master, local).await
+    }
+
+    async fn load_or_seal_shared(
+        store: &dyn Store,
+        master: &[u8; 32],
+        local: Option<Self>,
+    ) -> anyhow::Result<Self> {
+        let sealer = Sealer::new(master).ok_or_else(|| anyhow::anyhow!("master key rejected"))?;
+        if let Some(stored) = store.meta(SHARED_META_KEY).await? {
+            return Self::open(&sealer, &stored);
+        }
+        let keys = match local {
+            Some(keys) => keys,
+            None => Self::generate()?,
+        };
+        if store
+            .swap_meta(SHARED_META_KEY, None, &keys.seal(&sealer)?)
+            .await?
+        {
+            tracing::info!("created server keys in the database, sealed with the master key");
+            return Ok(keys);
+        }
+        let stored = store
+            .meta(SHARED_META_KEY)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the server keys vanished from the database"))?;
+        Self::open(&sealer, &stored)
+    }
+
+    /// Shared mode: adds a signing key to the keys in the database (compare-and-set, so two
+    /// rotations at once both land). Returns the new key's kid.
+    pub async fn rotate_signing_key_shared(
+        store: &dyn Store,
+        master: &[u8; 32],
+    ) -> anyhow::Result<String> {
+        let sealer = Sealer::new(master).ok_or_else(|| anyhow::anyhow!("master key rejected"))?;
+        for _ in 0..8 {
+            let stored = store.meta(SHARED_META_KEY).await?.ok_or_else(|| {
+                anyhow::anyhow!("the database has no server keys yet: start a node first")
+            })?;
+            let mut keys = Self::open(&sealer, &stored)?;
+            let new = SigningKey::generate()?;
+            let kid = new.kid.clone();
+            keys.signing_keys.push(new);
+            let excess = keys.signing_keys.len().saturating_sub(KEEP_SIGNING_KEYS);
+            keys.signing_keys.drain(..excess);
+            if store
+                .swap_meta(SHARED_META_KEY, Some(&stored), &keys.seal(&sealer)?)
+                .await?
+            {
+                return Ok(kid);
+            }
+        }
+        anyhow::bail!("the server keys kept changing under this rotation; try again")
     }
 
     /// Loads the keys, creating them (mode 0600) on first start.
@@ -177,20 +252,10 @@ impl ServerKeys {
             let text = std::fs::read_to_string(&path)?;
             let keys: ServerKeys = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{} is malformed: {e}", path.display()))?;
-            decode32("secret_hash_key", &keys.secret_hash_key)?;
-            decode32("sealing_key", &keys.sealing_key)?;
-            decode32("nonce_key", &keys.nonce_key)?;
-            if keys.signing_keys.is_empty() {
-                anyhow::bail!("{} has no signing_keys", path.display());
-            }
+            keys.validate(&path.display().to_string())?;
             return Ok(keys);
         }
-        let keys = ServerKeys {
-            secret_hash_key: random_hex32(),
-            sealing_key: random_hex32(),
-            nonce_key: random_hex32(),
-            signing_keys: vec![SigningKey::generate()?],
-        };
+        let keys = Self::generate()?;
         write_private_file(&path, serde_json::to_string_pretty(&keys)?.as_bytes())?;
         tracing::info!(path = %path.display(), "created server keys");
         Ok(keys)

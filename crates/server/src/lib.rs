@@ -8,5 +8,6 @@ pub mod export;
 pub mod fsutil;
 pub mod keys;
 pub mod listener;
+pub mod operators;
 pub mod server;
 pub mod tls;

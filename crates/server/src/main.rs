@@ -62,6 +62,51 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Support operators: the only credentials that may ask for support access decisions.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCommand {
+    /// Create an operator; prints its id and secret once, as JSON.
+    Create {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// A name for the operator (unique; e.g. the support tool that uses it).
+        #[arg(long)]
+        name: String,
+    },
+    /// List operators as JSON (ids, names, creation times; never secrets).
+    List {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Delete an operator: its credentials stop working at once.
+    Delete {
+        #[command(flatten)]
+        overrides: Overrides,
+        #[arg(long, value_parser = parse_operator_id)]
+        id: tessera_domain::OperatorId,
+    },
+}
+
+fn parse_operator_id(s: &str) -> Result<tessera_domain::OperatorId, String> {
+    tessera_domain::OperatorId::parse(s).map_err(|e| e.to_string())
+}
+
+/// The store and the secret hasher, for the operator commands (no server, no bootstrap).
+async fn operator_tools(
+    overrides: &Overrides,
+) -> anyhow::Result<(Arc<dyn tessera_store::Store>, Arc<tessera_http::Crypto>)> {
+    let config = Config::load(overrides)?;
+    let prepared = server::prepare(config, Arc::new(SystemClock)).await?;
+    Ok((
+        prepared.state_parts.store.clone(),
+        prepared.state_parts.crypto.clone(),
+    ))
 }
 
 #[derive(Subcommand)]
@@ -81,6 +126,11 @@ enum EventsCommand {
         /// must then be that line's `created`).
         #[arg(long, value_parser = parse_event_id)]
         after_id: Option<tessera_domain::EventId>,
+        /// Only events created before this instant (RFC 3339). Default: now minus the settle
+        /// window (60 s + 2 x usage_flush_secs + 10 s), so nothing printed can still change or
+        /// be preceded by an event still being committed.
+        #[arg(long, value_parser = parse_since)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -154,14 +204,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::RotateSigningKey { overrides } => {
             let config = Config::load(&overrides)?;
-            if config.master_key_file.is_some() {
-                anyhow::bail!(
-                    "rotating the shared signing keys (--master-key-file) is not built yet"
-                );
-            }
             tessera::fsutil::ensure_private_dir(&config.data_dir)?;
-            let kid = tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?;
-            println!("new signing key {kid}: restart the server to sign with it");
+            let kid = match &config.master_key_file {
+                Some(path) => {
+                    let master = tessera::keys::read_master_key(path)?;
+                    let store = tessera::server::open_store(&config).await?;
+                    let kid = tessera::keys::ServerKeys::rotate_signing_key_shared(
+                        store.as_ref(),
+                        &master,
+                    )
+                    .await;
+                    store.close().await;
+                    kid?
+                }
+                None => tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?,
+            };
+            println!("new signing key {kid}: restart the server (every node) to sign with it");
             Ok(ExitCode::SUCCESS)
         }
         Command::Events {
@@ -171,14 +229,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     since,
                     org,
                     after_id,
+                    until,
                 },
         } => {
             let config = Config::load(&overrides)?;
             let store = tessera::export::open_store(&config).await?;
+            let until = until.unwrap_or_else(|| {
+                use tessera_domain::Clock;
+                tessera_domain::SystemClock.now()
+                    - tessera::export::settle_window(config.usage_flush_secs)
+            });
             let req = tessera::export::ExportRequest {
                 since,
                 org,
                 after_id,
+                until,
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -190,6 +255,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &mut out,
             )
             .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operators { command } => {
+            use tessera::operators;
+            use tessera_domain::Clock;
+            let now = SystemClock.now();
+            match command {
+                OperatorsCommand::Create { overrides, name } => {
+                    let (store, crypto) = operator_tools(&overrides).await?;
+                    let doc = operators::create(store.as_ref(), &crypto.hasher, &name, now).await?;
+                    println!("{doc}");
+                    store.close().await;
+                }
+                OperatorsCommand::List { overrides } => {
+                    let (store, _) = operator_tools(&overrides).await?;
+                    println!(
+                        "{}",
+                        serde_json::Value::Array(operators::list(store.as_ref()).await?)
+                    );
+                    store.close().await;
+                }
+                OperatorsCommand::Delete { overrides, id } => {
+                    let (store, _) = operator_tools(&overrides).await?;
+                    operators::delete(store.as_ref(), id, now).await?;
+                    println!("deleted operator {id}");
+                    store.close().await;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { overrides } => {

@@ -12,7 +12,7 @@ use tessera_http::registry::Registry;
 use tessera_http::tokens::TokenService;
 use tessera_http::{AppState, AppStateInner, Crypto, HttpSettings};
 use tessera_protocols::digest::NonceManager;
-use tessera_store::{Change, SqliteStore, Store};
+use tessera_store::{SqliteStore, Store};
 
 use tokio::net::TcpListener;
 
@@ -38,6 +38,9 @@ pub struct StateParts {
     pub crypto: Arc<Crypto>,
     pub registry: Arc<Registry>,
     signing_keys: Vec<(String, Vec<u8>)>,
+    /// Changes other nodes commit, subscribed before the registry was loaded so none falls
+    /// between the two; `None` for a store one process uses alone.
+    changes: Option<tokio::sync::broadcast::Receiver<tessera_store::Change>>,
 }
 
 impl StateParts {
@@ -59,6 +62,7 @@ impl StateParts {
                 max_body_bytes: config.max_body_bytes,
                 trusted_proxies: config.trusted_proxy_nets()?,
                 max_secret_hours: config.max_secret_hours,
+                max_employee_access_hours: config.max_employee_access_hours,
             }),
             metrics,
             registry: self.registry.clone(),
@@ -112,19 +116,19 @@ pub async fn prepare_with_store(
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> anyhow::Result<Prepared> {
     ensure_private_dir(&config.data_dir)?;
-    let (keys, store) = match &config.master_key_file {
-        // Shared by every node on the database, sealed there under the master key.
+    let master = match &config.master_key_file {
+        Some(path) => Some(crate::keys::read_master_key(path)?),
+        None => None,
+    };
+    let store = open_store(&config).await?;
+    let keys = match &master {
+        // Shared by every node on the database, sealed there under the master key; a node
+        // with keys of its own seals those when it is the first.
         Some(master) => {
-            let master = crate::keys::load_master_key(master)?;
-            let store = open_store(&config).await?;
-            let keys = ServerKeys::load_or_create_shared(store.as_ref(), &master, &config.data_dir)
-                .await?;
-            (keys, store)
+            ServerKeys::load_or_create_shared_keeping(store.as_ref(), master, &config.data_dir)
+                .await?
         }
-        None => {
-            let keys = ServerKeys::load_or_create(&config.data_dir)?;
-            (keys, open_store(&config).await?)
-        }
+        None => ServerKeys::load_or_create(&config.data_dir)?,
     };
     let store = wrap(store);
     let sealer = Sealer::new(&decode32("sealing_key", &keys.sealing_key)?)
@@ -137,6 +141,7 @@ pub async fn prepare_with_store(
             chrono::Duration::seconds(config.digest_nonce_ttl_secs),
         ),
     });
+    let changes = store.changes();
     let registry = Arc::new(Registry::load(store.as_ref(), clock.now()).await?);
     Ok(Prepared {
         config,
@@ -146,67 +151,62 @@ pub async fn prepare_with_store(
             crypto,
             registry,
             signing_keys: keys.signing_keys()?,
+            changes,
         },
     })
 }
 
-/// Writes usage counters to the store, purges expired revocations and prunes idle
-/// rate-limit keys, every `every`.
+/// One round of the periodic work: writes usage counters to the store, purges expired
+/// revocations, records grant expiries nobody has observed yet (the grant itself is already
+/// gone: it is never shown or honoured past its expiry) and prunes idle rate-limit keys.
+/// Failures are logged and retried next round.
+pub async fn periodic_work(state: &AppState) {
+    if let Err(e) = state
+        .registry
+        .flush(state.store.as_ref(), state.clock.now())
+        .await
+    {
+        tracing::error!(error = %e, "usage flush failed; will retry");
+    }
+    if let Err(e) = tessera_http::routes::clusters::record_expired_grants(state).await {
+        tracing::error!(error = %e, "recording expired grants failed; will retry");
+    }
+    state.oauth_limits.prune();
+}
+
+/// [`periodic_work`] every `every`.
 async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Err(e) = state
-            .registry
-            .flush(state.store.as_ref(), state.clock.now())
-            .await
-        {
-            tracing::error!(error = %e, "usage flush failed; will retry");
-        }
-        state.oauth_limits.prune();
+        periodic_work(&state).await;
     }
 }
 
-/// Applies other nodes' changes (`Store::changes`, PostgreSQL) to this node's registry: an
-/// account is re-read under the registry's write lock, a revocation joins the set, and
-/// `Everything` (a deletion that cascades, a reconnect, the periodic catch-up) re-reads every
-/// account and the live revocations. API keys need nothing here: the store has already
-/// moved its API-key version, which empties the Digest key cache.
-async fn follow_changes(state: AppState, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+/// Applies the changes other nodes commit to this node's registry, in the order the store
+/// publishes them; a receiver that fell behind re-reads everything.
+async fn follow_changes(
+    state: AppState,
+    mut changes: tokio::sync::broadcast::Receiver<tessera_store::Change>,
+) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
         let change = match changes.recv().await {
             Ok(c) => c,
-            Err(RecvError::Lagged(_)) => Change::Everything,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "fell behind the change feed; re-reading everything");
+                tessera_store::Change::Everything
+            }
             Err(RecvError::Closed) => return,
         };
-        let store = state.store.as_ref();
-        let result = match change {
-            Change::Account(id) => {
-                let _guard = state.registry.write().await;
-                state.registry.reload(store, id).await.map(|_| ())
-            }
-            Change::Revoked { jti, expires_at } => {
-                state.registry.add_revoked(jti, expires_at);
-                Ok(())
-            }
-            Change::ApiKeys => Ok(()),
-            Change::Everything => {
-                let _guard = state.registry.write().await;
-                match state.registry.reload_all(store).await {
-                    Ok(()) => store.revoked_tokens(state.clock.now()).await.map(|live| {
-                        for (jti, exp) in live {
-                            state.registry.add_revoked(jti, exp);
-                        }
-                    }),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "applying another node's change failed; the next catch-up retries");
+        if let Err(e) = state
+            .registry
+            .apply(state.store.as_ref(), &change, state.clock.now())
+            .await
+        {
+            tracing::error!(error = %e, ?change, "applying a change from another node failed");
         }
     }
 }
@@ -274,7 +274,7 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let Prepared {
         config,
-        state_parts,
+        mut state_parts,
     } = prepared;
     let (tls, tls_ca) = tls_setup(&config)?;
     let listener = TcpListener::bind(config.listen).await?;
@@ -332,27 +332,27 @@ pub async fn start(
         state.clone(),
         std::time::Duration::from_secs(config.usage_flush_secs),
     ));
+    let follower = state_parts
+        .changes
+        .take()
+        .map(|rx| tokio::spawn(follow_changes(state.clone(), rx)));
     let upkeep = state
         .metrics
         .clone()
         .map(|h| tokio::spawn(metrics_upkeep(h)));
-    let follower = state
-        .store
-        .changes()
-        .map(|rx| tokio::spawn(follow_changes(state.clone(), rx)));
     let final_state = state.clone();
     let serve_tls = tls.clone();
     let task = tokio::spawn(async move {
         let served = listener::serve(listener, app, serve_tls, limits, shutdown).await;
         flusher.abort();
+        if let Some(f) = follower {
+            f.abort();
+        }
         if let Some(r) = reloader {
             r.abort();
         }
         if let Some(u) = upkeep {
             u.abort();
-        }
-        if let Some(f) = follower {
-            f.abort();
         }
         // Nothing counted in memory is lost on a clean stop.
         if let Err(e) = final_state

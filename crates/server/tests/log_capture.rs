@@ -92,6 +92,39 @@ fn secrets_never_reach_the_logs() {
         s.call(&swapped, Method::GET, "/api/atlas/v2/orgs", None)
             .await
             .expect(401);
+        // A support operator: created, used, refused with a wrong secret and swapped.
+        let st = &s.running.state;
+        let op = tessera::operators::create(
+            st.store.as_ref(),
+            &st.crypto.hasher,
+            "console",
+            st.clock.now(),
+        )
+        .await
+        .unwrap();
+        let (op_id, op_secret) = (
+            op["id"].as_str().unwrap().to_owned(),
+            op["secret"].as_str().unwrap().to_owned(),
+        );
+        sensitive.push(op_secret.clone());
+        for auth in [
+            basic(&op_id, &op_secret),
+            basic(&op_id, "tss_op_sk_wrong"),
+            basic(&op_secret, &op_id),
+        ] {
+            let body = json!({"staffMember": "alice", "groupId": s.project(),
+                "clusterName": "Cluster0", "grantType": "CLUSTER_DATABASE_LOGS"});
+            s.raw(
+                Method::POST,
+                "/api/tessera/v1/support/decisions",
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        }
         // A 500 carries no detail, but its request id leads to the detail in the log.
         s.running.state.store.close().await;
         let r = s
@@ -115,6 +148,7 @@ fn secrets_never_reach_the_logs() {
             .join("\n")
     );
     assert!(logs.contains("digest: malformed public key"));
+    assert!(logs.contains("support decision: operator authentication failed"));
     let error_line = logs
         .lines()
         .find(|l| l.contains("unexpected error"))

@@ -16,7 +16,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tessera_domain::access::AccessEntry;
-use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
+use tessera_domain::clusters::EmployeeAccessGrant;
+use tessera_domain::{
+    ApiKeyId, ClientId, ClusterId, EventId, GroupId, GroupRole, OperatorId, OrgId, OrgRole,
+    SecretId,
+};
 
 use events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 
@@ -214,6 +218,64 @@ pub enum DeleteOrgOutcome {
     HasProjects,
 }
 
+/// The result of deleting a project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteGroupOutcome {
+    Deleted,
+    NotFound,
+    /// The project still has clusters; nothing was changed.
+    HasClusters,
+}
+
+/// A cluster record (CONTRACT §10): what roles, grants and events attach to. Tessera hosts no
+/// database; `body` holds the other top-level fields the client sent, kept as given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    pub id: ClusterId,
+    pub group_id: GroupId,
+    /// The project's organization (read with the record, not stored on it).
+    pub org_id: OrgId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub state_name: String,
+    /// Every other top-level field of the client's document.
+    pub body: serde_json::Map<String, serde_json::Value>,
+    /// The stored employee-access grant, active or not: whether it is active is decided
+    /// against the current time (`EmployeeAccessGrant::is_active`).
+    pub grant: Option<EmployeeAccessGrant>,
+    /// Whether the grant's expiry has been recorded as an event.
+    pub grant_expiry_recorded: bool,
+}
+
+/// A project with (some of) its clusters, for the cross-project listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupClusters {
+    pub group: Group,
+    pub clusters: Vec<Cluster>,
+}
+
+/// The result of revoking a cluster's employee access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeGrantOutcome {
+    /// An active grant was removed (and the events written).
+    Revoked,
+    /// No grant was active at that instant: nothing changed, no event.
+    NoActiveGrant,
+    /// No such cluster.
+    NotFound,
+}
+
+/// A support operator (ours): credentials only the `tessera` CLI creates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator {
+    pub id: OperatorId,
+    pub name: String,
+    /// Keyed hash of the secret, never the value.
+    pub secret_hash: Vec<u8>,
+    pub masked: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// What a newly created organization starts with, written in the same transaction.
 #[derive(Clone, Debug)]
 pub struct NewOrg<'a> {
@@ -235,8 +297,8 @@ pub enum Change {
     },
     /// API keys changed ([`Store::api_keys_version`] has already moved).
     ApiKeys,
-    /// Anything may have changed (an org or project deletion, notifications missed while the
-    /// connection was down, or the periodic catch-up): re-read everything.
+    /// Anything may have changed (an org or project deletion, or notifications missed while
+    /// the connection was down or the receiver fell behind): re-read everything.
     Everything,
 }
 
@@ -247,10 +309,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The value of a server-level marker (e.g. `bootstrapped_at`).
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
-
-    /// Sets a server-level value unless it is already set (the first writer wins, on every
-    /// node); whether this call set it.
-    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
+    /// Compare-and-set of a server-level value: with `expected` `None`, sets it only if it is
+    /// absent; with `Some(old)`, replaces it only while it is still `old`. `true` when written.
+    /// Nodes sharing a database agree on one value this way (the sealed server keys).
+    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool>;
 
     /// Creates the first org, project and key and sets the `bootstrapped_at` marker, all or
     /// nothing. Fails with `Conflict("bootstrap")` when the marker is already set.
@@ -304,7 +366,103 @@ pub trait Store: Send + Sync + 'static {
         changes: &GroupChanges,
         events: &[NewEvent],
     ) -> StoreResult<Option<Group>>;
-    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool>;
+    /// Deletes a project unless it still has clusters (checked in the same transaction).
+    async fn delete_group(
+        &self,
+        id: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteGroupOutcome>;
+
+    /// Creates a cluster record; `false` when the project is gone (nothing written);
+    /// `Conflict("cluster_name")` when the project already has a cluster of that name.
+    async fn create_cluster(&self, cluster: &Cluster, events: &[NewEvent]) -> StoreResult<bool>;
+    async fn get_cluster(&self, group: GroupId, name: &str) -> StoreResult<Option<Cluster>>;
+    /// A project's clusters in creation order.
+    async fn list_clusters(&self, group: GroupId, page: Page) -> StoreResult<Listed<Cluster>>;
+    /// How many clusters each of `groups` has, in the order given (0 for a project without
+    /// clusters or that does not exist). The default asks `list_clusters` once per project; a
+    /// backend may answer with one query.
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let none = Page {
+                offset: 0,
+                limit: 0,
+            };
+            out.push(self.list_clusters(*g, none).await?.total);
+        }
+        Ok(out)
+    }
+    /// The projects of `org` that `filter` admits and that have clusters, each with all of
+    /// its clusters; paged by project (in id order).
+    async fn list_clusters_by_group(
+        &self,
+        org: OrgId,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<GroupClusters>>;
+    /// Merges `changes` into the cluster's stored fields (top level: a key replaces the
+    /// stored one), read and written in one transaction; `None` when the cluster is gone.
+    async fn update_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        changes: &serde_json::Map<String, serde_json::Value>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Cluster>>;
+    async fn delete_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// Sets (replaces) the cluster's grant; `false` when the cluster is gone.
+    async fn set_employee_access_grant(
+        &self,
+        group: GroupId,
+        name: &str,
+        grant: EmployeeAccessGrant,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// Removes the cluster's grant if it is active at `now` and writes `events` with it;
+    /// otherwise changes nothing.
+    async fn revoke_employee_access(
+        &self,
+        group: GroupId,
+        name: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<RevokeGrantOutcome>;
+    /// Grants expired at `now` whose expiry has no event yet (at most `limit`).
+    async fn unrecorded_expired_grants(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<Cluster>>;
+    /// Marks the expiry of the cluster's grant (the one expiring at `expires_at`) as recorded
+    /// and writes `events`, once: `false` (nothing written) when it is already recorded or
+    /// the grant has changed.
+    async fn record_grant_expiry(
+        &self,
+        cluster: ClusterId,
+        expires_at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// Writes the event of an allowed support access, only if the cluster's grant is still
+    /// exactly `grant` (so a revoke or replacement that committed first wins); `false`
+    /// otherwise, with nothing written.
+    async fn record_employee_access_use(
+        &self,
+        cluster: ClusterId,
+        grant: EmployeeAccessGrant,
+        event: &NewEvent,
+    ) -> StoreResult<bool>;
+
+    /// `Conflict("operator_name")` when the name is taken.
+    async fn create_operator(&self, operator: &Operator, events: &[NewEvent]) -> StoreResult<()>;
+    async fn get_operator(&self, id: OperatorId) -> StoreResult<Option<Operator>>;
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>>;
+    async fn delete_operator(&self, id: OperatorId, events: &[NewEvent]) -> StoreResult<bool>;
 
     /// Inserts the key with its org roles and project memberships.
     async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()>;
@@ -370,6 +528,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every service account (the HTTP layer keeps them in memory; see `architecture.md`).
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    /// One page of an organization's accounts, ordered by client id, read with the store's
+    /// own pagination (never the whole organization).
+    async fn list_org_service_accounts(
+        &self,
+        org: OrgId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>>;
+    /// One page of the accounts assigned to a project, ordered by client id.
+    async fn list_group_service_accounts(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>>;
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>>;
     /// Inserts the account with its secrets, project roles and access list.
     async fn create_service_account(
@@ -474,8 +645,9 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// Changes other processes make to the same database, when the backend can tell
-    /// (PostgreSQL); `None` when this process is the only writer (SQLite).
+    /// Changes committed by any node sharing this store, from the moment of the call (take it
+    /// before reading what they would change). `None` for a store only one process uses (the
+    /// embedded SQLite default), where this process makes every change itself.
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         None
     }

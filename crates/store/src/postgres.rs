@@ -24,6 +24,7 @@ use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, ObjectId, OrgId, Or
 use crate::*;
 
 mod api_key_access;
+mod clusters;
 mod events;
 
 use crate::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
@@ -63,7 +64,7 @@ pub struct PgStore {
     /// This handle's name in notifications, so it skips its own.
     node: Arc<str>,
     changes: tokio::sync::broadcast::Sender<Change>,
-    /// The `LISTEN` and catch-up tasks, stopped by `close`.
+    /// The `LISTEN` task, stopped by `close`.
     tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -71,10 +72,6 @@ pub struct PgStore {
 /// on rollback). Payload: `<node>|sa|<client id hex>`, `<node>|rv|<expiry ms>|<jti>`,
 /// `<node>|keys|`, `<node>|all|`.
 const CHANNEL: &str = "tessera_changes";
-
-/// How often every node re-reads everything anyway: a notification missed during a
-/// reconnect is caught up within this.
-pub const CATCH_UP: Duration = Duration::from_secs(15);
 
 /// Queues a notification in the transaction.
 async fn notify(tx: &mut Transaction<'_, Postgres>, node: &str, what: &str) -> StoreResult<()> {
@@ -110,23 +107,25 @@ fn parse_change(node: &str, payload: &str) -> Option<Change> {
 }
 
 /// Follows other nodes' notifications: moves the API-key version and passes each change on.
-/// A lost connection is re-established by the listener; what was missed meanwhile is caught
-/// up by announcing `Everything`.
+/// Whatever was missed while the connection was down is caught up by announcing `Everything`
+/// once a connection is `LISTEN`ing again (never before, so nothing falls in between): after
+/// the listener's own reconnect (`Ok(None)`), or, when that reconnect failed, once a new
+/// listener is connected. No periodic re-read: notifications are lost only across a lost
+/// connection, and a receiver that falls behind re-reads everything itself (`Lagged`).
 async fn follow(
+    pool: PgPool,
     mut listener: sqlx::postgres::PgListener,
     node: Arc<str>,
     changes: tokio::sync::broadcast::Sender<Change>,
     version: Arc<AtomicU64>,
 ) {
-    let mut lost = false;
+    let catch_up = || {
+        version.fetch_add(1, Ordering::SeqCst);
+        let _ = changes.send(Change::Everything);
+    };
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) => {
-                if lost {
-                    lost = false;
-                    version.fetch_add(1, Ordering::SeqCst);
-                    let _ = changes.send(Change::Everything);
-                }
                 if let Some(change) = parse_change(&node, n.payload()) {
                     if matches!(change, Change::ApiKeys | Change::Everything) {
                         version.fetch_add(1, Ordering::SeqCst);
@@ -136,29 +135,35 @@ async fn follow(
             }
             Ok(None) => {
                 tracing::warn!("PostgreSQL notification connection lost; reconnected, catching up");
-                version.fetch_add(1, Ordering::SeqCst);
-                let _ = changes.send(Change::Everything);
+                catch_up();
             }
             Err(sqlx::Error::PoolClosed) => return,
             Err(e) => {
-                lost = true;
-                tracing::warn!(error = %e, "PostgreSQL notifications unavailable; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::warn!(error = %e, "PostgreSQL notifications unavailable; reconnecting");
+                listener = loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if pool.is_closed() {
+                        return;
+                    }
+                    match listen(&pool).await {
+                        Ok(l) => break l,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "PostgreSQL notifications still unavailable")
+                        }
+                    }
+                };
+                tracing::info!("PostgreSQL notifications listening again; catching up");
+                catch_up();
             }
         }
     }
 }
 
-/// Announces `Everything` every [`CATCH_UP`], for notifications lost in a reconnect.
-async fn catch_up(changes: tokio::sync::broadcast::Sender<Change>, version: Arc<AtomicU64>) {
-    let mut tick = tokio::time::interval(CATCH_UP);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        version.fetch_add(1, Ordering::SeqCst);
-        let _ = changes.send(Change::Everything);
-    }
+/// A connection of the pool `LISTEN`ing on [`CHANNEL`].
+async fn listen(pool: &PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
 }
 
 /// Bumps the API-key version when dropped, i.e. after the write (and its commit) on every path
@@ -252,19 +257,14 @@ impl PgStore {
             .into();
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         let api_keys_version = Arc::new(AtomicU64::new(0));
-        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
-            .await
-            .map_err(backend)?;
-        listener.listen(CHANNEL).await.map_err(backend)?;
-        let tasks = vec![
-            tokio::spawn(follow(
-                listener,
-                node.clone(),
-                changes.clone(),
-                api_keys_version.clone(),
-            )),
-            tokio::spawn(catch_up(changes.clone(), api_keys_version.clone())),
-        ];
+        let listener = listen(&pool).await.map_err(backend)?;
+        let tasks = vec![tokio::spawn(follow(
+            pool.clone(),
+            listener,
+            node.clone(),
+            changes.clone(),
+            api_keys_version.clone(),
+        ))];
         Ok(Self {
             pool,
             api_keys_version,
@@ -602,64 +602,148 @@ async fn account_exists(tx: &mut Transaction<'_, Postgres>, id: ClientId) -> Sto
     .is_some())
 }
 
-async fn fetch_rows(
-    conn: &mut sqlx::pool::PoolConnection<Postgres>,
+/// A bind value for [`PgStore::load_accounts`]'s selection.
+#[derive(Clone, Debug)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Which service accounts [`PgStore::load_accounts`] reads: a subquery yielding account ids
+/// (`?` placeholders bound from `args`), or every account.
+struct AccountSelection {
+    ids: Option<String>,
+    args: Vec<Arg>,
+}
+
+/// Runs `sql` (with `?` placeholders) and hands each row to `each` as it arrives (streamed: a
+/// million rows are never held at once).
+async fn for_each_row(
+    conn: &mut sqlx::PgConnection,
     sql: &str,
-    arg: Option<&str>,
-) -> StoreResult<Vec<PgRow>> {
+    args: &[Arg],
+    mut each: impl FnMut(&PgRow) -> StoreResult<()>,
+) -> StoreResult<()> {
+    use futures_util::TryStreamExt;
     let sql = pg(sql);
     let mut q = sqlx::query(&sql);
-    if let Some(a) = arg {
-        q = q.bind(a.to_owned());
+    for a in args {
+        q = match a {
+            Arg::Text(t) => q.bind(t.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
     }
-    q.fetch_all(&mut **conn).await.map_err(backend)
+    let mut rows = q.fetch(conn);
+    while let Some(row) = rows.try_next().await.map_err(backend)? {
+        each(&row)?;
+    }
+    Ok(())
 }
 
 impl PgStore {
-    /// Loads accounts (all, or the one with `only`) with their secrets, lists and projects.
-    async fn load_accounts(&self, only: Option<ClientId>) -> StoreResult<Vec<ServiceAccount>> {
-        let (filter, arg) = match only {
-            Some(id) => (" WHERE id = ?", Some(id.0.to_hex())),
-            None => ("", None),
+    /// One page of accounts: `count_sql` counts them and `ids_sql` selects the page's ids, both
+    /// filtered by `owner` (the page's limit and offset follow it in `ids_sql`). The ids
+    /// subquery is repeated in each of `load_accounts`' four queries, so its arguments are too.
+    async fn account_page(
+        &self,
+        count_sql: &str,
+        ids_sql: &str,
+        owner: String,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        let total = count(
+            &sqlx::query(&pg(count_sql))
+                .bind(&owner)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?,
+        )?;
+        let items = self
+            .load_accounts(&AccountSelection {
+                ids: Some(ids_sql.into()),
+                args: vec![
+                    Arg::Text(owner),
+                    Arg::Int(limit_i64(page.limit)),
+                    Arg::Int(limit_i64(page.offset)),
+                ],
+            })
+            .await?;
+        Ok(Listed { items, total })
+    }
+
+    /// Loads the selected accounts, ordered by id, with their secrets (by id), lists (by entry)
+    /// and projects (by id), from one snapshot (a REPEATABLE READ, READ ONLY transaction).
+    /// Linear in the rows read: children are matched to their account through a map.
+    async fn load_accounts(&self, sel: &AccountSelection) -> StoreResult<Vec<ServiceAccount>> {
+        let (filter, child_filter) = match &sel.ids {
+            Some(ids) => (
+                format!(" WHERE id IN ({ids})"),
+                format!(" WHERE account_id IN ({ids})"),
+            ),
+            None => (String::new(), String::new()),
         };
-        let child_filter = if only.is_some() {
-            " WHERE account_id = ?"
-        } else {
-            ""
-        };
-        let sql_a = format!("SELECT * FROM service_accounts{filter} ORDER BY id");
-        let sql_s = format!("SELECT * FROM sa_secrets{child_filter} ORDER BY account_id, id");
-        let sql_l =
-            format!("SELECT * FROM sa_access_list{child_filter} ORDER BY account_id, entry");
-        let sql_g = format!("SELECT * FROM sa_groups{child_filter} ORDER BY account_id, group_id");
+        // No ORDER BY: sequential scans instead of index walks (or sorts) on the server; the
+        // order is restored below in memory.
+        let sql_a = format!("SELECT * FROM service_accounts{filter}");
+        let sql_s = format!("SELECT * FROM sa_secrets{child_filter}");
+        let sql_l = format!("SELECT * FROM sa_access_list{child_filter}");
+        let sql_g = format!("SELECT * FROM sa_groups{child_filter}");
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let rows = fetch_rows(&mut conn, &sql_a, arg.as_deref()).await?;
-        let mut accounts: Vec<ServiceAccount> = rows
+        // One snapshot for the four queries, so an account is never mixed with children
+        // written after it was read.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let mut accounts: Vec<ServiceAccount> = Vec::new();
+        for_each_row(&mut tx, &sql_a, &sel.args, |row| {
+            accounts.push(account_from_row(row)?);
+            Ok(())
+        })
+        .await?;
+        accounts.sort_unstable_by_key(|a| a.client_id.0);
+        let index: std::collections::HashMap<ClientId, usize> = accounts
             .iter()
-            .map(account_from_row)
-            .collect::<StoreResult<_>>()?;
-        let index = |accounts: &Vec<ServiceAccount>, id: ClientId| {
-            accounts.iter().position(|a| a.client_id == id)
-        };
-        for row in fetch_rows(&mut conn, &sql_s, arg.as_deref()).await? {
-            let (id, secret) = secret_from_row(&row)?;
-            if let Some(i) = index(&accounts, id) {
+            .enumerate()
+            .map(|(i, a)| (a.client_id, i))
+            .collect();
+        for_each_row(&mut tx, &sql_s, &sel.args, |row| {
+            let (id, secret) = secret_from_row(row)?;
+            if let Some(&i) = index.get(&id) {
                 accounts[i].secrets.push(secret);
             }
-        }
-        for row in fetch_rows(&mut conn, &sql_l, arg.as_deref()).await? {
-            let (id, entry) = access_from_row(&row)?;
-            if let Some(i) = index(&accounts, id) {
+            Ok(())
+        })
+        .await?;
+        for_each_row(&mut tx, &sql_l, &sel.args, |row| {
+            let (id, entry) = access_from_row(row)?;
+            if let Some(&i) = index.get(&id) {
                 accounts[i].access_list.push(entry);
             }
-        }
-        for row in fetch_rows(&mut conn, &sql_g, arg.as_deref()).await? {
+            Ok(())
+        })
+        .await?;
+        for_each_row(&mut tx, &sql_g, &sel.args, |row| {
             let id = ClientId(parse_id(row.try_get("account_id").map_err(backend)?)?);
             let group = GroupId(parse_id(row.try_get("group_id").map_err(backend)?)?);
             let roles = split_roles::<GroupRole>(row.try_get("roles").map_err(backend)?)?;
-            if let Some(i) = index(&accounts, id) {
+            if let Some(&i) = index.get(&id) {
                 accounts[i].group_roles.push((group, roles));
             }
+            Ok(())
+        })
+        .await?;
+        tx.commit().await.map_err(backend)?;
+        // Pushing one child at a time leaves spare capacity; a million accounts kept in
+        // memory should hold only what they have.
+        for a in &mut accounts {
+            a.secrets.sort_unstable_by_key(|x| x.id.0);
+            a.access_list.sort_by_cached_key(|e| e.entry.key());
+            a.group_roles.sort_unstable_by_key(|(g, _)| g.0);
+            a.secrets.shrink_to_fit();
+            a.access_list.shrink_to_fit();
+            a.group_roles.shrink_to_fit();
         }
         Ok(accounts)
     }
@@ -733,12 +817,20 @@ impl Store for PgStore {
             .transpose()
     }
 
-    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
+    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool> {
+        // One statement each: the insert loses to a concurrent one on the primary key, and
+        // the update re-checks `value` after waiting for a concurrent writer's row lock.
+        let r = match expected {
+            None => sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(new),
+            Some(old) => sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
+                .bind(new)
+                .bind(key)
+                .bind(old),
+        }
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -1014,20 +1106,124 @@ impl Store for PgStore {
         row.as_ref().map(group_from_row).transpose()
     }
 
-    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool> {
+    async fn delete_group(
+        &self,
+        id: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteGroupOutcome> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
-        let mut tx = self.begin().await?;
-        let r = sqlx::query(&pg("DELETE FROM groups WHERE id = ?"))
-            .bind(id.to_string())
-            .execute(&mut *tx)
+        self.delete_group_checked(id, events).await
+    }
+
+    async fn create_cluster(&self, cluster: &Cluster, events: &[NewEvent]) -> StoreResult<bool> {
+        self.create_cluster_row(cluster, events).await
+    }
+
+    async fn get_cluster(&self, group: GroupId, name: &str) -> StoreResult<Option<Cluster>> {
+        self.get_cluster_row(group, name).await
+    }
+
+    async fn list_clusters(&self, group: GroupId, page: Page) -> StoreResult<Listed<Cluster>> {
+        self.list_cluster_rows(group, page).await
+    }
+
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        self.cluster_counts_of(groups).await
+    }
+
+    async fn list_clusters_by_group(
+        &self,
+        org: OrgId,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<GroupClusters>> {
+        self.list_clusters_grouped(org, filter, page).await
+    }
+
+    async fn update_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        changes: &serde_json::Map<String, serde_json::Value>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Cluster>> {
+        self.update_cluster_row(group, name, changes, events).await
+    }
+
+    async fn delete_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.delete_cluster_row(group, name, events).await
+    }
+
+    async fn set_employee_access_grant(
+        &self,
+        group: GroupId,
+        name: &str,
+        grant: tessera_domain::clusters::EmployeeAccessGrant,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.set_grant(group, name, grant, events).await
+    }
+
+    async fn revoke_employee_access(
+        &self,
+        group: GroupId,
+        name: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<RevokeGrantOutcome> {
+        self.revoke_grant(group, name, now, events).await
+    }
+
+    async fn unrecorded_expired_grants(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<Cluster>> {
+        self.expired_grants(now, limit).await
+    }
+
+    async fn record_grant_expiry(
+        &self,
+        cluster: tessera_domain::ClusterId,
+        expires_at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.mark_grant_expiry(cluster, expires_at, events).await
+    }
+
+    async fn record_employee_access_use(
+        &self,
+        cluster: tessera_domain::ClusterId,
+        grant: tessera_domain::clusters::EmployeeAccessGrant,
+        event: &NewEvent,
+    ) -> StoreResult<bool> {
+        self.record_access_use_if_granted(cluster, grant, event)
             .await
-            .map_err(backend)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        notify(&mut tx, &self.node, "all|").await?;
-        commit_with(tx, events).await?;
-        Ok(true)
+    }
+
+    async fn create_operator(&self, operator: &Operator, events: &[NewEvent]) -> StoreResult<()> {
+        self.insert_operator(operator, events).await
+    }
+
+    async fn get_operator(&self, id: tessera_domain::OperatorId) -> StoreResult<Option<Operator>> {
+        self.operator_row(id).await
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>> {
+        self.operator_rows().await
+    }
+
+    async fn delete_operator(
+        &self,
+        id: tessera_domain::OperatorId,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.delete_operator_row(id, events).await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()> {
@@ -1238,11 +1434,49 @@ impl Store for PgStore {
     }
 
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
-        self.load_accounts(None).await
+        self.load_accounts(&AccountSelection {
+            ids: None,
+            args: Vec::new(),
+        })
+        .await
+    }
+
+    async fn list_org_service_accounts(
+        &self,
+        org: OrgId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        self.account_page(
+            "SELECT COUNT(*) FROM service_accounts WHERE org_id = ?",
+            "SELECT id FROM service_accounts WHERE org_id = ? ORDER BY id LIMIT ? OFFSET ?",
+            org.to_string(),
+            page,
+        )
+        .await
+    }
+
+    async fn list_group_service_accounts(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        self.account_page(
+            "SELECT COUNT(*) FROM sa_groups WHERE group_id = ?",
+            "SELECT account_id FROM sa_groups WHERE group_id = ? ORDER BY account_id LIMIT ? OFFSET ?",
+            group.to_string(),
+            page,
+        )
+        .await
     }
 
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>> {
-        Ok(self.load_accounts(Some(id)).await?.pop())
+        Ok(self
+            .load_accounts(&AccountSelection {
+                ids: Some("SELECT CAST(? AS TEXT)".into()),
+                args: vec![Arg::Text(id.0.to_hex())],
+            })
+            .await?
+            .pop())
     }
 
     async fn create_service_account(

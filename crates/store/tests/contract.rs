@@ -122,10 +122,6 @@ fn account(org: OrgId) -> ServiceAccount {
 }
 
 async fn orgs_groups_and_keys(s: &dyn Store) {
-    // Server-level values: the first writer wins.
-    assert!(s.insert_meta_if_absent("contract", "first").await.unwrap());
-    assert!(!s.insert_meta_if_absent("contract", "second").await.unwrap());
-    assert_eq!(s.meta("contract").await.unwrap().as_deref(), Some("first"));
     let o = org("A");
     let g = group(o.id, "p");
     let k = key(o.id, "abcdefgh", vec![OrgRole::Owner]);
@@ -309,7 +305,10 @@ async fn orgs_groups_and_keys(s: &dyn Store) {
         s.delete_org(o.id, &[]).await.unwrap(),
         DeleteOrgOutcome::HasProjects
     );
-    assert!(s.delete_group(g.id, &[]).await.unwrap());
+    assert_eq!(
+        s.delete_group(g.id, &[]).await.unwrap(),
+        DeleteGroupOutcome::Deleted
+    );
     assert!(!s
         .get_api_key(k.id)
         .await
@@ -666,6 +665,394 @@ async fn api_key_access_lists(s: &dyn Store) {
     );
 }
 
+/// Pages of an organization's and a project's service accounts come from the store's own
+/// pagination, ordered by client id, each account whole (secrets, list, projects).
+async fn service_account_pages(s: &dyn Store) {
+    let o = org("Pages");
+    let other = org("Other pages");
+    for x in [&o, &other] {
+        s.create_org(
+            NewOrg {
+                org: x,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+    }
+    let g = group(o.id, "paged");
+    s.create_group(&g, None, &[]).await.unwrap();
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let mut a = account(o.id);
+        a.secrets.push(secret(48));
+        if i % 2 == 0 {
+            a.group_roles = vec![(g.id, vec![GroupRole::ReadOnly])];
+            a.access_list = vec![access_entry("192.0.2.0/24")];
+        }
+        s.create_service_account(&a, &[]).await.unwrap();
+        mine.push(a);
+    }
+    for _ in 0..2 {
+        s.create_service_account(&account(other.id), &[])
+            .await
+            .unwrap();
+    }
+    mine.sort_by_key(|a| a.client_id.0);
+    let page = s
+        .list_org_service_accounts(
+            o.id,
+            Page {
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(page.items, mine[1..3].to_vec());
+    let past = s
+        .list_org_service_accounts(
+            o.id,
+            Page {
+                offset: 5,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((past.total, past.items.len()), (5, 0));
+    let assigned: Vec<ServiceAccount> = mine
+        .iter()
+        .filter(|a| !a.group_roles.is_empty())
+        .cloned()
+        .collect();
+    let page = s
+        .list_group_service_accounts(g.id, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 3);
+    assert_eq!(page.items, assigned);
+    let page = s
+        .list_group_service_accounts(
+            g.id,
+            Page {
+                offset: 2,
+                limit: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items, assigned[2..].to_vec());
+}
+
+/// Compare-and-set of server-level values: the first writer wins, a stale `expected` loses.
+async fn meta_swaps(s: &dyn Store) {
+    assert_eq!(s.meta("shared").await.unwrap(), None);
+    assert!(s.swap_meta("shared", None, "a").await.unwrap());
+    assert!(!s.swap_meta("shared", None, "b").await.unwrap());
+    assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("a"));
+    assert!(!s.swap_meta("shared", Some("x"), "c").await.unwrap());
+    assert!(s.swap_meta("shared", Some("a"), "c").await.unwrap());
+    assert!(!s.swap_meta("shared", Some("a"), "d").await.unwrap());
+    assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("c"));
+    assert!(!s.swap_meta("absent", Some("a"), "b").await.unwrap());
+    assert_eq!(s.meta("absent").await.unwrap(), None);
+}
+
+fn cluster(org: OrgId, group: GroupId, name: &str) -> Cluster {
+    let mut body = serde_json::Map::new();
+    body.insert("clusterType".into(), serde_json::json!("REPLICASET"));
+    Cluster {
+        id: tessera_domain::ClusterId::generate(t0()),
+        group_id: group,
+        org_id: org,
+        name: name.into(),
+        created_at: t0(),
+        state_name: "IDLE".into(),
+        body,
+        grant: None,
+        grant_expiry_recorded: false,
+    }
+}
+
+fn cluster_event(t: tessera_domain::EventType, org: OrgId, group: GroupId) -> events::NewEvent {
+    events::NewEvent {
+        id: tessera_domain::EventId::generate(t0()),
+        created: t0(),
+        event_type: t,
+        org_id: Some(org),
+        group_id: Some(group),
+        actor: events::Actor::System,
+        remote_address: None,
+        target: vec![("clusterName", "c".into())],
+    }
+}
+
+async fn group_event_types(s: &dyn Store, group: GroupId) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .list_events(&events::EventQuery {
+            scope: events::EventScope::Group(group),
+            types: vec![],
+            min: None,
+            max: None,
+            page: Page::ALL,
+            include_count: true,
+        })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    v.reverse();
+    v
+}
+
+/// Clusters, their grants (stored with the expiry, never swept), the project-deletion guard.
+async fn clusters_and_grants(s: &dyn Store) {
+    use tessera_domain::clusters::{EmployeeAccessGrant, EmployeeAccessLevel};
+    use tessera_domain::EventType as T;
+    let o = org("Clusters");
+    let g = group(o.id, "with-clusters");
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: Some(&g),
+            api_key: None,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let c = cluster(o.id, g.id, "c0");
+    let ev = |t| cluster_event(t, o.id, g.id);
+    assert!(s
+        .create_cluster(&c, &[ev(T::ClusterCreated)])
+        .await
+        .unwrap());
+    // Names are unique per project; nothing is written on a conflict.
+    let dup = cluster(o.id, g.id, "c0");
+    assert!(matches!(
+        s.create_cluster(&dup, &[ev(T::ClusterCreated)]).await,
+        Err(StoreError::Conflict("cluster_name"))
+    ));
+    // A project that is gone: false, nothing written.
+    assert!(!s
+        .create_cluster(&cluster(o.id, GroupId::generate(t0()), "x"), &[])
+        .await
+        .unwrap());
+    let got = s.get_cluster(g.id, "c0").await.unwrap().unwrap();
+    assert_eq!(got, c);
+    assert!(s.get_cluster(g.id, "C0").await.unwrap().is_none());
+    let c1 = cluster(o.id, g.id, "c1");
+    s.create_cluster(&c1, &[]).await.unwrap();
+    assert_eq!(
+        s.cluster_counts(&[GroupId::generate(t0()), g.id])
+            .await
+            .unwrap(),
+        vec![0, 2]
+    );
+    assert!(s.cluster_counts(&[]).await.unwrap().is_empty());
+    let page = s
+        .list_clusters(
+            g.id,
+            Page {
+                offset: 1,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items, vec![c1.clone()]);
+    let all = s
+        .list_clusters_by_group(o.id, &GroupFilter::All, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(all.total, 1);
+    assert_eq!(all.items[0].group.id, g.id);
+    assert_eq!(all.items[0].clusters.len(), 2);
+    let none = s
+        .list_clusters_by_group(o.id, &GroupFilter::Only(vec![]), Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!(none.total, 0);
+
+    // Update merges top-level fields.
+    let mut changes = serde_json::Map::new();
+    changes.insert("paused".into(), serde_json::json!(true));
+    let u = s
+        .update_cluster(g.id, "c0", &changes, &[ev(T::ClusterUpdated)])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.body["clusterType"], "REPLICASET");
+    assert_eq!(u.body["paused"], true);
+    assert!(s
+        .update_cluster(g.id, "nope", &changes, &[])
+        .await
+        .unwrap()
+        .is_none());
+
+    // A project with clusters cannot be deleted.
+    assert_eq!(
+        s.delete_group(g.id, &[]).await.unwrap(),
+        DeleteGroupOutcome::HasClusters
+    );
+    assert_eq!(
+        s.delete_group(GroupId::generate(t0()), &[]).await.unwrap(),
+        DeleteGroupOutcome::NotFound
+    );
+
+    // Grants.
+    let grant = EmployeeAccessGrant {
+        level: EmployeeAccessLevel::ClusterInfrastructure,
+        expires_at: t0() + Duration::hours(1),
+    };
+    assert!(s
+        .set_employee_access_grant(g.id, "c0", grant, &[ev(T::EmployeeAccessGranted)])
+        .await
+        .unwrap());
+    assert!(!s
+        .set_employee_access_grant(g.id, "nope", grant, &[])
+        .await
+        .unwrap());
+    let stored = s.get_cluster(g.id, "c0").await.unwrap().unwrap();
+    assert_eq!(stored.grant, Some(grant));
+    assert!(!stored.grant_expiry_recorded);
+    // A use is recorded only against the grant as stored.
+    let other = EmployeeAccessGrant {
+        level: EmployeeAccessLevel::ClusterDatabaseLogs,
+        ..grant
+    };
+    assert!(!s
+        .record_employee_access_use(c.id, other, &ev(T::EmployeeAccessUsed))
+        .await
+        .unwrap());
+    assert!(s
+        .record_employee_access_use(c.id, grant, &ev(T::EmployeeAccessUsed))
+        .await
+        .unwrap());
+    // Nothing expired yet.
+    assert!(s
+        .unrecorded_expired_grants(t0(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // At the instant of expiry it is expired and unrecorded, once.
+    let at = grant.expires_at;
+    let expired = s.unrecorded_expired_grants(at, 10).await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].id, c.id);
+    assert!(s
+        .record_grant_expiry(c.id, at, &[ev(T::EmployeeAccessExpired)])
+        .await
+        .unwrap());
+    assert!(!s
+        .record_grant_expiry(c.id, at, &[ev(T::EmployeeAccessExpired)])
+        .await
+        .unwrap());
+    assert!(s
+        .unrecorded_expired_grants(at, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Revoking an expired grant changes nothing.
+    assert_eq!(
+        s.revoke_employee_access(g.id, "c0", at, &[ev(T::EmployeeAccessRevoked)])
+            .await
+            .unwrap(),
+        RevokeGrantOutcome::NoActiveGrant
+    );
+    // A new grant replaces the old one; revoking it while active clears it.
+    let g2 = EmployeeAccessGrant {
+        level: EmployeeAccessLevel::ClusterDatabaseLogs,
+        expires_at: at + Duration::hours(1),
+    };
+    s.set_employee_access_grant(g.id, "c0", g2, &[ev(T::EmployeeAccessGranted)])
+        .await
+        .unwrap();
+    assert!(
+        !s.get_cluster(g.id, "c0")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_expiry_recorded
+    );
+    assert_eq!(
+        s.revoke_employee_access(g.id, "c0", at, &[ev(T::EmployeeAccessRevoked)])
+            .await
+            .unwrap(),
+        RevokeGrantOutcome::Revoked
+    );
+    assert_eq!(
+        s.get_cluster(g.id, "c0").await.unwrap().unwrap().grant,
+        None
+    );
+    assert_eq!(
+        s.revoke_employee_access(g.id, "nope", at, &[])
+            .await
+            .unwrap(),
+        RevokeGrantOutcome::NotFound
+    );
+    // A use against a revoked grant is refused.
+    assert!(!s
+        .record_employee_access_use(c.id, g2, &ev(T::EmployeeAccessUsed))
+        .await
+        .unwrap());
+    assert_eq!(
+        group_event_types(s, g.id).await,
+        [
+            "CLUSTER_CREATED",
+            "CLUSTER_UPDATE_SUBMITTED",
+            "MONGODB_EMPLOYEE_ACCESS_GRANTED",
+            "MONGODB_EMPLOYEE_ACCESS_USED",
+            "MONGODB_EMPLOYEE_ACCESS_EXPIRED",
+            "MONGODB_EMPLOYEE_ACCESS_GRANTED",
+            "MONGODB_EMPLOYEE_ACCESS_REVOKED",
+        ]
+    );
+
+    // Deleting clusters frees the project.
+    assert!(s
+        .delete_cluster(g.id, "c0", &[ev(T::ClusterDeleted)])
+        .await
+        .unwrap());
+    assert!(!s.delete_cluster(g.id, "c0", &[]).await.unwrap());
+    assert!(s.delete_cluster(g.id, "c1", &[]).await.unwrap());
+    assert_eq!(
+        s.delete_group(g.id, &[]).await.unwrap(),
+        DeleteGroupOutcome::Deleted
+    );
+}
+
+async fn operators(s: &dyn Store) {
+    let op = Operator {
+        id: tessera_domain::OperatorId::generate(t0()),
+        name: "support-tool".into(),
+        secret_hash: vec![7; 32],
+        masked: "tss_op_sk_****abcd".into(),
+        created_at: t0(),
+    };
+    s.create_operator(&op, &[]).await.unwrap();
+    let again = Operator {
+        id: tessera_domain::OperatorId::generate(t0()),
+        ..op.clone()
+    };
+    assert!(matches!(
+        s.create_operator(&again, &[]).await,
+        Err(StoreError::Conflict("operator_name"))
+    ));
+    assert_eq!(s.get_operator(op.id).await.unwrap(), Some(op.clone()));
+    assert_eq!(s.list_operators().await.unwrap(), vec![op.clone()]);
+    assert!(s.delete_operator(op.id, &[]).await.unwrap());
+    assert!(!s.delete_operator(op.id, &[]).await.unwrap());
+    assert_eq!(s.get_operator(op.id).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn sqlite_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -676,6 +1063,10 @@ async fn sqlite_meets_the_contract() {
     orgs_groups_and_keys(&store).await;
     service_accounts(&store).await;
     api_key_access_lists(&store).await;
+    service_account_pages(&store).await;
+    meta_swaps(&store).await;
+    clusters_and_grants(&store).await;
+    operators(&store).await;
     // Durable: a second handle on the same file sees the data.
     store.close().await;
     let again = SqliteStore::open(&dir.path().join("contract.db"))
@@ -835,6 +1226,10 @@ mod postgres {
         orgs_groups_and_keys(&store).await;
         service_accounts(&store).await;
         api_key_access_lists(&store).await;
+        service_account_pages(&store).await;
+        meta_swaps(&store).await;
+        clusters_and_grants(&store).await;
+        operators(&store).await;
         store.close().await;
         // Committed: a second connection pool sees the data.
         let again = PgStore::open(&db.url).await.unwrap();

@@ -26,7 +26,8 @@ use crate::state::AppState;
 pub const MAX_EVENT_TYPES: usize = 100;
 
 /// Target fields the subset's event views name at top level; every target field is in `raw`.
-const TOP_LEVEL_TARGETS: &[&str] = &["targetPublicKey", "whitelistEntry"];
+/// `employeeIdentifier` is the support staff member of a `MONGODB_EMPLOYEE_ACCESS_USED`.
+const TOP_LEVEL_TARGETS: &[&str] = &["targetPublicKey", "whitelistEntry", "employeeIdentifier"];
 
 fn actor_kind(actor: &Actor) -> &'static str {
     match actor {

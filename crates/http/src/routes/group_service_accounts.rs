@@ -22,11 +22,11 @@ use tessera_domain::EventType;
 use tessera_domain::{GroupId, GroupRole, Principal, Requirement, SecretId};
 use tessera_store::{Group, ServiceAccount};
 
+use super::group_for;
 use super::service_accounts::{
     self as sa, account_in_org, account_not_found, account_out, create_account, role_error,
     AccessEntryIn, AccountOut, CreateIn, SecretIn, UpdateIn,
 };
-use super::{group_for, paginate};
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -123,13 +123,10 @@ pub async fn list(
     .await?;
     // Accepted for compatibility: Tessera has no system-managed accounts.
     parse_bool_param(&q, "includeSystemManaged")?;
-    let assigned: Vec<Arc<ServiceAccount>> = state
-        .registry
-        .list_org(group.org_id)
-        .into_iter()
-        .filter(|a| roles_in(a, group.id).is_some())
-        .collect();
-    let listed = paginate(assigned, page.page());
+    let listed = state
+        .store
+        .list_group_service_accounts(group.id, page.page())
+        .await?;
     Ok(Reply::ok(page.list(listed, |a| {
         group_account_out(&state.registry, &a, group.id, None)
     })))

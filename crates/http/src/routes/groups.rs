@@ -9,7 +9,7 @@ use tessera_domain::EventType;
 use tessera_domain::{
     ApiKeyId, Decision, GroupId, GroupVisibility, OrgId, Principal, PrincipalKind, Requirement,
 };
-use tessera_store::{Group, GroupChanges, GroupFilter, StoreError};
+use tessera_store::{DeleteGroupOutcome, Group, GroupChanges, GroupFilter, StoreError};
 
 use super::{group_for, Base};
 use crate::audit;
@@ -27,6 +27,37 @@ pub fn visible_groups(caller: &Principal) -> GroupFilter {
         GroupVisibility::All => GroupFilter::All,
         GroupVisibility::Only(ids) => GroupFilter::Only(ids),
     }
+}
+
+/// Projects in their wire shape, with their cluster counts (one store call for the page).
+pub async fn groups_out(
+    state: &AppState,
+    base: &str,
+    page: &Pagination,
+    listed: tessera_store::Listed<Group>,
+) -> ApiResult<serde_json::Value> {
+    let ids: Vec<GroupId> = listed.items.iter().map(|g| g.id).collect();
+    let counts: std::collections::HashMap<GroupId, u64> = ids
+        .iter()
+        .copied()
+        .zip(state.store.cluster_counts(&ids).await?)
+        .collect();
+    Ok(page.list(listed, |g| {
+        let n = counts.get(&g.id).copied().unwrap_or(0);
+        group_out(base, g, n)
+    }))
+}
+
+/// One project in its wire shape, with its cluster count.
+pub async fn one_group_out(state: &AppState, base: &str, g: Group) -> ApiResult<Reply> {
+    let n = state
+        .store
+        .cluster_counts(&[g.id])
+        .await?
+        .first()
+        .copied()
+        .unwrap_or(0);
+    Ok(Reply::ok(group_out(base, g, n)))
 }
 
 fn name_conflict(name: &str) -> ApiError {
@@ -49,7 +80,7 @@ pub async fn list(
         .store
         .list_groups(caller.org_id, None, &filter, page.page())
         .await?;
-    Ok(Reply::ok(page.list(listed, |g| group_out(&base, g))))
+    Ok(Reply::ok(groups_out(&state, &base, &page, listed).await?))
 }
 
 /// `Group` as a create body.
@@ -128,7 +159,8 @@ pub async fn create(
         Err(StoreError::Conflict(_)) => return Err(name_conflict(&group.name)),
         other => other?,
     }
-    Ok(Reply::ok(group_out(&base, group)))
+    // A new project has no clusters.
+    Ok(Reply::ok(group_out(&base, group, 0)))
 }
 
 pub async fn get(
@@ -144,7 +176,7 @@ pub async fn get(
         Requirement::ProjectReadOnly,
     )
     .await?;
-    Ok(Reply::ok(group_out(&base, group)))
+    one_group_out(&state, &base, group).await
 }
 
 pub async fn get_by_name(
@@ -174,7 +206,7 @@ pub async fn get_by_name(
         .await?
         .ok_or_else(not_found)?;
     match caller.decide_group(group.org_id, group.id, Requirement::ProjectReadOnly) {
-        Decision::Allow => Ok(Reply::ok(group_out(&base, group))),
+        Decision::Allow => one_group_out(&state, &base, group).await,
         Decision::Forbidden => Err(ApiError::forbidden()),
         Decision::NotFound => Err(not_found()),
     }
@@ -226,7 +258,7 @@ pub async fn update(
     match state.store.update_group(group.id, &changes, &events).await {
         Err(StoreError::Conflict(_)) => Err(name_conflict(changes.name.as_deref().unwrap_or(""))),
         Ok(None) => Err(ApiError::group_not_found(path.get("groupId"))),
-        Ok(Some(updated)) => Ok(Reply::ok(group_out(&base, updated))),
+        Ok(Some(updated)) => one_group_out(&state, &base, updated).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -253,8 +285,15 @@ pub async fn delete(
         Some(group.id),
         vec![],
     );
-    if !state.store.delete_group(group.id, &[ev]).await? {
-        return Err(ApiError::group_not_found(path.get("groupId")));
+    match state.store.delete_group(group.id, &[ev]).await? {
+        DeleteGroupOutcome::Deleted => {}
+        DeleteGroupOutcome::NotFound => return Err(ApiError::group_not_found(path.get("groupId"))),
+        DeleteGroupOutcome::HasClusters => return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CANNOT_CLOSE_GROUP_ACTIVE_ATLAS_CLUSTERS",
+            "There are active clusters in this project; delete them before deleting the project.",
+        )
+        .with_params([json!(path.get("groupId"))])),
     }
     state.registry.reload_all(state.store.as_ref()).await?;
     Ok(Reply::no_content())

@@ -3,11 +3,13 @@
 
 pub mod api_key_access;
 pub mod api_keys;
+pub mod clusters;
 pub mod events;
 pub mod group_service_accounts;
 pub mod groups;
 pub mod orgs;
 pub mod service_accounts;
+pub mod support;
 pub mod system_status;
 
 use axum::extract::FromRequestParts;

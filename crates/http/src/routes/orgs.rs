@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathParams};
 use crate::query::{Pagination, Query};
 use crate::render::Reply;
-use crate::wire::{api_key_out, group_out, org_out, CreateApiKeyIn, Ignored};
+use crate::wire::{api_key_out, org_out, CreateApiKeyIn, Ignored};
 
 pub async fn list(
     State(state): State<AppState>,
@@ -241,5 +241,7 @@ pub async fn list_groups(
         .store
         .list_groups(org.id, name, &filter, page.page())
         .await?;
-    Ok(Reply::ok(page.list(listed, |g| group_out(&base, g))))
+    Ok(Reply::ok(
+        super::groups::groups_out(&state, &base, &page, listed).await?,
+    ))
 }

@@ -219,7 +219,10 @@ pub async fn list(
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
     // Accepted for compatibility: Tessera has no system-managed accounts.
     parse_bool_param(&q, "includeSystemManaged")?;
-    let listed = paginate(state.registry.list_org(org), page.page());
+    let listed = state
+        .store
+        .list_org_service_accounts(org, page.page())
+        .await?;
     Ok(Reply::ok(
         page.list(listed, |a| account_out(&state.registry, &a, None)),
     ))

@@ -1104,6 +1104,7 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
                 since: crate::harness::t0(),
                 org: Some(tessera_domain::OrgId::parse(s.org()).unwrap()),
                 after_id: None,
+                until: crate::harness::t0() + chrono::TimeDelta::days(1),
             },
             batch,
             &mut out,
@@ -1117,6 +1118,34 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(got, all, "batch {batch}");
+    }
+    // `until` is exclusive. At whole seconds, "stamped before it" is "`created` (whole
+    // seconds, RFC 3339) sorts before it"; the last project was made 5.9 s after t0.
+    for secs in [0, 5, 86_400] {
+        let until = crate::harness::t0() + chrono::TimeDelta::seconds(secs);
+        let cut = tessera_domain::time::format(until);
+        let want = all
+            .iter()
+            .filter(|e| e["created"].as_str().unwrap() < cut.as_str())
+            .count();
+        assert!(secs != 5 || (0 < want && want < all.len()), "{want}");
+        let mut out = Vec::new();
+        let n = tessera::export::export(
+            store.as_ref(),
+            &tessera::export::v2_base(&config),
+            &tessera::export::ExportRequest {
+                since: crate::harness::t0() - chrono::TimeDelta::days(1),
+                org: Some(tessera_domain::OrgId::parse(s.org()).unwrap()),
+                after_id: None,
+                until,
+            },
+            2,
+            &mut out,
+        )
+        .await
+        .unwrap();
+        assert_eq!(n as usize, want, "until {until}");
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), want);
     }
     s.stop().await;
 }

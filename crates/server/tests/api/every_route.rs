@@ -111,6 +111,22 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
             "/groups/{group}/serviceAccounts/{sa}/accessList/{ip}",
             V2024,
         ),
+        (M::GET, "/clusters", V2023),
+        (M::GET, "/groups/{group}/clusters", V2024),
+        (M::POST, "/groups/{group}/clusters", V2024),
+        (M::GET, "/groups/{group}/clusters/Cluster0", V2024),
+        (M::PATCH, "/groups/{group}/clusters/Cluster0", V2024),
+        (M::DELETE, "/groups/{group}/clusters/Cluster0", V2024),
+        (
+            M::POST,
+            "/groups/{group}/clusters/Cluster0:grantMongoDBEmployeeAccess",
+            V2024,
+        ),
+        (
+            M::POST,
+            "/groups/{group}/clusters/Cluster0:revokeMongoDBEmployeeAccess",
+            V2024,
+        ),
     ]
 }
 
@@ -119,7 +135,13 @@ fn body_for(method: &Method, path: &str, org: &str) -> Option<serde_json::Value>
     if *method == Method::GET || *method == Method::DELETE {
         return None;
     }
-    let b = if path.ends_with("/accessList") {
+    let b = if path.ends_with(":grantMongoDBEmployeeAccess") {
+        json!({"grantType": "CLUSTER_DATABASE_LOGS", "expirationTime": "2026-01-02T00:00:00Z"})
+    } else if path.ends_with(":revokeMongoDBEmployeeAccess") {
+        json!({})
+    } else if path.contains("/clusters/") {
+        json!({"paused": true})
+    } else if path.ends_with("/accessList") {
         json!([{"ipAddress": "192.0.2.9"}])
     } else if path.ends_with("/secrets") {
         json!({"secretExpiresAfterHours": 8})

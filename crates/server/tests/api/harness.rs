@@ -80,7 +80,7 @@ pub struct TestServer {
 }
 
 /// The process-wide Prometheus recorder, installed once for all tests in this binary.
-fn metrics_handle() -> Option<tessera::server::metrics_handle::Handle> {
+pub fn metrics_handle() -> Option<tessera::server::metrics_handle::Handle> {
     static HANDLE: std::sync::OnceLock<Option<tessera::server::metrics_handle::Handle>> =
         std::sync::OnceLock::new();
     HANDLE

@@ -7,22 +7,30 @@ use reqwest::Method;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tessera_domain::clusters::EmployeeAccessGrant;
 use tessera_domain::EventId;
-use tessera_domain::{ApiKeyId, ClientId, GroupId, GroupRole, OrgId, OrgRole, SecretId};
+use tessera_domain::{
+    ApiKeyId, ClientId, ClusterId, GroupId, GroupRole, OperatorId, OrgId, OrgRole, SecretId,
+};
 use tessera_store::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 use tessera_store::{
-    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, DeleteKeyAccessOutcome,
-    DeleteOrgOutcome, Group, GroupChanges, GroupFilter, Listed, NewOrg, Org, OrgChanges, Page,
-    SaSecret, ServiceAccount, Store, StoreError, StoreResult,
+    AccessListEntry, AccessUse, AddSecretOutcome, ApiKeyRecord, Cluster, DeleteGroupOutcome,
+    DeleteKeyAccessOutcome, DeleteOrgOutcome, Group, GroupChanges, GroupClusters, GroupFilter,
+    Listed, NewOrg, Operator, Org, OrgChanges, Page, RevokeGrantOutcome, SaSecret, ServiceAccount,
+    Store, StoreError, StoreResult,
 };
 
 use crate::harness::{basic, TestServer};
 
-/// The real store, except that `get_service_account` fails while `fail_account_reads` is set.
-/// Every other call goes through unchanged.
+/// The real store, except that `get_service_account` fails while `fail_account_reads` is set
+/// and `record_employee_access_use` while `fail_access_use` is set. Every other call goes
+/// through unchanged.
 pub struct FailingStore {
     inner: Arc<dyn Store>,
     pub fail_account_reads: AtomicBool,
+    /// A change feed, as a store shared by several nodes has one: the tests publish on it.
+    pub feed: tokio::sync::broadcast::Sender<tessera_store::Change>,
+    pub fail_access_use: AtomicBool,
 }
 
 #[async_trait]
@@ -35,8 +43,8 @@ impl Store for FailingStore {
         self.inner.meta(key).await
     }
 
-    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
-        self.inner.insert_meta_if_absent(key, value).await
+    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool> {
+        self.inner.swap_meta(key, expected, new).await
     }
 
     async fn bootstrap(
@@ -114,8 +122,131 @@ impl Store for FailingStore {
         self.inner.update_group(id, changes, events).await
     }
 
-    async fn delete_group(&self, id: GroupId, events: &[NewEvent]) -> StoreResult<bool> {
+    async fn delete_group(
+        &self,
+        id: GroupId,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteGroupOutcome> {
         self.inner.delete_group(id, events).await
+    }
+
+    async fn create_cluster(&self, cluster: &Cluster, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.create_cluster(cluster, events).await
+    }
+
+    async fn get_cluster(&self, group: GroupId, name: &str) -> StoreResult<Option<Cluster>> {
+        self.inner.get_cluster(group, name).await
+    }
+
+    async fn list_clusters(&self, group: GroupId, page: Page) -> StoreResult<Listed<Cluster>> {
+        self.inner.list_clusters(group, page).await
+    }
+
+    async fn cluster_counts(&self, groups: &[GroupId]) -> StoreResult<Vec<u64>> {
+        self.inner.cluster_counts(groups).await
+    }
+
+    async fn list_clusters_by_group(
+        &self,
+        org: OrgId,
+        filter: &GroupFilter,
+        page: Page,
+    ) -> StoreResult<Listed<GroupClusters>> {
+        self.inner.list_clusters_by_group(org, filter, page).await
+    }
+
+    async fn update_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        changes: &serde_json::Map<String, serde_json::Value>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Cluster>> {
+        self.inner
+            .update_cluster(group, name, changes, events)
+            .await
+    }
+
+    async fn delete_cluster(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.delete_cluster(group, name, events).await
+    }
+
+    async fn set_employee_access_grant(
+        &self,
+        group: GroupId,
+        name: &str,
+        grant: EmployeeAccessGrant,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_employee_access_grant(group, name, grant, events)
+            .await
+    }
+
+    async fn revoke_employee_access(
+        &self,
+        group: GroupId,
+        name: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<RevokeGrantOutcome> {
+        self.inner
+            .revoke_employee_access(group, name, now, events)
+            .await
+    }
+
+    async fn unrecorded_expired_grants(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<Cluster>> {
+        self.inner.unrecorded_expired_grants(now, limit).await
+    }
+
+    async fn record_grant_expiry(
+        &self,
+        cluster: ClusterId,
+        expires_at: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner
+            .record_grant_expiry(cluster, expires_at, events)
+            .await
+    }
+
+    async fn record_employee_access_use(
+        &self,
+        cluster: ClusterId,
+        grant: EmployeeAccessGrant,
+        event: &NewEvent,
+    ) -> StoreResult<bool> {
+        if self.fail_access_use.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected access-use failure".into()));
+        }
+        self.inner
+            .record_employee_access_use(cluster, grant, event)
+            .await
+    }
+
+    async fn create_operator(&self, operator: &Operator, events: &[NewEvent]) -> StoreResult<()> {
+        self.inner.create_operator(operator, events).await
+    }
+
+    async fn get_operator(&self, id: OperatorId) -> StoreResult<Option<Operator>> {
+        self.inner.get_operator(id).await
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>> {
+        self.inner.list_operators().await
+    }
+
+    async fn delete_operator(&self, id: OperatorId, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.delete_operator(id, events).await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()> {
@@ -189,6 +320,20 @@ impl Store for FailingStore {
         self.inner.list_service_accounts().await
     }
 
+    async fn list_org_service_accounts(
+        &self,
+        org: OrgId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        self.inner.list_org_service_accounts(org, page).await
+    }
+    async fn list_group_service_accounts(
+        &self,
+        group: GroupId,
+        page: Page,
+    ) -> StoreResult<Listed<ServiceAccount>> {
+        self.inner.list_group_service_accounts(group, page).await
+    }
     async fn get_service_account(&self, id: ClientId) -> StoreResult<Option<ServiceAccount>> {
         if self.fail_account_reads.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("injected failure".into()));
@@ -370,10 +515,14 @@ impl Store for FailingStore {
     fn api_keys_version(&self) -> Option<u64> {
         self.inner.api_keys_version()
     }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<tessera_store::Change>> {
+        Some(self.feed.subscribe())
+    }
 }
 
 /// Starts a server on a [`FailingStore`] and hands back both.
-async fn start_failing() -> (TestServer, Arc<FailingStore>) {
+pub async fn start_failing() -> (TestServer, Arc<FailingStore>) {
     let mut slot = None;
     let s = TestServer::start_with_store(
         |_| {},
@@ -381,6 +530,8 @@ async fn start_failing() -> (TestServer, Arc<FailingStore>) {
             let f = Arc::new(FailingStore {
                 inner,
                 fail_account_reads: AtomicBool::new(false),
+                feed: tokio::sync::broadcast::channel(64).0,
+                fail_access_use: AtomicBool::new(false),
             });
             slot = Some(f.clone());
             f
@@ -404,6 +555,13 @@ async fn a_failed_registry_reload_drops_the_account() {
     for t in [&t_renamed, &t_rotated, &t_bystander] {
         s.bearer(t, Method::GET, &org, None).await.expect(200);
     }
+    // Nothing pending from here on, so a later flush re-reads accounts only because a reload
+    // failed.
+    let st = &s.running.state;
+    st.registry
+        .flush(st.store.as_ref(), st.clock.now())
+        .await
+        .unwrap();
 
     store.fail_account_reads.store(true, Ordering::SeqCst);
     // The writes reach the store, but the reload after them fails: 500, no detail.
@@ -449,6 +607,131 @@ async fn a_failed_registry_reload_drops_the_account() {
     s.bearer(&t_bystander, Method::GET, &org, None)
         .await
         .expect(200);
-    s.token(&bystander).await;
+
+    // Once the store answers again, the next flush (with no usage to write) re-reads every
+    // account: the dropped ones come back as the store holds them.
+    st.registry
+        .flush(st.store.as_ref(), st.clock.now())
+        .await
+        .unwrap();
+    for t in [&t_renamed, &t_rotated] {
+        s.bearer(t, Method::GET, &org, None).await.expect(200);
+    }
+    for c in [&renamed, &rotated, &bystander] {
+        s.token(c).await;
+    }
+    let r = s
+        .v2024(
+            &o,
+            Method::GET,
+            &s.sa_path(&format!("/{}", renamed.id)),
+            None,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json["name"], "Renamed");
     s.stop().await;
+}
+
+/// Polls `check` (bounded: the change is applied by another task) until it holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await; // polling interval
+    }
+    panic!("{what} never happened");
+}
+
+/// Another node's changes arrive on the store's change feed; this node applies them to its
+/// registry: a secret deleted elsewhere stops minting, a revocation made elsewhere ends the
+/// token, and a resync drops an account deleted elsewhere.
+#[tokio::test]
+async fn changes_from_another_node_reach_the_registry() {
+    use tessera_store::Change;
+    let (s, store) = start_failing().await;
+    let org = format!("/api/atlas/v2/orgs/{}", s.org());
+    let (c, created) = s.new_service_account(&["ORG_OWNER"]).await;
+    let (gone, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let client = ClientId::parse(&c.id).unwrap();
+    let secret = SecretId::parse(created["secrets"][0]["id"].as_str().unwrap()).unwrap();
+    let token = s.token(&c).await;
+    let token_gone = s.token(&gone).await;
+    // "Another node": a second handle on the same database, writing behind this server.
+    let other = tessera::export::open_store(&s.store_config())
+        .await
+        .unwrap();
+
+    // A revocation made elsewhere: not known here until it is published.
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let jti = claims["jti"].as_str().unwrap().to_owned();
+    let exp = DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0).unwrap();
+    other
+        .revoke_token(&jti, client, exp, revoked_event(client))
+        .await
+        .unwrap();
+    s.bearer(&token, Method::GET, &org, None).await.expect(200);
+    store
+        .feed
+        .send(Change::Revoked {
+            jti,
+            expires_at: exp,
+        })
+        .unwrap();
+    eventually("the revocation from another node", || async {
+        s.bearer(&token, Method::GET, &org, None).await.status == 401
+    })
+    .await;
+
+    // A secret deleted elsewhere keeps minting here only until its account's change arrives.
+    assert!(other
+        .delete_service_account_secret(client, secret, &[])
+        .await
+        .unwrap());
+    let auth = basic(&c.id, &c.secret);
+    let mint = || s.token_request(Some(&auth), "grant_type=client_credentials");
+    assert_eq!(mint().await.status.as_u16(), 200, "not yet published");
+    store.feed.send(Change::Account(client)).unwrap();
+    eventually("the secret deletion from another node", || async {
+        mint().await.status.as_u16() == 401
+    })
+    .await;
+
+    // An account deleted elsewhere, announced only by a resync (as after a reconnect).
+    assert!(other
+        .delete_service_account(ClientId::parse(&gone.id).unwrap(), &[])
+        .await
+        .unwrap());
+    s.bearer(&token_gone, Method::GET, &org, None)
+        .await
+        .expect(200);
+    store.feed.send(Change::Everything).unwrap();
+    eventually("the resync", || async {
+        s.bearer(&token_gone, Method::GET, &org, None).await.status == 401
+    })
+    .await;
+    s.stop().await;
+}
+
+fn revoked_event(client: ClientId) -> NewEvent {
+    NewEvent {
+        id: EventId::generate(crate::harness::t0()),
+        created: crate::harness::t0(),
+        event_type: tessera_domain::EventType::ServiceAccountTokenRevoked,
+        org_id: None,
+        group_id: None,
+        actor: tessera_store::events::Actor::ServiceAccount(client),
+        remote_address: None,
+        target: Vec::new(),
+    }
 }

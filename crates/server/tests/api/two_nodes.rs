@@ -516,7 +516,7 @@ async fn two_nodes_on_one_postgres_database() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("do not open with this master key"), "{err}");
+    assert!(err.contains("not the one they were sealed with"), "{err}");
 
     drop(a);
     drop(b);

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Loads synthetic service accounts into a stopped Tessera's SQLite database, for benchmarking.
+
+Usage: scripts/load-service-accounts.py <tessera.db> <orgId> [in-org] [orgs] [per-org]
+
+Adds `in-org` accounts (default 100,000) to organization `orgId` (so its listing has 1,000
+pages of 100), then `orgs` new organizations (default 900) with `per-org` accounts each
+(default 1,000): 1,000,000 accounts with the defaults. Every account has two unexpired
+secrets whose hashes are random (no client can mint with them; the benchmark makes its own
+account through the API for that) and the role ORG_MEMBER. Rows go in, in transactions of
+50,000 accounts, the way the store writes them; ids follow Tessera's layout (4 bytes of
+seconds, 5 random bytes per run, a 3-byte counter), so they sort in creation order.
+
+Stop the server first: it loads every account at start and does not see rows added behind
+its back until it restarts. This writes benchmark data only: never run it against a database
+you care about.
+"""
+import os
+import sqlite3
+import sys
+import time
+
+BATCH = 50_000
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    db, org = sys.argv[1], sys.argv[2]
+    in_org = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
+    orgs = int(sys.argv[4]) if len(sys.argv) > 4 else 900
+    per_org = int(sys.argv[5]) if len(sys.argv) > 5 else 1_000
+    process = os.urandom(5).hex()
+    now_ms = int(time.time() * 1000)
+    expires_ms = now_ms + 8760 * 3600 * 1000
+    counter = 0
+
+    def next_id() -> str:
+        nonlocal counter
+        counter += 1
+        return f"{now_ms // 1000:08x}{process}{counter & 0xFFFFFF:06x}"
+
+    conn = sqlite3.connect(db, timeout=60, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 60000")
+    new_orgs = [(next_id(), f"bench org {i}", now_ms) for i in range(orgs)]
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO orgs (id, name, skip_default_alerts, created_at) VALUES (?, ?, 0, ?)",
+        new_orgs,
+    )
+    conn.execute("COMMIT")
+    plan = [org] * in_org + [o for (o, _, _) in new_orgs for _ in range(per_org)]
+    total = len(plan)
+    started = time.monotonic()
+    for first in range(0, total, BATCH):
+        accounts, secrets = [], []
+        for owner in plan[first:first + BATCH]:
+            aid = next_id()
+            accounts.append((aid, owner, f"bench {aid[-6:]}", "loaded", "ORG_MEMBER", now_ms))
+            for _ in range(2):
+                secrets.append((next_id(), aid, os.urandom(32), "mdb_sa_sk_****bnch",
+                                now_ms, expires_ms))
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            accounts,
+        )
+        conn.executemany(
+            "INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            secrets,
+        )
+        conn.execute("COMMIT")
+        print(f"  {min(first + BATCH, total):,} accounts", file=sys.stderr)
+    conn.close()
+    print(f"loaded {total:,} accounts ({2 * total:,} secrets) in {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
