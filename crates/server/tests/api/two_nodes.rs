@@ -2,7 +2,9 @@
 //! under one `--master-key-file`): a token minted on one node is accepted by the other, a
 //! revocation on A is refused by B within a second (measured and printed), a secret deleted
 //! on B stops minting on A, role changes and deletions on one node hold on the other, and a
-//! Digest nonce from one node works on the other.
+//! Digest nonce from one node works on the other. Both nodes racing on one account (secret
+//! creations, project invites and removals) keep the secret limit, answer no 5xx, and end
+//! holding what the database holds.
 //!
 //! Runs in the PostgreSQL run of this suite (`TESSERA_TEST_STORE=postgres`); in the SQLite
 //! run it says on stderr that it did not run.
@@ -517,6 +519,178 @@ async fn two_nodes_on_one_postgres_database() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not the one they were sealed with"), "{err}");
+
+    drop(a);
+    drop(b);
+    db.drop_database().await.unwrap();
+}
+
+/// Issue 9, item 4, over HTTP: both nodes create secrets for one account at once (never more
+/// than two unexpired afterwards, no 5xx), and assign and unassign it to a project at once
+/// (no 5xx; afterwards both nodes hold what the database holds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_race_on_one_account() {
+    let Some(admin) = postgres_admin() else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "PostgreSQL tests DID NOT RUN (two_nodes_race_on_one_account): \
+             needs TESSERA_TEST_STORE=postgres and TESSERA_TEST_POSTGRES_URL"
+        );
+        return;
+    };
+    let db = tessera_store::postgres::test_support::ScratchDatabase::create(
+        &admin,
+        &tessera_domain::ObjectId::generate(t0()).to_hex(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.key");
+    write_master_key(&master);
+    let a = Node::start("A", dir.path(), &db.url, &master);
+    let boot: Value =
+        serde_json::from_slice(&std::fs::read(a.data.join("bootstrap.json")).unwrap()).unwrap();
+    let b = Node::start("B", dir.path(), &db.url, &master);
+    let owner = Key {
+        public: boot["publicKey"].as_str().unwrap().to_owned(),
+        private: boot["privateKey"].as_str().unwrap().to_owned(),
+    };
+    let org = boot["orgId"].as_str().unwrap().to_owned();
+    let project = boot["projectId"].as_str().unwrap().to_owned();
+    let sa_path = format!("/api/atlas/v2/orgs/{org}/serviceAccounts");
+    let created = a
+        .call(
+            &owner,
+            Method::POST,
+            &sa_path,
+            Some(json!({"name": "raced", "description": "d", "roles": ["ORG_MEMBER"], "secretExpiresAfterHours": 24})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    let client = created.json["clientId"].as_str().unwrap().to_owned();
+    let account = format!("{sa_path}/{client}");
+    let nodes = [&a, &b];
+
+    // Secrets: the account has one; eight creations at once, half on each node.
+    let secrets = format!("{account}/secrets");
+    let answers = futures_util::future::join_all((0..8).map(|i| {
+        nodes[i % 2].call(
+            &owner,
+            Method::POST,
+            &secrets,
+            Some(json!({"secretExpiresAfterHours": 24})),
+        )
+    }))
+    .await;
+    let mut added = 0;
+    for r in &answers {
+        assert!(
+            r.status == StatusCode::CREATED || r.status.is_client_error(),
+            "a secret creation answered {}: {}",
+            r.status,
+            r.json
+        );
+        if r.status == StatusCode::CREATED {
+            added += 1;
+        }
+    }
+    assert_eq!(
+        added, 1,
+        "exactly one more secret fits under the limit of two"
+    );
+    let since = Instant::now();
+    for n in nodes {
+        within_limit("two secrets after the race", n, since, || async {
+            let r = n.call(&owner, Method::GET, &account, None).await;
+            r.status == StatusCode::OK && r.json["secrets"].as_array().map(Vec::len) == Some(2)
+        })
+        .await;
+    }
+
+    // Project membership: invites and removals at once from both nodes.
+    let member = format!("/api/atlas/v2/groups/{project}/serviceAccounts/{client}");
+    let invite = format!("{member}:invite");
+    let (owner_ref, invite_ref, member_ref) = (&owner, &invite, &member);
+    let answers = futures_util::future::join_all((0..12).map(|i| {
+        let n = nodes[(i / 2) % 2];
+        let (owner, invite, member) = (owner_ref, invite_ref, member_ref);
+        async move {
+            if i % 2 == 0 {
+                n.call(
+                    owner,
+                    Method::POST,
+                    invite,
+                    Some(json!({"roles": ["GROUP_READ_ONLY"]})),
+                )
+                .await
+            } else {
+                n.call(owner, Method::DELETE, member, None).await
+            }
+        }
+    }))
+    .await;
+    for r in &answers {
+        assert!(
+            !r.status.is_server_error(),
+            "an assignment answered {}: {}",
+            r.status,
+            r.json
+        );
+    }
+    // What the database holds (the project's page comes from the store) ...
+    let listed = a
+        .call(
+            &owner,
+            Method::GET,
+            &format!("/api/atlas/v2/groups/{project}/serviceAccounts"),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.json);
+    let assigned = listed.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["clientId"] == client.as_str());
+    // ... is what each node's registry holds (the account's projects come from it).
+    let since = Instant::now();
+    for n in nodes {
+        within_limit("the same membership after the race", n, since, || async {
+            let r = n
+                .call(&owner, Method::GET, &format!("{account}/groups"), None)
+                .await;
+            let held = r.json["results"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g["groupId"] == project.as_str()));
+            r.status == StatusCode::OK && held == assigned
+        })
+        .await;
+    }
+    // And both keep following: a last invite on A, seen on B.
+    let r = a
+        .call(
+            &owner,
+            Method::POST,
+            &invite,
+            Some(json!({"roles": ["GROUP_READ_ONLY"]})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{} {}", r.status, r.json);
+    within_limit(
+        "an invite on A after the race",
+        &b,
+        Instant::now(),
+        || async {
+            let r = b
+                .call(&owner, Method::GET, &format!("{account}/groups"), None)
+                .await;
+            r.json["results"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g["groupId"] == project.as_str()))
+        },
+    )
+    .await;
 
     drop(a);
     drop(b);
