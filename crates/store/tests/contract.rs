@@ -1299,6 +1299,66 @@ mod postgres {
         db.drop_database().await.unwrap();
     }
 
+    /// Two stores on one database: a project's deletion and a cluster's creation in it, at
+    /// once from the two pools, are ordered by the project's row lock: either the project is
+    /// deleted and the creation finds no project, or the cluster is created and the deletion
+    /// is refused; never a backend error (the clusters' foreign key is never what decides).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pg_project_deletion_and_cluster_creation_race() {
+        let Some(db) = scratch("pg_project_deletion_and_cluster_creation_race").await else {
+            return;
+        };
+        let a = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let b = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let o = org("Race");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let (mut deleted, mut created) = (0, 0);
+        for i in 0..24 {
+            let g = group(o.id, &format!("p{i}"));
+            a.create_group(&g, None, &[]).await.unwrap();
+            let c = cluster(o.id, g.id, "c");
+            let (da, cb) = (a.clone(), b.clone());
+            let del = tokio::spawn(async move { da.delete_group(g.id, &[]).await });
+            let make = tokio::spawn(async move { cb.create_cluster(&c, &[]).await });
+            let (del, make) = (del.await.unwrap(), make.await.unwrap());
+            let won = match (del.unwrap(), make.unwrap()) {
+                (DeleteGroupOutcome::Deleted, false) => false,
+                (DeleteGroupOutcome::HasClusters, true) => true,
+                other => panic!("round {i}: inconsistent outcome {other:?}"),
+            };
+            let left = a
+                .list_clusters(
+                    g.id,
+                    Page {
+                        offset: 0,
+                        limit: 10,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(left.total, u64::from(won), "round {i}");
+            assert_eq!(a.get_group(g.id).await.unwrap().is_some(), won, "round {i}");
+            if won {
+                created += 1;
+            } else {
+                deleted += 1;
+            }
+        }
+        assert_eq!(deleted + created, 24);
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
     async fn next(rx: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {
         tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
             .await
