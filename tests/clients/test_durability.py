@@ -50,7 +50,10 @@ def test_acknowledged_writes_survive_sigkill(server_factory):
     srv = server_factory()
     db_url = os.environ.get("TESSERA_TEST_DATABASE_URL")
     # 150 tokens and revocations from one client: the OAuth rate limit is not under test.
-    srv.args = ["--oauth-rate-limit-per-minute", "0"]
+    # A fixed issuer: each restart listens on a new port, and with the default public URL
+    # (the listen address) the tokens minted before the first kill would stop verifying
+    # after it, so their revocations would be no-ops and the final check would prove nothing.
+    srv.args = ["--oauth-rate-limit-per-minute", "0", "--public-url", "http://tessera.durability.test"]
     if db_url:
         srv.args += ["--database-url", db_url]
     srv.start()
@@ -177,6 +180,13 @@ def test_acknowledged_writes_survive_sigkill(server_factory):
             r = requests.get(srv.v2(f"/orgs/{org}"), headers={"Authorization": f"Bearer {ident}",
                                                               "Accept": V2_ACCEPT})
             assert r.status_code == 401, (kind, r.status_code, r.text)
+    # The revocations checked above were real: a token nobody revoked still works.
+    with token_lock:
+        unrevoked = list(tokens)
+    assert unrevoked, "every token was revoked; nothing shows the 401s above mean revoked"
+    r = requests.get(srv.v2(f"/orgs/{org}"), headers={"Authorization": f"Bearer {unrevoked[0]}",
+                                                      "Accept": V2_ACCEPT})
+    assert r.status_code == 200, (r.status_code, r.text)
     if not db_url:
         con = sqlite3.connect(f"file:{srv.data_dir / 'tessera.db'}?mode=ro", uri=True)
         try:

@@ -171,8 +171,15 @@ def test_config_prints_effective_settings(tessera_bin, tmp_path):
     assert not (tmp_path / "d").exists(), "config must not create the data dir"
 
 
-def test_unsupported_database_url_does_not_leak_password(tessera_bin):
+def test_postgres_database_url_password_is_masked(tessera_bin, tmp_path):
     res = run_tessera(tessera_bin, "config", "--database-url", "postgres://u:hunter2@db.invalid/t")
+    assert res.returncode == 0, res.stderr
+    assert "hunter2" not in res.stdout + res.stderr
+    assert "postgres://u:****@db.invalid/t" in res.stdout
+    # An unreachable PostgreSQL server: the start fails, and says so without the password.
+    res = run_tessera(tessera_bin, "serve", "--data-dir", str(tmp_path / "d"),
+                      "--database-url", "postgres://u:hunter2@127.0.0.1:1/t")
+    assert res.returncode != 0
     assert "hunter2" not in res.stdout + res.stderr
 
 

@@ -209,19 +209,17 @@ impl Registry {
     ) -> StoreResult<()> {
         use tessera_store::Change;
         match change {
-            Change::ServiceAccount(id) => {
+            Change::Account(id) => {
                 let _guard = self.write().await;
                 self.reload(store, *id).await.map(|_| ())
-            }
-            Change::AllAccounts => {
-                let _guard = self.write().await;
-                self.reload_all(store).await
             }
             Change::Revoked { jti, expires_at } => {
                 self.add_revoked(jti.clone(), *expires_at);
                 Ok(())
             }
-            Change::Resync => {
+            // The store has already moved its API-key version; nothing is held here.
+            Change::ApiKeys => Ok(()),
+            Change::Everything => {
                 let revoked = store.revoked_tokens(now).await?;
                 write(&self.revoked).extend(revoked);
                 let _guard = self.write().await;

@@ -44,7 +44,7 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// `sqlite://...` (default: `<data_dir>/tessera.db`) or, later, `postgres://...`.
+    /// `sqlite://...` (default: `<data_dir>/tessera.db`) or `postgres://...`/`postgresql://...`.
     pub database_url: Option<String>,
     /// Base URL for `links` and the token issuer; default `http://<listen address>`.
     pub public_url: Option<String>,
@@ -318,10 +318,12 @@ impl Config {
             }
         }
         if let Some(u) = &self.database_url {
-            if !u.starts_with("sqlite:") {
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
                 return Err(ConfigError::Invalid(
-                    "database_url must be a sqlite: URL (PostgreSQL support is not built yet)"
-                        .into(),
+                    "database_url must start with sqlite:, postgres:// or postgresql://".into(),
                 ));
             }
         }
@@ -488,5 +490,35 @@ mod tests {
             ..Default::default()
         };
         assert!(!c.to_masked_toml().contains("hunter2"));
+        let c = Config {
+            database_url: Some("postgres://tessera:hunter2@db:5432/tessera".into()),
+            ..Default::default()
+        };
+        let printed = c.to_masked_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("postgres://tessera:****@db:5432/tessera"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn database_url_selects_sqlite_or_postgres() {
+        for ok in [
+            "sqlite:///tmp/x.db",
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5432/db?sslmode=disable",
+        ] {
+            let o = Overrides {
+                database_url: Some(ok.into()),
+                ..Default::default()
+            };
+            assert!(Config::load(&o).is_ok(), "{ok}");
+        }
+        let o = Overrides {
+            database_url: Some("mysql://u@h/db".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(&o).is_err());
     }
 }

@@ -16,6 +16,7 @@
 use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use tessera_domain::time::format;
 use tessera_domain::{EventId, OrgId};
 use tessera_http::routes::events::event_out;
@@ -85,15 +86,15 @@ pub fn v2_base(config: &Config) -> String {
 }
 
 /// Opens the configured database for reading the log; refuses to create an empty one.
-pub async fn open_store(config: &Config) -> Result<SqliteStore, ExportError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ExportError> {
     match &config.database_url {
-        Some(url) => Ok(SqliteStore::open_url(url).await?),
+        Some(url) => Ok(tessera_store::open_url(url).await?),
         None => {
             let path = crate::server::database_path(config);
             if !Path::new(&path).exists() {
                 return Err(ExportError::NoDatabase(path.display().to_string()));
             }
-            Ok(SqliteStore::open(&path).await?)
+            Ok(Arc::new(SqliteStore::open(&path).await?))
         }
     }
 }

@@ -41,6 +41,12 @@ enum Command {
         #[arg(long, default_value = server::DEFAULT_PROJECT_NAME)]
         project_name: String,
     },
+    /// Apply pending database migrations (SQLite in the data directory by default, or
+    /// --database-url) and exit.
+    Migrate {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
     /// Print the effective configuration (secrets masked).
     Config {
         #[command(flatten)]
@@ -188,14 +194,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_masked_toml());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate { overrides } => {
+            let config = Config::load(&overrides)?;
+            init_logging(config.log_format);
+            let store = server::open_store(&config).await?;
+            store.close().await;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::RotateSigningKey { overrides } => {
             let config = Config::load(&overrides)?;
             tessera::fsutil::ensure_private_dir(&config.data_dir)?;
             let kid = match &config.master_key_file {
                 Some(path) => {
                     let master = tessera::keys::read_master_key(path)?;
-                    let store = tessera::export::open_store(&config).await?;
-                    tessera::keys::ServerKeys::rotate_signing_key_shared(&store, &master).await?
+                    let store = tessera::server::open_store(&config).await?;
+                    let kid = tessera::keys::ServerKeys::rotate_signing_key_shared(
+                        store.as_ref(),
+                        &master,
+                    )
+                    .await;
+                    store.close().await;
+                    kid?
                 }
                 None => tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?,
             };
@@ -228,7 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             tessera::export::export(
-                &store,
+                &*store,
                 &tessera::export::v2_base(&config),
                 &req,
                 tessera::export::BATCH,

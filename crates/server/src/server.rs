@@ -13,6 +13,7 @@ use tessera_http::tokens::TokenService;
 use tessera_http::{AppState, AppStateInner, Crypto, HttpSettings};
 use tessera_protocols::digest::NonceManager;
 use tessera_store::{SqliteStore, Store};
+
 use tokio::net::TcpListener;
 
 use crate::bootstrap::{self, BootstrapOutput};
@@ -83,6 +84,25 @@ pub fn database_path(config: &Config) -> PathBuf {
     config.data_dir.join("tessera.db")
 }
 
+/// Opens the configured store, applying pending migrations: `database_url` when given
+/// (`postgres://`/`postgresql://` or `sqlite:`), else SQLite at [`database_path`] (created
+/// with the data directory's file mode if missing). The one place the server and
+/// `tessera migrate` open a store.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
+        Some(url) => tessera_store::open_url(url).await?,
+        None => {
+            ensure_private_dir(&config.data_dir)?;
+            let path = database_path(config);
+            if !path.exists() {
+                // SQLite gives its -wal and -shm files the database file's mode.
+                crate::fsutil::write_private_file(&path, b"")?;
+            }
+            Arc::new(SqliteStore::open(&path).await?)
+        }
+    })
+}
+
 /// Opens the store and loads (or creates) the server keys.
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Prepared> {
     prepare_with_store(config, clock, |store| store).await
@@ -100,19 +120,14 @@ pub async fn prepare_with_store(
         Some(path) => Some(crate::keys::read_master_key(path)?),
         None => None,
     };
-    let store: Arc<dyn Store> = match &config.database_url {
-        Some(url) => Arc::new(SqliteStore::open_url(url).await?),
-        None => {
-            let path = database_path(&config);
-            if !path.exists() {
-                // SQLite gives its -wal and -shm files the database file's mode.
-                crate::fsutil::write_private_file(&path, b"")?;
-            }
-            Arc::new(SqliteStore::open(&path).await?)
-        }
-    };
+    let store = open_store(&config).await?;
     let keys = match &master {
-        Some(master) => ServerKeys::load_or_create_shared(store.as_ref(), master).await?,
+        // Shared by every node on the database, sealed there under the master key; a node
+        // with keys of its own seals those when it is the first.
+        Some(master) => {
+            ServerKeys::load_or_create_shared_keeping(store.as_ref(), master, &config.data_dir)
+                .await?
+        }
         None => ServerKeys::load_or_create(&config.data_dir)?,
     };
     let store = wrap(store);
@@ -182,7 +197,7 @@ async fn follow_changes(
             Ok(c) => c,
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "fell behind the change feed; re-reading everything");
-                tessera_store::Change::Resync
+                tessera_store::Change::Everything
             }
             Err(RecvError::Closed) => return,
         };
@@ -273,15 +288,24 @@ pub async fn start(
         .to_owned();
     let state = state_parts.state(public_url, &config, metrics)?;
     let bootstrap = if state.store.meta("bootstrapped_at").await?.is_none() {
-        let out = bootstrap::run(
+        match bootstrap::run(
             &state,
             &config.data_dir,
             DEFAULT_ORG_NAME,
             DEFAULT_PROJECT_NAME,
         )
         .await
-        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
-        Some(out)
+        {
+            Ok(out) => Some(out),
+            // Another node on the same database bootstrapped between our check and our
+            // write (the store's marker, now set, decides): nothing to do here.
+            Err(bootstrap::BootstrapError::AlreadyDone)
+                if state.store.meta("bootstrapped_at").await?.is_some() =>
+            {
+                None
+            }
+            Err(e) => return Err(anyhow::anyhow!("bootstrap failed: {e}")),
+        }
     } else {
         None
     };

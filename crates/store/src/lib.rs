@@ -25,7 +25,9 @@ use tessera_domain::{
 use events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 
 pub mod events;
+pub mod postgres;
 mod sqlite;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,21 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store a database URL names and applies pending migrations: `postgres://` or
+/// `postgresql://` is PostgreSQL ([`PgStore`]), `sqlite:` the embedded SQLite
+/// ([`SqliteStore`]); any other scheme is refused.
+pub async fn open_url(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if postgres::is_postgres_url(url) {
+        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open_url(url).await?))
+    } else {
+        Err(StoreError::Backend(
+            "database URL must start with sqlite:, postgres:// or postgresql://".into(),
+        ))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Org {
@@ -201,24 +218,6 @@ pub enum DeleteOrgOutcome {
     HasProjects,
 }
 
-/// A committed change that nodes sharing the store must apply to what they hold in memory,
-/// published by backends that several nodes can share (see [`Store::changes`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
-    /// Re-read this service account (changed, or gone).
-    ServiceAccount(ClientId),
-    /// Any account may have changed (an org or project deletion cascades): re-read them all.
-    AllAccounts,
-    /// A token was revoked.
-    Revoked {
-        jti: String,
-        expires_at: DateTime<Utc>,
-    },
-    /// Changes may have been missed (the listener reconnected, or fell behind): re-read
-    /// every account and the revocation list.
-    Resync,
-}
-
 /// The result of deleting a project.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeleteGroupOutcome {
@@ -283,6 +282,24 @@ pub struct NewOrg<'a> {
     pub org: &'a Org,
     pub group: Option<&'a Group>,
     pub api_key: Option<&'a ApiKeyRecord>,
+}
+
+/// A change another process made to a shared database (PostgreSQL `LISTEN/NOTIFY`), for the
+/// in-memory state each node keeps (see `architecture.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A service account changed or is gone: re-read it.
+    Account(ClientId),
+    /// A token was revoked.
+    Revoked {
+        jti: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// API keys changed ([`Store::api_keys_version`] has already moved).
+    ApiKeys,
+    /// Anything may have changed (an org or project deletion, or notifications missed while
+    /// the connection was down or the receiver fell behind): re-read everything.
+    Everything,
 }
 
 #[async_trait]

@@ -1,5 +1,9 @@
 //! The store contract: behaviour every backend must have, written once against `&dyn Store`.
-//! SQLite runs it here on a real file; a PostgreSQL backend runs the same functions.
+//! SQLite runs it here on a real file; PostgreSQL (module `postgres`, tests named `pg_*`) runs
+//! the same functions, each test on a database of its own on the server of
+//! `TESSERA_TEST_POSTGRES_URL` (`scripts/with-postgres.sh cargo test --workspace`). Without
+//! that URL the PostgreSQL tests say on stderr that they did not run (and fail instead when
+//! `TESSERA_REQUIRE_POSTGRES=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, TimeZone, Utc};
@@ -1143,11 +1147,15 @@ async fn sqlite_concurrent_writers() {
 async fn sqlite_api_key_version_moves_on_key_writes() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(&dir.path().join("v.db")).await.unwrap();
+    api_key_version_moves_on_key_writes(&s).await;
+}
+
+async fn api_key_version_moves_on_key_writes(s: &dyn Store) {
     let o = org("V");
     let g = group(o.id, "p");
     let k = key(o.id, "vvvvvvvv", vec![OrgRole::Owner]);
     let mut last = s.api_keys_version().unwrap();
-    let mut moved = |s: &SqliteStore, what: &str| {
+    let mut moved = |s: &dyn Store, what: &str| {
         let now = s.api_keys_version().unwrap();
         assert!(now > last, "{what} must move the API-key version");
         last = now;
@@ -1162,35 +1170,392 @@ async fn sqlite_api_key_version_moves_on_key_writes() {
     )
     .await
     .unwrap();
-    moved(&s, "create_org");
+    moved(s, "create_org");
     s.update_api_key(k.id, Some("d2"), Some(&[OrgRole::Member]), None, &[])
         .await
         .unwrap();
-    moved(&s, "update_api_key");
+    moved(s, "update_api_key");
     s.set_api_key_group_roles(k.id, g.id, &[GroupRole::Owner], &[])
         .await
         .unwrap();
-    moved(&s, "set_api_key_group_roles");
+    moved(s, "set_api_key_group_roles");
     s.remove_api_key_from_group(k.id, g.id, &[]).await.unwrap();
-    moved(&s, "remove_api_key_from_group");
+    moved(s, "remove_api_key_from_group");
     let g2 = group(o.id, "q");
     s.create_group(&g2, Some(k.id), &[]).await.unwrap();
-    moved(&s, "create_group");
+    moved(s, "create_group");
     s.delete_group(g2.id, &[]).await.unwrap();
-    moved(&s, "delete_group");
+    moved(s, "delete_group");
     let entry = access_entry("127.0.0.2");
     s.add_api_key_access_entries(k.id, &[(entry, key_event(k.id, "e"))])
         .await
         .unwrap();
-    moved(&s, "add_api_key_access_entries");
+    moved(s, "add_api_key_access_entries");
     s.delete_api_key_access_entry(k.id, "127.0.0.2/32", None, &[])
         .await
         .unwrap();
-    moved(&s, "delete_api_key_access_entry");
+    moved(s, "delete_api_key_access_entry");
     s.delete_api_key(k.id, &[]).await.unwrap();
-    moved(&s, "delete_api_key");
+    moved(s, "delete_api_key");
     s.delete_group(g.id, &[]).await.unwrap();
-    moved(&s, "delete_group");
+    moved(s, "delete_group");
     s.delete_org(o.id, &[]).await.unwrap();
-    moved(&s, "delete_org");
+    moved(s, "delete_org");
+}
+
+/// The same contract on PostgreSQL.
+mod postgres {
+    use super::*;
+    use std::sync::Arc;
+    use tessera_store::postgres::test_support::{admin_url, ScratchDatabase};
+
+    /// A fresh database, or `None` when no PostgreSQL server is configured (said on stderr).
+    async fn scratch(test: &str) -> Option<ScratchDatabase> {
+        let admin = admin_url(test).unwrap_or_else(|e| panic!("{e}"))?;
+        let unique = tessera_domain::ObjectId::generate(t0()).to_hex();
+        Some(ScratchDatabase::create(&admin, &unique).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn pg_meets_the_contract() {
+        let Some(db) = scratch("pg_meets_the_contract").await else {
+            return;
+        };
+        let store = PgStore::open(&db.url).await.unwrap();
+        store.ping().await.unwrap();
+        orgs_groups_and_keys(&store).await;
+        service_accounts(&store).await;
+        api_key_access_lists(&store).await;
+        service_account_pages(&store).await;
+        meta_swaps(&store).await;
+        clusters_and_grants(&store).await;
+        operators(&store).await;
+        store.close().await;
+        // Committed: a second connection pool sees the data.
+        let again = PgStore::open(&db.url).await.unwrap();
+        assert!(again.meta("bootstrapped_at").await.unwrap().is_some());
+        assert!(again.ping().await.is_ok());
+        again.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pg_concurrent_writers() {
+        let Some(db) = scratch("pg_concurrent_writers").await else {
+            return;
+        };
+        let store = Arc::new(PgStore::open(&db.url).await.unwrap());
+        concurrent_writes(store.clone()).await;
+        store.close().await;
+        let again = PgStore::open(&db.url).await.unwrap();
+        assert_eq!(again.revoked_tokens(t0()).await.unwrap().len(), 64);
+        again.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// Two stores on one database (two nodes): the secret limit holds across them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pg_secret_limit_holds_across_two_pools() {
+        let Some(db) = scratch("pg_secret_limit_holds_across_two_pools").await else {
+            return;
+        };
+        let a = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let b = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let o = org("Two");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let mut acc = account(o.id);
+        acc.secrets.clear();
+        a.create_service_account(&acc, &[]).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s: Arc<dyn Store> = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let id = acc.client_id;
+            tasks.push(tokio::spawn(async move {
+                let mut sec = secret(24);
+                sec.id = SecretId::generate(t0() + Duration::seconds(i));
+                s.add_service_account_secret(id, &sec, 2, t0(), &[]).await
+            }));
+        }
+        let mut added = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap() == AddSecretOutcome::Added {
+                added += 1;
+            }
+        }
+        assert_eq!(added, 2);
+        let stored = b.get_service_account(acc.client_id).await.unwrap().unwrap();
+        assert_eq!(stored.secrets.len(), 2);
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// Two stores on one database: a project's deletion and a cluster's creation in it, at
+    /// once from the two pools, are ordered by the project's row lock: either the project is
+    /// deleted and the creation finds no project, or the cluster is created and the deletion
+    /// is refused; never a backend error (the clusters' foreign key is never what decides).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pg_project_deletion_and_cluster_creation_race() {
+        let Some(db) = scratch("pg_project_deletion_and_cluster_creation_race").await else {
+            return;
+        };
+        let a = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let b = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let o = org("Race");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let (mut deleted, mut created) = (0, 0);
+        for i in 0..24 {
+            let g = group(o.id, &format!("p{i}"));
+            a.create_group(&g, None, &[]).await.unwrap();
+            let c = cluster(o.id, g.id, "c");
+            let (da, cb) = (a.clone(), b.clone());
+            let del = tokio::spawn(async move { da.delete_group(g.id, &[]).await });
+            let make = tokio::spawn(async move { cb.create_cluster(&c, &[]).await });
+            let (del, make) = (del.await.unwrap(), make.await.unwrap());
+            let won = match (del.unwrap(), make.unwrap()) {
+                (DeleteGroupOutcome::Deleted, false) => false,
+                (DeleteGroupOutcome::HasClusters, true) => true,
+                other => panic!("round {i}: inconsistent outcome {other:?}"),
+            };
+            let left = a
+                .list_clusters(
+                    g.id,
+                    Page {
+                        offset: 0,
+                        limit: 10,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(left.total, u64::from(won), "round {i}");
+            assert_eq!(a.get_group(g.id).await.unwrap().is_some(), won, "round {i}");
+            if won {
+                created += 1;
+            } else {
+                deleted += 1;
+            }
+        }
+        assert_eq!(deleted + created, 24);
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    async fn next(rx: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a change within 5 s")
+            .unwrap()
+    }
+
+    /// What one node writes reaches another node's handle as a `Change` (LISTEN/NOTIFY), and
+    /// API-key writes move the other handle's API-key version; a handle skips its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_changes_reach_the_other_node() {
+        let Some(db) = scratch("pg_changes_reach_the_other_node").await else {
+            return;
+        };
+        let a = PgStore::open(&db.url).await.unwrap();
+        let b = PgStore::open(&db.url).await.unwrap();
+        let mut at_a = a.changes().unwrap();
+        let mut at_b = b.changes().unwrap();
+        let o = org("N");
+        let k = key(o.id, "nnnnnnnn", vec![OrgRole::Owner]);
+        let before = b.api_keys_version().unwrap();
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: Some(&k),
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(next(&mut at_b).await, Change::ApiKeys);
+        assert!(b.api_keys_version().unwrap() > before);
+        let acc = account(o.id);
+        a.create_service_account(&acc, &[]).await.unwrap();
+        assert_eq!(next(&mut at_b).await, Change::Account(acc.client_id));
+        let exp = t0() + Duration::hours(1);
+        a.revoke_token(
+            "n-1",
+            acc.client_id,
+            exp,
+            revoked_event(acc.client_id, "n-1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            next(&mut at_b).await,
+            Change::Revoked {
+                jti: "n-1".into(),
+                expires_at: exp
+            }
+        );
+        // B's own write reaches A, not B.
+        b.delete_service_account(acc.client_id, &[]).await.unwrap();
+        assert_eq!(next(&mut at_a).await, Change::Account(acc.client_id));
+        assert!(at_b.try_recv().is_err(), "a handle does not hear itself");
+        // A rolled-back change notifies nobody.
+        assert!(!a.delete_service_account(acc.client_id, &[]).await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(at_b.try_recv().is_err());
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// A node whose notification connection is cut reconnects and announces `Everything`, so
+    /// what it missed meanwhile is re-read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_lost_notifications_are_caught_up_after_a_reconnect() {
+        let Some(db) = scratch("pg_lost_notifications_are_caught_up_after_a_reconnect").await
+        else {
+            return;
+        };
+        let b = PgStore::open(&db.url).await.unwrap();
+        let mut at_b = b.changes().unwrap();
+        let before = b.api_keys_version().unwrap();
+        {
+            use sqlx::Connection;
+            let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let cut: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            assert_eq!(cut, vec![true], "one listening connection to cut");
+            admin.close().await.unwrap();
+        }
+        let change = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match at_b.recv().await.unwrap() {
+                    Change::Everything => return Change::Everything,
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .expect("Everything announced within 10 s of the cut");
+        assert_eq!(change, Change::Everything);
+        assert!(b.api_keys_version().unwrap() > before);
+        // And it listens again: another node's change arrives.
+        let a = PgStore::open(&db.url).await.unwrap();
+        let o = org("R");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let acc = account(o.id);
+        a.create_service_account(&acc, &[]).await.unwrap();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if at_b.recv().await.unwrap() == Change::Account(acc.client_id) {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "notifications flow again after the reconnect");
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// Failed authentications flushed by two nodes into the same (principal, address,
+    /// minute) aggregate: one event whose count is the sum, counted once in the totals.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_two_nodes_add_to_one_failure_aggregate() {
+        let Some(db) = scratch("pg_two_nodes_add_to_one_failure_aggregate").await else {
+            return;
+        };
+        let a = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let b = Arc::new(PgStore::open(&db.url).await.unwrap());
+        let o = org("F");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let failure = |count| events::AuthFailure {
+            event_type: tessera_domain::EventType::ApiKeyAuthenticationFailed,
+            org_id: Some(o.id),
+            principal: "abcdefgh".into(),
+            actor: events::Actor::Anonymous,
+            remote_address: Some("192.0.2.7".parse().unwrap()),
+            minute: t0(),
+            count,
+        };
+        let mut tasks = Vec::new();
+        for i in 0..20u64 {
+            let s: Arc<dyn Store> = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let f = failure(i + 1);
+            tasks.push(tokio::spawn(
+                async move { s.record_auth_failures(&[f]).await },
+            ));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let listed = a
+            .list_events(&events::EventQuery {
+                scope: events::EventScope::Org(o.id),
+                types: vec![],
+                min: None,
+                max: None,
+                page: Page::ALL,
+                include_count: true,
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 1);
+        assert_eq!(listed.items.len(), 1);
+        assert_eq!(listed.items[0].count, (1..=20).sum::<u64>());
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pg_api_key_version_moves_on_key_writes() {
+        let Some(db) = scratch("pg_api_key_version_moves_on_key_writes").await else {
+            return;
+        };
+        let s = PgStore::open(&db.url).await.unwrap();
+        api_key_version_moves_on_key_writes(&s).await;
+        s.close().await;
+        db.drop_database().await.unwrap();
+    }
 }

@@ -532,29 +532,20 @@ async fn events_of(
     s: &TestServer,
     event_type: &str,
 ) -> Vec<(Value, Option<String>, Option<String>)> {
-    use sqlx::Row;
-    let path = s.dir.path().join("data").join("tessera.db");
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true);
-    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-    let rows = sqlx::query(
+    s.text_rows(
         "SELECT target, actor_public_key, remote_address FROM events WHERE event_type = ? ORDER BY id",
+        &[event_type],
     )
-    .bind(event_type)
-    .fetch_all(&pool)
     .await
-    .unwrap();
-    pool.close().await;
-    rows.iter()
-        .map(|r| {
-            (
-                serde_json::from_str(&r.get::<String, _>(0)).unwrap(),
-                r.get(1),
-                r.get(2),
-            )
-        })
-        .collect()
+    .into_iter()
+    .map(|r| {
+        (
+            serde_json::from_str(r[0].as_deref().unwrap()).unwrap(),
+            r[1].clone(),
+            r[2].clone(),
+        )
+    })
+    .collect()
 }
 
 #[tokio::test]

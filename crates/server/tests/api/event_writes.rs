@@ -33,13 +33,29 @@ fn types(events: &[EventRecord]) -> Vec<String> {
     events.iter().map(|e| e.event_type.clone()).collect()
 }
 
-/// Runs SQL on the server's database file from a second connection (as an operator would).
-async fn sql(s: &TestServer, statement: &str) {
-    let path = s.dir.path().join("data").join("tessera.db");
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-    sqlx::query(statement).execute(&pool).await.unwrap();
-    pool.close().await;
+/// Makes every insert into `table` fail, from a second connection (as an operator would):
+/// a SQLite trigger that raises, or its PL/pgSQL equivalent on PostgreSQL.
+async fn fail_inserts(s: &TestServer, trigger: &str, table: &str) {
+    s.exec_sql(
+        &format!(
+            "CREATE TRIGGER {trigger} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected'); END"
+        ),
+        &format!(
+            "CREATE OR REPLACE FUNCTION tessera_test_injected() RETURNS trigger LANGUAGE plpgsql \
+             AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$; \
+             CREATE TRIGGER {trigger} BEFORE INSERT ON {table} FOR EACH ROW \
+             EXECUTE FUNCTION tessera_test_injected();"
+        ),
+    )
+    .await;
+}
+
+async fn drop_trigger(s: &TestServer, trigger: &str, table: &str) {
+    s.exec_sql(
+        &format!("DROP TRIGGER {trigger}"),
+        &format!("DROP TRIGGER {trigger} ON {table}"),
+    )
+    .await;
 }
 
 /// Objects for every kind of change to act on, made up front.
@@ -402,11 +418,7 @@ async fn a_failing_event_write_fails_the_change() {
     let (client, _) = s.new_service_account(&["ORG_MEMBER"]).await;
     let token = s.token(&client).await;
     let before = s.snapshot().await;
-    sql(
-        &s,
-        "CREATE TRIGGER fail_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected'); END",
-    )
-    .await;
+    fail_inserts(&s, "fail_events", "events").await;
     let answers = make_every_change(&s, &o, &f).await;
     for (what, status) in &answers {
         assert_eq!(*status, 500, "{what}");
@@ -424,18 +436,14 @@ async fn a_failing_event_write_fails_the_change() {
     assert_eq!(r.json["totalCount"], json!(3), "{}", r.text);
 
     // And an event never stands without its change: a change that fails writes no event.
-    sql(&s, "DROP TRIGGER fail_events").await;
-    sql(
-        &s,
-        "CREATE TRIGGER fail_keys BEFORE INSERT ON api_keys BEGIN SELECT RAISE(ABORT, 'injected'); END",
-    )
-    .await;
+    drop_trigger(&s, "fail_events", "events").await;
+    fail_inserts(&s, "fail_keys", "api_keys").await;
     let keys_path = format!("/api/atlas/v2/orgs/{}/apiKeys", s.org());
     let body = json!({"desc": "after", "roles": ["ORG_MEMBER"]});
     let create_key = || s.call(&o, Method::POST, &keys_path, Some(body.clone()));
     create_key().await.expect_error(500, "UNEXPECTED_ERROR");
     assert_eq!(s.snapshot().await, before);
-    sql(&s, "DROP TRIGGER fail_keys").await;
+    drop_trigger(&s, "fail_keys", "api_keys").await;
     create_key().await.expect(200);
     assert_ne!(s.snapshot().await, before);
 }

@@ -723,7 +723,6 @@ fn blob_forms(bytes: &[u8]) -> Vec<String> {
 
 #[tokio::test]
 async fn no_secret_key_token_or_hash_reaches_any_event() {
-    use sqlx::Row;
     let s = TestServer::start().await;
     let o = s.owner();
     let mut secrets: Vec<String> = vec![o.private.clone()];
@@ -931,25 +930,14 @@ async fn no_secret_key_token_or_hash_reaches_any_event() {
     assert!(served.contains(&sa.id) && dump.contains(&sa.id));
 
     // Hashes and sealed key material, as stored.
-    let db = s.dir.path().join("data").join("tessera.db");
-    let pool = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db)
-            .read_only(true),
-    )
-    .await
-    .unwrap();
     let mut blobs: Vec<Vec<u8>> = Vec::new();
     for sql in [
         "SELECT secret_hash FROM sa_secrets",
         "SELECT ha1_md5_sealed FROM api_keys",
         "SELECT ha1_sha256_sealed FROM api_keys",
     ] {
-        for row in sqlx::query(sql).fetch_all(&pool).await.unwrap() {
-            blobs.push(row.get::<Vec<u8>, _>(0));
-        }
+        blobs.extend(s.blob_rows(sql).await);
     }
-    pool.close().await;
     assert!(blobs.len() >= 4, "hashes and sealed HA1s to look for");
     let mut needles: Vec<String> = secrets.iter().flat_map(|s| forms_of(s)).collect();
     needles.extend(blobs.iter().flat_map(|b| blob_forms(b)));
@@ -970,14 +958,15 @@ async fn no_secret_key_token_or_hash_reaches_any_event() {
 /// Runs `tessera events export` against the test server's data directory.
 fn export_cli(s: &TestServer, args: &[&str]) -> std::process::Output {
     let data = s.dir.path().join("data");
-    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .env_clear()
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    cmd.env_clear()
         .args(["events", "export", "--data-dir"])
         .arg(&data)
-        .args(["--public-url", &s.base])
-        .args(args)
-        .output()
-        .unwrap()
+        .args(["--public-url", &s.base]);
+    if let Some(url) = &s.database_url {
+        cmd.args(["--database-url", url]);
+    }
+    cmd.args(args).output().unwrap()
 }
 
 fn lines(out: &std::process::Output) -> Vec<Value> {
@@ -1102,15 +1091,14 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
 
     // Paging through the store in small batches gives the same lines.
     let config = tessera::config::Config {
-        data_dir: s.dir.path().join("data"),
         public_url: Some(s.base.clone()),
-        ..tessera::config::Config::default()
+        ..s.store_config()
     };
     let store = tessera::export::open_store(&config).await.unwrap();
     for batch in [1, 2, 3, 1000] {
         let mut out = Vec::new();
         let n = tessera::export::export(
-            &store,
+            &*store,
             &tessera::export::v2_base(&config),
             &tessera::export::ExportRequest {
                 since: crate::harness::t0(),
@@ -1143,7 +1131,7 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
         assert!(secs != 5 || (0 < want && want < all.len()), "{want}");
         let mut out = Vec::new();
         let n = tessera::export::export(
-            &store,
+            store.as_ref(),
             &tessera::export::v2_base(&config),
             &tessera::export::ExportRequest {
                 since: crate::harness::t0() - chrono::TimeDelta::days(1),
@@ -1169,10 +1157,7 @@ async fn failed_authentications_show_their_count() {
     let s = TestServer::start().await;
     let o = s.owner();
     // Written as the authentication layer does (the aggregation is the store's).
-    let config = tessera::config::Config {
-        data_dir: s.dir.path().join("data"),
-        ..tessera::config::Config::default()
-    };
+    let config = s.store_config();
     let store = tessera::export::open_store(&config).await.unwrap();
     let failure = |count| AuthFailure {
         event_type: EventType::ApiKeyAuthenticationFailed,
@@ -1183,10 +1168,10 @@ async fn failed_authentications_show_their_count() {
         minute: crate::harness::t0(),
         count,
     };
-    tessera_store::Store::record_auth_failures(&store, &[failure(3)])
+    tessera_store::Store::record_auth_failures(&*store, &[failure(3)])
         .await
         .unwrap();
-    tessera_store::Store::record_auth_failures(&store, &[failure(2)])
+    tessera_store::Store::record_auth_failures(&*store, &[failure(2)])
         .await
         .unwrap();
     let r = s

@@ -1,5 +1,10 @@
 //! A real server on 127.0.0.1 port 0 with a real SQLite file in a temp dir, driven over real
 //! HTTP. The clock is a `ManualClock`: tests move time, never sleep.
+//!
+//! With `TESSERA_TEST_STORE=postgres` (and `TESSERA_TEST_POSTGRES_URL`, which
+//! `scripts/with-postgres.sh` sets), every server runs on a PostgreSQL database of its own
+//! instead: `config_in` makes it (and remembers its URL in the temp dir, so a restart on the
+//! same dir finds the same database), and `snapshot` dumps it.
 
 use chrono::TimeZone;
 use reqwest::header::HeaderMap;
@@ -67,6 +72,8 @@ pub struct TestServer {
     pub running: Running,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database of this server, when the run targets PostgreSQL.
+    pub database_url: Option<String>,
     pub boot: BootstrapOutput,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -85,12 +92,76 @@ pub fn t0() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
+/// The admin URL of the PostgreSQL server when this run targets PostgreSQL
+/// (`TESSERA_TEST_STORE=postgres`); `None` for the default run on SQLite.
+pub fn postgres_admin() -> Option<String> {
+    use tessera_store::postgres::test_support::URL_VAR;
+    match std::env::var("TESSERA_TEST_STORE").as_deref() {
+        Ok("postgres") => Some(std::env::var(URL_VAR).unwrap_or_else(|_| {
+            panic!("TESSERA_TEST_STORE=postgres needs {URL_VAR} (run scripts/with-postgres.sh)")
+        })),
+        _ => None,
+    }
+}
+
+/// Whether this run targets PostgreSQL.
+pub fn on_postgres() -> bool {
+    postgres_admin().is_some()
+}
+
+/// For a test (or part of one) that only means something on SQLite: on PostgreSQL, says so
+/// on stderr (past the output capture) and returns `true`.
+pub fn skipped_on_postgres(test: &str, why: &str) -> bool {
+    if !on_postgres() {
+        return false;
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED on PostgreSQL ({test}): {why}");
+    true
+}
+
+/// Where `config_in` remembers the PostgreSQL database made for a temp dir.
+const POSTGRES_URL_FILE: &str = "postgres-database-url";
+
+/// Makes a fresh PostgreSQL database (on a thread of its own, so sync callers can use it).
+fn create_postgres_database(admin: &str) -> String {
+    let admin = admin.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let unique = tessera_domain::ObjectId::generate(t0()).to_hex();
+            tessera_store::postgres::test_support::ScratchDatabase::create(&admin, &unique)
+                .await
+                .unwrap()
+                .url
+        })
+    })
+    .join()
+    .unwrap()
+}
+
 pub fn config_in(dir: &std::path::Path) -> Config {
-    Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.join("data"),
         ..Config::default()
+    };
+    if let Some(admin) = postgres_admin() {
+        let file = dir.join(POSTGRES_URL_FILE);
+        let url = match std::fs::read_to_string(&file) {
+            Ok(url) => url,
+            Err(_) => {
+                let url = create_postgres_database(&admin);
+                std::fs::write(&file, &url).unwrap();
+                url
+            }
+        };
+        config.database_url = Some(url);
     }
+    config
 }
 
 impl TestServer {
@@ -110,6 +181,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config_in(dir.path());
         adjust(&mut config);
+        let database_url = config.database_url.clone();
         let clock = Arc::new(ManualClock::new(t0()));
         let prepared = server::prepare_with_store(config, clock.clone(), wrap)
             .await
@@ -134,14 +206,24 @@ impl TestServer {
             running,
             clock,
             dir,
+            database_url,
             boot,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
         }
     }
 
+    /// Stops the server and removes its data (on PostgreSQL, its database too).
     pub async fn stop(self) {
-        self.stop_keep_dir().await;
+        let url = self.database_url.clone();
+        let dir = self.stop_keep_dir().await;
+        if let (Some(url), Some(admin)) = (url, postgres_admin()) {
+            let name = url.rsplit('/').next().unwrap().to_owned();
+            tessera_store::PgStore::drop_database(&admin, &name)
+                .await
+                .unwrap();
+        }
+        drop(dir);
     }
 
     /// Stops the server and hands back its temp dir, for a restart on the same data.
@@ -278,9 +360,167 @@ impl TestServer {
             .to_owned()
     }
 
+    /// A configuration that opens this server's store (its data dir and database URL).
+    pub fn store_config(&self) -> Config {
+        Config {
+            data_dir: self.dir.path().join("data"),
+            database_url: self.database_url.clone(),
+            ..Config::default()
+        }
+    }
+
+    /// A pool on this server's PostgreSQL database (PostgreSQL runs only).
+    async fn pg_pool(&self) -> Option<sqlx::PgPool> {
+        let url = self.database_url.as_deref()?;
+        Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// A read-only pool on this server's SQLite file.
+    async fn sqlite_pool(&self, read_only: bool) -> sqlx::SqlitePool {
+        let path = self.dir.path().join("data").join("tessera.db");
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(read_only);
+        sqlx::SqlitePool::connect_with(opts).await.unwrap()
+    }
+
+    /// Rows of a query whose columns are all text (or NULL), on either store. `?` placeholders
+    /// (bound to `binds` in order) become `$1, $2, …` on PostgreSQL.
+    pub async fn text_rows(&self, sql: &str, binds: &[&str]) -> Vec<Vec<Option<String>>> {
+        use sqlx::Row;
+        if let Some(pool) = self.pg_pool().await {
+            let mut n = 0;
+            let pg_sql: String = sql
+                .chars()
+                .flat_map(|c| {
+                    if c == '?' {
+                        n += 1;
+                        format!("${n}").chars().collect::<Vec<_>>()
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect();
+            let mut q = sqlx::query(&pg_sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            let rows = q.fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            return rows
+                .iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| r.get::<Option<String>, _>(i))
+                        .collect()
+                })
+                .collect();
+        }
+        let pool = self.sqlite_pool(true).await;
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        let rows = q.fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<Option<String>, _>(i))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The first column (bytes) of every row of a query, on either store.
+    pub async fn blob_rows(&self, sql: &str) -> Vec<Vec<u8>> {
+        use sqlx::Row;
+        if let Some(pool) = self.pg_pool().await {
+            let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            return rows.iter().map(|r| r.get::<Vec<u8>, _>(0)).collect();
+        }
+        let pool = self.sqlite_pool(true).await;
+        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.iter().map(|r| r.get::<Vec<u8>, _>(0)).collect()
+    }
+
+    /// Runs a statement on the server's database from a second connection (as an operator
+    /// would): `sqlite` on SQLite, `postgres` (may be several statements) on PostgreSQL.
+    pub async fn exec_sql(&self, sqlite: &str, postgres: &str) {
+        if let Some(pool) = self.pg_pool().await {
+            sqlx::raw_sql(postgres).execute(&pool).await.unwrap();
+            pool.close().await;
+            return;
+        }
+        let pool = self.sqlite_pool(false).await;
+        sqlx::query(sqlite).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+
+    /// Every row of every table of a PostgreSQL database, values as text, rows in order.
+    async fn pg_snapshot(&self, pool: sqlx::PgPool) -> String {
+        use sqlx::Row;
+        let tables: Vec<String> = sqlx::query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE' \
+             AND table_name <> '_sqlx_migrations' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+        let mut out = String::new();
+        for t in tables {
+            let cols: Vec<String> = sqlx::query(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+            )
+            .bind(&t)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let (name, ty) = (r.get::<String, _>(0), r.get::<String, _>(1));
+                // As SQLite's quote(): numbers bare, text quoted, NULL as NULL.
+                if matches!(ty.as_str(), "bigint" | "integer" | "smallint") {
+                    format!("COALESCE(\"{name}\"::text, 'NULL')")
+                } else {
+                    format!("quote_nullable(\"{name}\"::text)")
+                }
+            })
+            .collect();
+            let sql = format!(
+                "SELECT ({})::text COLLATE \"C\" AS row_text FROM \"{t}\" ORDER BY row_text",
+                cols.join(" || '|' || ")
+            );
+            for row in sqlx::query(&sql).fetch_all(&pool).await.unwrap() {
+                out.push_str(&t);
+                out.push(':');
+                out.push_str(&row.get::<String, _>(0));
+                out.push('\n');
+            }
+        }
+        pool.close().await;
+        out
+    }
+
     /// Every row of every table, for "nothing changed in the store" assertions.
     pub async fn snapshot(&self) -> String {
         use sqlx::Row;
+        if let Some(pool) = self.pg_pool().await {
+            return self.pg_snapshot(pool).await;
+        }
         let path = self.dir.path().join("data").join("tessera.db");
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(path)

@@ -27,3 +27,4 @@ mod store_faults;
 mod surface;
 mod system_status;
 mod tls;
+mod two_nodes;

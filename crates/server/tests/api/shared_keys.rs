@@ -45,10 +45,19 @@ async fn second_node(config: Config) -> (Running, oneshot::Sender<()>, String) {
     (running, tx, base)
 }
 
+/// The database the nodes of a test share: a SQLite file in `dir`, or, on a PostgreSQL run,
+/// a fresh database (dropped by the first node's `stop`).
+fn shared_url(dir: &Path) -> String {
+    match config_in(dir).database_url {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.join("shared.db").display()),
+    }
+}
+
 #[tokio::test]
 async fn two_nodes_on_one_database_share_the_server_keys() {
     let shared = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", shared.path().join("shared.db").display());
+    let url = shared_url(shared.path());
     let master = master_file(shared.path(), "master.key", &"3c".repeat(32), 0o600);
     // Behind one load balancer every node has the same public URL: it is the tokens' issuer.
     let public = "https://tessera.example".to_owned();
@@ -66,7 +75,8 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
     })
     .await
     .unwrap();
-    let sealed = tessera_store::Store::meta(&store, tessera::keys::SHARED_META_KEY)
+    let sealed = store
+        .meta(tessera::keys::SHARED_META_KEY)
         .await
         .unwrap()
         .expect("the keys are in the database");
@@ -151,7 +161,7 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
 
     // Rotation writes the new signing key into the database for every node's next start.
     let raw_master = tessera::keys::read_master_key(&master).unwrap();
-    let kid = tessera::keys::ServerKeys::rotate_signing_key_shared(&store, &raw_master)
+    let kid = tessera::keys::ServerKeys::rotate_signing_key_shared(store.as_ref(), &raw_master)
         .await
         .unwrap();
     let node_c = tempfile::tempdir().unwrap();
@@ -176,7 +186,7 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
 #[tokio::test]
 async fn a_wrong_or_exposed_master_key_is_refused() {
     let shared = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", shared.path().join("shared.db").display());
+    let url = shared_url(shared.path());
     let master = master_file(shared.path(), "master.key", &"3c".repeat(32), 0o600);
     let a = TestServer::start_with(|c| {
         c.database_url = Some(url.clone());
@@ -213,4 +223,115 @@ async fn a_wrong_or_exposed_master_key_is_refused() {
         );
     }
     a.stop().await;
+}
+
+/// A single node that moves to shared keys (restarted with `--master-key-file`) seals the keys
+/// it already has, so what it issued before stays valid: a token, a client secret, an API
+/// key's Digest credentials and an outstanding nonce.
+#[tokio::test]
+async fn a_node_moving_to_shared_keys_keeps_its_own() {
+    // The issuer of the tokens: the same before and after (and on the node that joins).
+    let public = "https://tessera.example".to_owned();
+    let s = TestServer::start_with(|c| c.public_url = Some(public.clone())).await;
+    let url = s.database_url.clone();
+    let owner = s.owner();
+    let org_path = format!("/api/atlas/v2/orgs/{}", s.org());
+    let (client, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let token = s.token(&client).await;
+    let nonce = s.fresh_nonce().await;
+    let dir = s.stop_keep_dir().await;
+    let before = std::fs::read(dir.path().join("data/server-keys.json")).unwrap();
+
+    let master = master_file(dir.path(), "master.key", &"5e".repeat(32), 0o600);
+    let mut config = config_in(dir.path());
+    config.master_key_file = Some(master.clone());
+    config.public_url = Some(public.clone());
+    let (node, stop, base) = second_node(config).await;
+    // The key file is left as it was; the database now holds the same keys, sealed.
+    assert_eq!(
+        std::fs::read(dir.path().join("data/server-keys.json")).unwrap(),
+        before
+    );
+    let sealed = node
+        .state
+        .store
+        .meta(tessera::keys::SHARED_META_KEY)
+        .await
+        .unwrap()
+        .expect("the keys are in the database");
+    assert!(!sealed.is_empty());
+
+    let http = reqwest::Client::new();
+    let get = |auth: String| {
+        http.get(format!("{base}{org_path}"))
+            .header("accept", "application/vnd.atlas.2023-01-01+json")
+            .header("authorization", auth)
+            .send()
+    };
+    let r = get(format!("Bearer {token}")).await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the token signed before: {}",
+        r.text().await.unwrap()
+    );
+    let header = digest_authorization(
+        &owner,
+        "GET",
+        &org_path,
+        &nonce,
+        "00000001",
+        DigestAlgorithm::Sha256,
+    );
+    let r = get(header).await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "Digest with the earlier nonce: {}",
+        r.text().await.unwrap()
+    );
+    let r = http
+        .post(format!("{base}/api/oauth/token"))
+        .header(
+            "authorization",
+            crate::harness::basic(&client.id, &client.secret),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the client secret hashed before");
+
+    // A node that joins later (no key file of its own) gets the same keys from the database.
+    let other = tempfile::tempdir().unwrap();
+    let mut co = config_in(other.path());
+    co.database_url = url.clone().or_else(|| {
+        Some(format!(
+            "sqlite://{}",
+            dir.path().join("data/tessera.db").display()
+        ))
+    });
+    co.master_key_file = Some(master);
+    co.public_url = Some(public);
+    let (joined, stop_joined, base_joined) = second_node(co).await;
+    let r = http
+        .get(format!("{base_joined}{org_path}"))
+        .header("accept", "application/vnd.atlas.2023-01-01+json")
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let _ = stop_joined.send(());
+    joined.task.await.unwrap().unwrap();
+    let _ = stop.send(());
+    node.task.await.unwrap().unwrap();
+    if let (Some(url), Some(admin)) = (url, crate::harness::postgres_admin()) {
+        let name = url.rsplit('/').next().unwrap().to_owned();
+        tessera_store::PgStore::drop_database(&admin, &name)
+            .await
+            .unwrap();
+    }
 }

@@ -46,6 +46,7 @@ impl Store for FailingStore {
     async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool> {
         self.inner.swap_meta(key, expected, new).await
     }
+
     async fn bootstrap(
         &self,
         new: NewOrg<'_>,
@@ -662,12 +663,9 @@ async fn changes_from_another_node_reach_the_registry() {
     let token = s.token(&c).await;
     let token_gone = s.token(&gone).await;
     // "Another node": a second handle on the same database, writing behind this server.
-    let other = tessera::export::open_store(&tessera::config::Config {
-        data_dir: s.dir.path().join("data"),
-        ..tessera::config::Config::default()
-    })
-    .await
-    .unwrap();
+    let other = tessera::export::open_store(&s.store_config())
+        .await
+        .unwrap();
 
     // A revocation made elsewhere: not known here until it is published.
     let payload = token.split('.').nth(1).unwrap();
@@ -703,7 +701,7 @@ async fn changes_from_another_node_reach_the_registry() {
     let auth = basic(&c.id, &c.secret);
     let mint = || s.token_request(Some(&auth), "grant_type=client_credentials");
     assert_eq!(mint().await.status.as_u16(), 200, "not yet published");
-    store.feed.send(Change::ServiceAccount(client)).unwrap();
+    store.feed.send(Change::Account(client)).unwrap();
     eventually("the secret deletion from another node", || async {
         mint().await.status.as_u16() == 401
     })
@@ -717,7 +715,7 @@ async fn changes_from_another_node_reach_the_registry() {
     s.bearer(&token_gone, Method::GET, &org, None)
         .await
         .expect(200);
-    store.feed.send(Change::Resync).unwrap();
+    store.feed.send(Change::Everything).unwrap();
     eventually("the resync", || async {
         s.bearer(&token_gone, Method::GET, &org, None).await.status == 401
     })

@@ -1,0 +1,186 @@
+//! API-key access lists on PostgreSQL (CONTRACT §7, "the same holds for API keys"): the same
+//! entries and counters as a service account's list, in `api_key_access_list`.
+//!
+//! The lock-out check of a delete runs inside the delete's transaction, after the key's row
+//! lock (`SELECT … FROM api_keys WHERE id = $1 FOR UPDATE`), which orders it after any other
+//! change to the list on any node.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use std::net::IpAddr;
+use tessera_domain::access::allows;
+use tessera_domain::time::to_millis;
+use tessera_domain::ApiKeyId;
+
+use super::{backend, entry_from_row, limit_i64, parse_id, pg, PgStore};
+use crate::events::NewEvent;
+use crate::{AccessListEntry, AccessUse, ApiKeyRecord, DeleteKeyAccessOutcome, StoreResult};
+
+/// Inserts `entry` unless the key already has it; whether a row was written.
+async fn insert_entry(
+    conn: &mut PgConnection,
+    id: ApiKeyId,
+    e: &AccessListEntry,
+) -> StoreResult<bool> {
+    let r = sqlx::query(
+        &pg("INSERT INTO api_key_access_list (api_key_id, entry, is_cidr, created_at, last_used_at, last_used_address, request_count) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (api_key_id, entry) DO NOTHING"),
+    )
+    .bind(id.to_string())
+    .bind(e.entry.key())
+    .bind(e.entry.is_cidr)
+    .bind(to_millis(e.created_at))
+    .bind(e.last_used_at.map(to_millis))
+    .bind(&e.last_used_address)
+    .bind(limit_i64(e.request_count))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Writes a new key's initial list (inside `create_api_key`'s transaction).
+pub(super) async fn insert_all(
+    conn: &mut PgConnection,
+    id: ApiKeyId,
+    entries: &[AccessListEntry],
+) -> StoreResult<()> {
+    for e in entries {
+        insert_entry(conn, id, e).await?;
+    }
+    Ok(())
+}
+
+async fn entries_of(conn: &mut PgConnection, id: ApiKeyId) -> StoreResult<Vec<AccessListEntry>> {
+    sqlx::query(&pg(
+        "SELECT * FROM api_key_access_list WHERE api_key_id = ? ORDER BY entry",
+    ))
+    .bind(id.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(entry_from_row)
+    .collect()
+}
+
+/// Fills in the access lists of `keys` with one query.
+pub(super) async fn fill(pool: &PgPool, keys: &mut [ApiKeyRecord]) -> StoreResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let placeholders = vec!["?"; keys.len()].join(",");
+    let sql = format!(
+        "SELECT * FROM api_key_access_list WHERE api_key_id IN ({placeholders}) \
+         ORDER BY api_key_id, entry"
+    );
+    let sql = super::pg(&sql);
+    let mut q = sqlx::query(&sql);
+    for k in keys.iter() {
+        q = q.bind(k.id.to_string());
+    }
+    let rows: Vec<PgRow> = q.fetch_all(pool).await.map_err(backend)?;
+    for row in &rows {
+        let key_id = ApiKeyId(parse_id(row.try_get("api_key_id").map_err(backend)?)?);
+        let entry = entry_from_row(row)?;
+        if let Some(k) = keys.iter_mut().find(|k| k.id == key_id) {
+            k.access_list.push(entry);
+        }
+    }
+    Ok(())
+}
+
+impl PgStore {
+    pub(super) async fn add_key_access(
+        &self,
+        id: ApiKeyId,
+        entries: &[(AccessListEntry, NewEvent)],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query(&pg("SELECT 1 FROM api_keys WHERE id = ? FOR UPDATE"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        let mut events = Vec::with_capacity(entries.len());
+        for (entry, event) in entries {
+            if insert_entry(&mut tx, id, entry).await? {
+                events.push(event.clone());
+            }
+        }
+        super::notify(&mut tx, &self.node, "keys|").await?;
+        super::commit_with(tx, &events).await?;
+        Ok(true)
+    }
+
+    pub(super) async fn delete_key_access(
+        &self,
+        id: ApiKeyId,
+        entry_key: &str,
+        keep_admitting: Option<IpAddr>,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteKeyAccessOutcome> {
+        let mut tx = self.begin().await?;
+        // The key's row lock orders this check-then-delete after any other change to the list
+        // (on every node): two concurrent deletes cannot lock the caller out together.
+        let key_exists = sqlx::query(&pg("SELECT 1 FROM api_keys WHERE id = ? FOR UPDATE"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if !key_exists {
+            return Ok(DeleteKeyAccessOutcome::NotFound);
+        }
+        let r = sqlx::query(&pg(
+            "DELETE FROM api_key_access_list WHERE api_key_id = ? AND entry = ?",
+        ))
+        .bind(id.to_string())
+        .bind(entry_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() != 1 {
+            return Ok(DeleteKeyAccessOutcome::NotFound);
+        }
+        if let Some(addr) = keep_admitting {
+            let left = entries_of(&mut tx, id).await?;
+            if !allows(left.iter().map(|e| &e.entry), addr) {
+                // Dropping `tx` rolls the delete back.
+                return Ok(DeleteKeyAccessOutcome::WouldLockOut);
+            }
+        }
+        super::notify(&mut tx, &self.node, "keys|").await?;
+        super::commit_with(tx, events).await?;
+        Ok(DeleteKeyAccessOutcome::Deleted)
+    }
+
+    pub(super) async fn record_key_access_use(
+        &self,
+        uses: &[AccessUse<ApiKeyId>],
+    ) -> StoreResult<()> {
+        // Rows in one order on every node, so two nodes' flushes cannot deadlock.
+        let mut uses = uses.to_vec();
+        uses.sort_by(|x, y| (x.account.0, &x.entry_key).cmp(&(y.account.0, &y.entry_key)));
+        let mut tx = self.begin().await?;
+        for u in &uses {
+            sqlx::query(&pg(
+                "UPDATE api_key_access_list SET last_used_at = ?, last_used_address = ?, \
+                 request_count = request_count + ? WHERE api_key_id = ? AND entry = ?",
+            ))
+            .bind(to_millis(u.at))
+            .bind(&u.address)
+            .bind(limit_i64(u.count))
+            .bind(u.account.to_string())
+            .bind(&u.entry_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+}

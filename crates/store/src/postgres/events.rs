@@ -1,0 +1,275 @@
+//! The event log on PostgreSQL: written inside a change's transaction, read with the index alone
+//! until the page is known (a deferred join), so page 1000 of a million events skips index
+//! entries, not table rows.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use tessera_domain::time::{from_millis, to_millis};
+use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, ObjectId, OrgId};
+
+use super::{backend, parse_id, pg};
+use crate::events::*;
+use crate::{Listed, StoreError, StoreResult};
+
+const COLUMNS: &str = "id, created_at, event_type, org_id, group_id, actor_kind, \
+    actor_api_key_id, actor_public_key, actor_client_id, remote_address, target, count";
+
+fn actor_columns(actor: &Actor) -> (&'static str, Option<String>, Option<String>, Option<String>) {
+    match actor {
+        Actor::ApiKey { id, public_key } => (
+            "api_key",
+            Some(id.to_string()),
+            Some(public_key.clone()),
+            None,
+        ),
+        Actor::ServiceAccount(c) => ("service_account", None, None, Some(c.0.to_hex())),
+        Actor::System => ("system", None, None, None),
+        Actor::Anonymous => ("anonymous", None, None, None),
+    }
+}
+
+fn target_json<'a>(target: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = target
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn scopes(org: Option<OrgId>, group: Option<GroupId>) -> impl Iterator<Item = String> {
+    org.map(|o| format!("org:{o}"))
+        .into_iter()
+        .chain(group.map(|g| format!("group:{g}")))
+}
+
+async fn bump_counts(
+    conn: &mut PgConnection,
+    org: Option<OrgId>,
+    group: Option<GroupId>,
+) -> StoreResult<()> {
+    for scope in scopes(org, group) {
+        sqlx::query(&pg("INSERT INTO event_counts (scope, n) VALUES (?, 1) \
+             ON CONFLICT(scope) DO UPDATE SET n = event_counts.n + 1"))
+        .bind(scope)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Writes `events` on the change's connection (inside its transaction).
+pub(super) async fn insert(conn: &mut PgConnection, events: &[NewEvent]) -> StoreResult<()> {
+    for e in events {
+        let (kind, key_id, public_key, client_id) = actor_columns(&e.actor);
+        sqlx::query(&pg(&format!(
+            "INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+        )))
+        .bind(e.id.to_string())
+        .bind(to_millis(e.created))
+        .bind(e.event_type.as_str())
+        .bind(e.org_id.map(|o| o.to_string()))
+        .bind(e.group_id.map(|g| g.to_string()))
+        .bind(kind)
+        .bind(key_id)
+        .bind(public_key)
+        .bind(client_id)
+        .bind(e.remote_address.map(|a| a.to_string()))
+        .bind(target_json(e.target.iter().map(|(k, v)| (*k, v.as_str()))))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+        bump_counts(conn, e.org_id, e.group_id).await?;
+    }
+    Ok(())
+}
+
+/// Adds failed authentications to their (principal, address, minute) aggregates.
+pub(super) async fn add_auth_failures(
+    conn: &mut PgConnection,
+    failures: &[AuthFailure],
+) -> StoreResult<()> {
+    // In aggregation-key order on every node (no deadlock between two nodes' flushes); one
+    // upsert per aggregate, so two nodes adding to the same minute both count.
+    let mut failures: Vec<&AuthFailure> = failures.iter().collect();
+    failures.sort_by_cached_key(|f| f.key());
+    for f in failures {
+        let key = f.key();
+        let count = i64::try_from(f.count).unwrap_or(i64::MAX);
+        let (kind, key_id, public_key, client_id) = actor_columns(&f.actor);
+        let inserted: bool = sqlx::query_scalar(&pg(&format!(
+            "INSERT INTO events ({COLUMNS}, agg_key) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (agg_key) DO UPDATE SET count = events.count + excluded.count \
+             RETURNING (xmax = 0)"
+        )))
+        .bind(EventId::generate(f.minute).to_string())
+        .bind(to_millis(f.minute))
+        .bind(f.event_type.as_str())
+        .bind(f.org_id.map(|o| o.to_string()))
+        .bind(kind)
+        .bind(key_id)
+        .bind(public_key)
+        .bind(client_id)
+        .bind(f.remote_address.map(|a| a.to_string()))
+        .bind(target_json(std::iter::once(("principal", f.principal.as_str()))))
+        .bind(count)
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+        // `xmax = 0`: the row is new (not an update of an existing aggregate).
+        if inserted {
+            bump_counts(conn, f.org_id, None).await?;
+        }
+    }
+    Ok(())
+}
+
+fn opt_id<T>(row: &PgRow, col: &str, make: fn(ObjectId) -> T) -> StoreResult<Option<T>> {
+    let v: Option<String> = row.try_get(col).map_err(backend)?;
+    v.map(|s| parse_id(&s).map(make)).transpose()
+}
+
+fn record(row: &PgRow) -> StoreResult<EventRecord> {
+    let kind: String = row.try_get("actor_kind").map_err(backend)?;
+    let actor = match kind.as_str() {
+        "api_key" => Actor::ApiKey {
+            id: opt_id(row, "actor_api_key_id", ApiKeyId)?
+                .ok_or_else(|| StoreError::Backend("event without its API key".into()))?,
+            public_key: row
+                .try_get::<Option<String>, _>("actor_public_key")
+                .map_err(backend)?
+                .unwrap_or_default(),
+        },
+        "service_account" => Actor::ServiceAccount(
+            opt_id(row, "actor_client_id", ClientId)?
+                .ok_or_else(|| StoreError::Backend("event without its client id".into()))?,
+        ),
+        "system" => Actor::System,
+        _ => Actor::Anonymous,
+    };
+    let target: String = row.try_get("target").map_err(backend)?;
+    let target = match serde_json::from_str::<serde_json::Value>(&target) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let id: String = row.try_get("id").map_err(backend)?;
+    Ok(EventRecord {
+        id: EventId(parse_id(&id)?),
+        created: from_millis(row.try_get("created_at").map_err(backend)?),
+        event_type: row.try_get("event_type").map_err(backend)?,
+        org_id: opt_id(row, "org_id", OrgId)?,
+        group_id: opt_id(row, "group_id", GroupId)?,
+        actor,
+        remote_address: row.try_get("remote_address").map_err(backend)?,
+        target,
+        count: u64::try_from(row.try_get::<i64, _>("count").map_err(backend)?).unwrap_or(0),
+    })
+}
+
+/// The `WHERE` of a listing.
+fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a EventQuery) {
+    match q.scope {
+        EventScope::Org(o) => qb.push(" WHERE org_id = ").push_bind(o.to_string()),
+        EventScope::Group(g) => qb.push(" WHERE group_id = ").push_bind(g.to_string()),
+    };
+    if !q.types.is_empty() {
+        qb.push(" AND event_type IN (");
+        let mut sep = qb.separated(", ");
+        for t in &q.types {
+            sep.push_bind(t.as_str());
+        }
+        qb.push(")");
+    }
+    if let Some(min) = q.min {
+        qb.push(" AND created_at >= ").push_bind(to_millis(min));
+    }
+    if let Some(max) = q.max {
+        qb.push(" AND created_at <= ").push_bind(to_millis(max));
+    }
+}
+
+pub(super) async fn list(pool: &PgPool, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {
+    let limit = i64::try_from(q.page.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(q.page.offset).unwrap_or(i64::MAX);
+    // The page's ids from the index alone, then their rows.
+    let mut qb = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM events WHERE id IN (SELECT id FROM events"
+    ));
+    push_filter(&mut qb, q);
+    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset)
+        .push(") ORDER BY created_at DESC, id DESC");
+    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+    let items = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
+    let total = if !q.include_count {
+        0
+    } else if q.types.is_empty() && q.min.is_none() && q.max.is_none() {
+        let scope = match q.scope {
+            EventScope::Org(o) => format!("org:{o}"),
+            EventScope::Group(g) => format!("group:{g}"),
+        };
+        sqlx::query_scalar::<_, i64>(&pg("SELECT n FROM event_counts WHERE scope = ?"))
+            .bind(scope)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .unwrap_or(0)
+    } else {
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM events");
+        push_filter(&mut qb, q);
+        qb.build_query_scalar::<i64>()
+            .fetch_one(pool)
+            .await
+            .map_err(backend)?
+    };
+    Ok(Listed {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+    })
+}
+
+pub(super) async fn get(pool: &PgPool, id: EventId) -> StoreResult<Option<EventRecord>> {
+    let row = sqlx::query(&pg(&format!("SELECT {COLUMNS} FROM events WHERE id = ?")))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(record).transpose()
+}
+
+pub(super) async fn export(
+    pool: &PgPool,
+    org: Option<OrgId>,
+    after: ExportCursor,
+    limit: u64,
+) -> StoreResult<Vec<EventRecord>> {
+    let ms = to_millis(after.created);
+    let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM events WHERE "));
+    match after.id {
+        // Strictly after the last event printed: same millisecond, larger id, or later.
+        Some(id) => {
+            qb.push("(created_at > ")
+                .push_bind(ms)
+                .push(" OR (created_at = ")
+                .push_bind(ms)
+                .push(" AND id > ")
+                .push_bind(id.to_string())
+                .push("))");
+        }
+        None => {
+            qb.push("created_at >= ").push_bind(ms);
+        }
+    }
+    if let Some(o) = org {
+        qb.push(" AND org_id = ").push_bind(o.to_string());
+    }
+    qb.push(" ORDER BY created_at, id LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+    rows.iter().map(record).collect()
+}
