@@ -658,16 +658,38 @@ impl PgStore {
                 .await
                 .map_err(backend)?,
         )?;
-        let items = self
-            .load_accounts(&AccountSelection {
+        // The page's ids once (the only query that walks past the offset), then the accounts
+        // and their children by those ids; a page longer than 5,000 (only `Page::ALL` asks
+        // for one) repeats the subquery in each query instead.
+        let ids: Vec<String> = sqlx::query_scalar(&pg(ids_sql))
+            .bind(&owner)
+            .bind(limit_i64(page.limit))
+            .bind(limit_i64(page.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        if ids.is_empty() {
+            return Ok(Listed {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let selection = if ids.len() <= 5_000 {
+            AccountSelection {
+                ids: Some(vec!["?"; ids.len()].join(", ")),
+                args: ids.into_iter().map(Arg::Text).collect(),
+            }
+        } else {
+            AccountSelection {
                 ids: Some(ids_sql.into()),
                 args: vec![
                     Arg::Text(owner),
                     Arg::Int(limit_i64(page.limit)),
                     Arg::Int(limit_i64(page.offset)),
                 ],
-            })
-            .await?;
+            }
+        };
+        let items = self.load_accounts(&selection).await?;
         Ok(Listed { items, total })
     }
 
