@@ -2,7 +2,9 @@
 # A million service accounts on PostgreSQL: loads 1,000,000 accounts (100,000 in the
 # bootstrap org, 900,000 in another) with two unexpired secrets each straight into a fresh
 # database of a throwaway cluster (scripts/with-postgres.sh), then reports the release
-# server's time from start to healthy, its RSS, and the org listing's pages 1 and 1000.
+# server's time from start to healthy, its RSS, the org listing's pages 1 and 1000 (p99, wrk,
+# Bearer, one connection) and token issuance against the one-signature baseline. Unlike
+# scripts/bench.sh it does not pin CPUs: PostgreSQL needs a core of its own.
 #
 #   scripts/bench-postgres-accounts.sh
 #
@@ -43,18 +45,64 @@ SQL
 t1=$(date +%s.%N)
 echo "loaded 1,000,000 accounts and 2,000,000 secrets in $(echo "$t1 - $t0" | bc) s"
 s0=$(date +%s.%N)
-"$BIN" serve --data-dir "$DATA/d" --listen 127.0.0.1:$PORT --database-url "$URL" >"$DATA/out2" 2>&1 &
+"$BIN" serve --data-dir "$DATA/d" --listen 127.0.0.1:$PORT --database-url "$URL" --oauth-rate-limit-per-minute 0 >"$DATA/out2" 2>&1 &
 pid=$!
 until curl -sf http://127.0.0.1:$PORT/healthz >/dev/null; do sleep 0.05; done
 s1=$(date +%s.%N)
 echo "start to healthy: $(echo "$s1 - $s0" | bc) s; RSS $(( $(awk '/VmRSS/{print $2}' /proc/$pid/status) / 1024 )) MB"
-for page in 1 1000; do
-  a=$(date +%s.%N)
-  n=$(curl -s --digest -u "$PUB:$PRIV" -H 'Accept: application/vnd.atlas.2024-08-05+json' \
-      "http://127.0.0.1:$PORT/api/atlas/v2/orgs/$ORG/serviceAccounts?pageNum=$page&itemsPerPage=100" \
-      | python3 -c "import json,sys; d=json.load(sys.stdin); print(len(d['results']), d.get('totalCount'))")
-  b=$(date +%s.%N)
-  echo "org listing page $page: $n (results, totalCount) in $(echo "($b - $a)*1000" | bc) ms (two requests: Digest challenge + answer)"
-done
+# The same rows as scripts/bench.sh's million-account section: pages 1 and 1000 of the org's
+# 100,000 accounts with a Bearer token on one connection (p99 is a request's own latency), and
+# token issuance against the one-signature baseline in the same run (64 connections).
+command -v wrk >/dev/null || { echo "missing wrk (apt-get install -y wrk)"; exit 1; }
+cargo build --release -q -p tessera-bench
+BASE_PORT=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+target/release/sign-baseline "127.0.0.1:$BASE_PORT" >/dev/null 2>&1 &
+basepid=$!
+until curl -sf "http://127.0.0.1:$BASE_PORT/trivial" >/dev/null; do sleep 0.05; done
+SA=$(curl -sf --digest -u "$PUB:$PRIV" -H "Accept: application/vnd.atlas.2024-08-05+json" \
+  -H "Content-Type: application/json" -X POST "http://127.0.0.1:$PORT/api/atlas/v2/orgs/$ORG/serviceAccounts" \
+  -d '{"name":"bench","description":"benchmark","roles":["ORG_OWNER"],"secretExpiresAfterHours":24}')
+CID=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['clientId'])" "$SA")
+SECRET=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['secrets'][0]['secret'])" "$SA")
+BASIC=$(printf '%s:%s' "$CID" "$SECRET" | base64 -w0)
+TOKEN=$(curl -sf -u "$CID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/api/oauth/token" \
+  | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+cat >"$DATA/sa.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["Accept"] = "application/vnd.atlas.2024-08-05+json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+cat >"$DATA/token.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+LUA
+row() { # name connections script url
+  wrk -t1 -c"$2" -d5s --latency -s "$3" "$4" >"$DATA/$1.txt"
+  printf '%-16s %10s req/s  p50 %8s  p99 %8s\n' "$1" "$(awk '/Requests\/sec/ {print $2}' "$DATA/$1.txt")" \
+    "$(awk '$1=="50%" {print $2}' "$DATA/$1.txt")" "$(awk '$1=="99%" {print $2}' "$DATA/$1.txt")"
+  grep -E "Non-2xx|Socket errors" "$DATA/$1.txt" || true
+}
+row sa_page1 1 "$DATA/sa.lua" "http://127.0.0.1:$PORT/api/atlas/v2/orgs/$ORG/serviceAccounts?itemsPerPage=100"
+row sa_page1000 1 "$DATA/sa.lua" "http://127.0.0.1:$PORT/api/atlas/v2/orgs/$ORG/serviceAccounts?itemsPerPage=100&pageNum=1000"
+# Token issuance does no database I/O: measured as scripts/bench.sh does, the server and the
+# baseline pinned to CPU 0 and wrk to CPU 1.
+taskset -a -p -c 0 "$pid" >/dev/null
+taskset -a -p -c 0 "$basepid" >/dev/null
+row() { # name connections script url
+  taskset -c 1 wrk -t1 -c"$2" -d5s --latency -s "$3" "$4" >"$DATA/$1.txt"
+  printf '%-16s %10s req/s  p50 %8s  p99 %8s\n' "$1" "$(awk '/Requests\/sec/ {print $2}' "$DATA/$1.txt")" \
+    "$(awk '$1=="50%" {print $2}' "$DATA/$1.txt")" "$(awk '$1=="99%" {print $2}' "$DATA/$1.txt")"
+  grep -E "Non-2xx|Socket errors" "$DATA/$1.txt" || true
+}
+row baseline_sign 64 "$DATA/token.lua" "http://127.0.0.1:$BASE_PORT/sign"
+row token 64 "$DATA/token.lua" "http://127.0.0.1:$PORT/api/oauth/token"
+python3 -c "
+a=float(open('$DATA/token.txt').read().split('Requests/sec:')[1].split()[0])
+b=float(open('$DATA/baseline_sign.txt').read().split('Requests/sec:')[1].split()[0])
+print(f'token / one-signature baseline: {a/b*100:.0f}%')"
+echo "RSS after the runs: $(( $(awk '/VmRSS/{print $2}' /proc/$pid/status) / 1024 )) MB, peak $(( $(awk '/VmHWM/{print $2}' /proc/$pid/status) / 1024 )) MB"
+kill "$basepid" 2>/dev/null || true
 kill -TERM $pid; wait $pid || true
 rm -rf "$DATA"
