@@ -113,7 +113,7 @@ INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires
          'mdb_sa_sk_****bnch', {now_ms}, {expires_ms}
   FROM plan, generate_series(0, 1) AS k;
 COMMIT;
-ANALYZE;
+VACUUM ANALYZE;
 """
     started = time.monotonic()
     subprocess.run(["psql", "-q", url], input=sql.encode(), check=True)
