@@ -641,9 +641,8 @@ async fn for_each_row(
 }
 
 impl PgStore {
-    /// One page of accounts: `count_sql` counts them and `ids_sql` selects the page's ids, both
-    /// filtered by `owner` (the page's limit and offset follow it in `ids_sql`). The ids
-    /// subquery is repeated in each of `load_accounts`' four queries, so its arguments are too.
+    /// One page of accounts: `count_sql` counts them and `ids_sql` selects the page's ids in
+    /// order, both filtered by `owner` (the page's limit and offset follow it in `ids_sql`).
     async fn account_page(
         &self,
         count_sql: &str,
@@ -651,23 +650,18 @@ impl PgStore {
         owner: String,
         page: Page,
     ) -> StoreResult<Listed<ServiceAccount>> {
-        let total = count(
-            &sqlx::query(&pg(count_sql))
-                .bind(&owner)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(backend)?,
-        )?;
-        // The page's ids once (the only query that walks past the offset), then the accounts
-        // and their children by those ids; a page longer than 5,000 (only `Page::ALL` asks
-        // for one) repeats the subquery in each query instead.
-        let ids: Vec<String> = sqlx::query_scalar(&pg(ids_sql))
+        // The count and the page's ids each walk the owner's index entries: run them at once,
+        // on two connections, so a page's latency is the longer walk, not their sum.
+        let count_sql = pg(count_sql);
+        let ids_sql_pg = pg(ids_sql);
+        let count_q = sqlx::query(&count_sql).bind(&owner).fetch_one(&self.pool);
+        let ids_q = sqlx::query_scalar::<_, String>(&ids_sql_pg)
             .bind(&owner)
             .bind(limit_i64(page.limit))
             .bind(limit_i64(page.offset))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+            .fetch_all(&self.pool);
+        let (count_row, ids) = tokio::try_join!(count_q, ids_q).map_err(backend)?;
+        let total = count(&count_row)?;
         if ids.is_empty() {
             return Ok(Listed {
                 items: Vec::new(),
