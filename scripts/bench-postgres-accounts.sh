@@ -40,6 +40,9 @@ INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires
   SELECT 'a' || lpad(to_hex(i * 2 + k), 23, '0'), lpad(to_hex(i), 24, '0'), decode(md5(i::text || k::text) || md5(k::text || i::text), 'hex'),
          'mdb_sa_sk_****abcd', 1700000000000, 4102444800000
   FROM generate_series(1, 1000000) AS i, generate_series(0, 1) AS k;
+INSERT INTO sa_org_counts (org_id, n)
+  SELECT org_id, COUNT(*) FROM service_accounts GROUP BY org_id
+  ON CONFLICT (org_id) DO UPDATE SET n = excluded.n;
 VACUUM ANALYZE;
 SQL
 t1=$(date +%s.%N)

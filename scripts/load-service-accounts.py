@@ -79,6 +79,17 @@ def main():
         )
         conn.execute("COMMIT")
         print(f"  {min(first + BATCH, total):,} accounts", file=sys.stderr)
+    # Each org's account count, as the store keeps it (migration 0005).
+    per_owner: dict[str, int] = {}
+    for owner in plan:
+        per_owner[owner] = per_owner.get(owner, 0) + 1
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO sa_org_counts (org_id, n) VALUES (?, ?) "
+        "ON CONFLICT(org_id) DO UPDATE SET n = n + excluded.n",
+        list(per_owner.items()),
+    )
+    conn.execute("COMMIT")
     conn.close()
     print(f"loaded {total:,} accounts ({2 * total:,} secrets) in {time.monotonic() - started:.1f} s",
           file=sys.stderr)
@@ -112,6 +123,9 @@ INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires
          decode(md5(random()::text) || md5(random()::text), 'hex'),
          'mdb_sa_sk_****bnch', {now_ms}, {expires_ms}
   FROM plan, generate_series(0, 1) AS k;
+INSERT INTO sa_org_counts (org_id, n)
+  SELECT owner, COUNT(*) FROM plan GROUP BY owner
+  ON CONFLICT (org_id) DO UPDATE SET n = sa_org_counts.n + excluded.n;
 COMMIT;
 VACUUM ANALYZE;
 """

@@ -1292,7 +1292,7 @@ impl Store for SqliteStore {
         page: Page,
     ) -> StoreResult<Listed<ServiceAccount>> {
         self.account_page(
-            "SELECT COUNT(*) FROM service_accounts WHERE org_id = ?",
+            "SELECT COALESCE((SELECT n FROM sa_org_counts WHERE org_id = ?), 0)",
             "SELECT id FROM service_accounts WHERE org_id = ? ORDER BY id LIMIT ? OFFSET ?",
             org.to_string(),
             page,
@@ -1342,6 +1342,11 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        sqlx::query("INSERT INTO sa_org_counts (org_id, n) VALUES (?, 1) ON CONFLICT (org_id) DO UPDATE SET n = sa_org_counts.n + 1")
+            .bind(a.org_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         for secret in &a.secrets {
             insert_secret(&mut tx, a.client_id, secret).await?;
         }
@@ -1385,14 +1390,20 @@ impl Store for SqliteStore {
 
     async fn delete_service_account(&self, id: ClientId, events: &[NewEvent]) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let r = sqlx::query("DELETE FROM service_accounts WHERE id = ?")
-            .bind(id.0.to_hex())
+        let org: Option<String> =
+            sqlx::query_scalar("DELETE FROM service_accounts WHERE id = ? RETURNING org_id")
+                .bind(id.0.to_hex())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let Some(org) = org else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE sa_org_counts SET n = n - 1 WHERE org_id = ?")
+            .bind(org)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
         commit_with(tx, events).await?;
         Ok(true)
     }

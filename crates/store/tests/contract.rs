@@ -724,6 +724,49 @@ async fn service_account_pages(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!((past.total, past.items.len()), (5, 0));
+    // The count follows creations and deletions, per organization.
+    assert!(s
+        .delete_service_account(mine[0].client_id, &[])
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_service_account(mine[0].client_id, &[])
+        .await
+        .unwrap());
+    let after = s
+        .list_org_service_accounts(
+            o.id,
+            Page {
+                offset: 0,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.total, 4);
+    assert_eq!(after.items, mine[1..3].to_vec());
+    let theirs = s
+        .list_org_service_accounts(other.id, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!((theirs.total, theirs.items.len()), (2, 2));
+    let empty = org("No accounts");
+    s.create_org(
+        NewOrg {
+            org: &empty,
+            group: None,
+            api_key: None,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let none = s
+        .list_org_service_accounts(empty.id, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!((none.total, none.items.len()), (0, 0));
+    s.create_service_account(&mine[0], &[]).await.unwrap();
     let assigned: Vec<ServiceAccount> = mine
         .iter()
         .filter(|a| !a.group_roles.is_empty())

@@ -167,6 +167,12 @@ async fn check(s: &dyn Store) {
         Some(account())
     );
     assert_eq!(s.list_service_accounts().await.unwrap(), vec![account()]);
+    // Counts kept since 0005 are filled in from the rows already there.
+    let page = s
+        .list_org_service_accounts(org().id, Page::ALL)
+        .await
+        .unwrap();
+    assert_eq!((page.total, page.items), (1, vec![account()]));
     let revoked = s.revoked_tokens(t0()).await.unwrap();
     assert_eq!(revoked, vec![(JTI.to_owned(), t0() + Duration::days(3650))]);
     let events = s
