@@ -44,6 +44,8 @@ INSERT INTO sa_org_counts (org_id, n)
   SELECT org_id, COUNT(*) FROM service_accounts GROUP BY org_id
   ON CONFLICT (org_id) DO UPDATE SET n = excluded.n;
 VACUUM ANALYZE;
+-- Write the load's dirty pages out now, not while the rows below are measured.
+CHECKPOINT;
 SQL
 t1=$(date +%s.%N)
 echo "loaded 1,000,000 accounts and 2,000,000 secrets in $(echo "$t1 - $t0" | bc) s"
