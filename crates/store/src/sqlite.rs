@@ -1579,8 +1579,23 @@ impl Store for SqliteStore {
                 done,
             });
         // Whoever gets the turn commits everything queued so far, ours included unless an
-        // earlier turn already took it; the turn is held until every waiter is answered.
-        let _turn = self.revocations.turn.lock().await;
+        // earlier turn already took it; the turn is held until every waiter is answered. A
+        // waiter whose row another turn committed returns as soon as it is answered, without
+        // queueing for the turn: otherwise every answered waiter would take and hand on the
+        // turn one after another, each hand-off waiting for the runtime to run the next task,
+        // and on a saturated core that chain was the revocations' latency tail.
+        let _turn = tokio::select! {
+            biased;
+            answered = &mut answer => {
+                return match answered {
+                    Ok(result) => result.map_err(StoreError::Backend),
+                    Err(_) => Err(StoreError::Backend(
+                        "revocation batch abandoned before commit".into(),
+                    )),
+                };
+            }
+            turn = self.revocations.turn.lock() => turn,
+        };
         match answer.try_recv() {
             Ok(result) => return result.map_err(StoreError::Backend),
             Err(oneshot::error::TryRecvError::Closed) => {
