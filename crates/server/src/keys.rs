@@ -165,43 +165,23 @@ impl ServerKeys {
     }
 
     /// Shared mode: loads the keys sealed in the database, or creates them. Of several nodes
-    /// starting at once, the first to write wins and the others use its keys.
+    /// starting at once, the first to write wins and the others use its keys. When the database
+    /// has no keys yet and this node has a `server-keys.json` in `data_dir`, those keys are the
+    /// ones sealed into the database: a single node moving to shared keys keeps its tokens,
+    /// client secrets, Digest material and API keys valid. The file is left in place.
     pub async fn load_or_create_shared(
         store: &dyn Store,
         master: &[u8; 32],
-    ) -> anyhow::Result<Self> {
-        Self::load_or_seal_shared(store, master, None).await
-    }
-
-    /// Shared mode as [`Self::load_or_create_shared`], except that when the database has no
-    /// keys yet and this node has a `server-keys.json` in `data_dir`, those keys are the ones
-    /// sealed into the database: a single node moving to shared keys keeps its tokens, client
-    /// secrets, Digest material and API keys valid. The file is left in place.
-    pub async fn load_or_create_shared_keeping(
-        store: &dyn Store,
-        master: &[u8; 32],
         data_dir: &Path,
-    ) -> anyhow::Result<Self> {
-        let local = if data_dir.join(Self::FILE).exists() {
-            Some(Self::load_or_create(data_dir)?)
-        } else {
-            None
-        };
-        Self::load_or_seal_shared(store, master, local).await
-    }
-
-    async fn load_or_seal_shared(
-        store: &dyn Store,
-        master: &[u8; 32],
-        local: Option<Self>,
     ) -> anyhow::Result<Self> {
         let sealer = Sealer::new(master).ok_or_else(|| anyhow::anyhow!("master key rejected"))?;
         if let Some(stored) = store.meta(SHARED_META_KEY).await? {
             return Self::open(&sealer, &stored);
         }
-        let keys = match local {
-            Some(keys) => keys,
-            None => Self::generate()?,
+        let keys = if data_dir.join(Self::FILE).exists() {
+            Self::load_or_create(data_dir)?
+        } else {
+            Self::generate()?
         };
         if store
             .swap_meta(SHARED_META_KEY, None, &keys.seal(&sealer)?)

@@ -125,8 +125,7 @@ pub async fn prepare_with_store(
         // Shared by every node on the database, sealed there under the master key; a node
         // with keys of its own seals those when it is the first.
         Some(master) => {
-            ServerKeys::load_or_create_shared_keeping(store.as_ref(), master, &config.data_dir)
-                .await?
+            ServerKeys::load_or_create_shared(store.as_ref(), master, &config.data_dir).await?
         }
         None => ServerKeys::load_or_create(&config.data_dir)?,
     };
