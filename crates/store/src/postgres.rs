@@ -602,18 +602,11 @@ async fn account_exists(tx: &mut Transaction<'_, Postgres>, id: ClientId) -> Sto
     .is_some())
 }
 
-/// A bind value for [`PgStore::load_accounts`]'s selection.
-#[derive(Clone, Debug)]
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
 /// Which service accounts [`PgStore::load_accounts`] reads: a subquery yielding account ids
 /// (`?` placeholders bound from `args`), or every account.
 struct AccountSelection {
     ids: Option<String>,
-    args: Vec<Arg>,
+    args: Vec<String>,
 }
 
 /// Runs `sql` (with `?` placeholders) and hands each row to `each` as it arrives (streamed: a
@@ -621,17 +614,14 @@ struct AccountSelection {
 async fn for_each_row(
     conn: &mut sqlx::PgConnection,
     sql: &str,
-    args: &[Arg],
+    args: &[String],
     mut each: impl FnMut(&PgRow) -> StoreResult<()>,
 ) -> StoreResult<()> {
     use futures_util::TryStreamExt;
     let sql = pg(sql);
     let mut q = sqlx::query(&sql);
     for a in args {
-        q = match a {
-            Arg::Text(t) => q.bind(t.clone()),
-            Arg::Int(i) => q.bind(*i),
-        };
+        q = q.bind(a.clone());
     }
     let mut rows = q.fetch(conn);
     while let Some(row) = rows.try_next().await.map_err(backend)? {
@@ -662,28 +652,18 @@ impl PgStore {
             .fetch_all(&self.pool);
         let (count_row, ids) = tokio::try_join!(count_q, ids_q).map_err(backend)?;
         let total = count(&count_row)?;
-        if ids.is_empty() {
-            return Ok(Listed {
-                items: Vec::new(),
-                total,
-            });
+        // By id, in chunks: a statement's parameters are limited (SQLite: 32,766), and only
+        // `Page::ALL` asks for more than one chunk.
+        let mut items = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(5_000) {
+            items.extend(
+                self.load_accounts(&AccountSelection {
+                    ids: Some(vec!["?"; chunk.len()].join(", ")),
+                    args: chunk.to_vec(),
+                })
+                .await?,
+            );
         }
-        let selection = if ids.len() <= 5_000 {
-            AccountSelection {
-                ids: Some(vec!["?"; ids.len()].join(", ")),
-                args: ids.into_iter().map(Arg::Text).collect(),
-            }
-        } else {
-            AccountSelection {
-                ids: Some(ids_sql.into()),
-                args: vec![
-                    Arg::Text(owner),
-                    Arg::Int(limit_i64(page.limit)),
-                    Arg::Int(limit_i64(page.offset)),
-                ],
-            }
-        };
-        let items = self.load_accounts(&selection).await?;
         Ok(Listed { items, total })
     }
 
@@ -1489,7 +1469,7 @@ impl Store for PgStore {
         Ok(self
             .load_accounts(&AccountSelection {
                 ids: Some("SELECT CAST(? AS TEXT)".into()),
-                args: vec![Arg::Text(id.0.to_hex())],
+                args: vec![id.0.to_hex()],
             })
             .await?
             .pop())

@@ -457,18 +457,11 @@ async fn account_exists(tx: &mut Transaction<'_, Sqlite>, id: ClientId) -> Store
         .is_some())
 }
 
-/// A bind value for [`SqliteStore::load_accounts`]'s selection.
-#[derive(Clone, Debug)]
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
 /// Which service accounts [`SqliteStore::load_accounts`] reads: a list or subquery of account
 /// ids (`?` placeholders bound from `args`, used in each of its queries), or every account.
 struct AccountSelection {
     ids: Option<String>,
-    args: Vec<Arg>,
+    args: Vec<String>,
 }
 
 /// Runs `sql` and hands each row to `each` as it arrives (streamed: a million rows are never
@@ -476,16 +469,13 @@ struct AccountSelection {
 async fn for_each_row(
     conn: &mut sqlx::SqliteConnection,
     sql: &str,
-    args: &[Arg],
+    args: &[String],
     mut each: impl FnMut(&SqliteRow) -> StoreResult<()>,
 ) -> StoreResult<()> {
     use futures_util::TryStreamExt;
     let mut q = sqlx::query(sql);
     for a in args {
-        q = match a {
-            Arg::Text(t) => q.bind(t.clone()),
-            Arg::Int(i) => q.bind(*i),
-        };
+        q = q.bind(a.clone());
     }
     let mut rows = q.fetch(conn);
     while let Some(row) = rows.try_next().await.map_err(backend)? {
@@ -516,30 +506,18 @@ impl SqliteStore {
             .fetch_all(&self.pool);
         let (count_row, ids) = tokio::try_join!(count_q, ids_q).map_err(backend)?;
         let total = count(&count_row)?;
-        if ids.is_empty() {
-            return Ok(Listed {
-                items: Vec::new(),
-                total,
-            });
+        // By id, in chunks: a statement's parameters are limited (SQLite: 32,766), and only
+        // `Page::ALL` asks for more than one chunk.
+        let mut items = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(5_000) {
+            items.extend(
+                self.load_accounts(&AccountSelection {
+                    ids: Some(vec!["?"; chunk.len()].join(", ")),
+                    args: chunk.to_vec(),
+                })
+                .await?,
+            );
         }
-        // SQLite allows 32,766 parameters a statement: a longer page (only `Page::ALL` asks
-        // for one) selects its ids by the subquery instead, repeated in each query.
-        let selection = if ids.len() <= 5_000 {
-            AccountSelection {
-                ids: Some(vec!["?"; ids.len()].join(", ")),
-                args: ids.into_iter().map(Arg::Text).collect(),
-            }
-        } else {
-            AccountSelection {
-                ids: Some(ids_sql.to_owned()),
-                args: vec![
-                    Arg::Text(owner),
-                    Arg::Int(limit_i64(page.limit)),
-                    Arg::Int(limit_i64(page.offset)),
-                ],
-            }
-        };
-        let items = self.load_accounts(&selection).await?;
         Ok(Listed { items, total })
     }
 
@@ -1318,7 +1296,7 @@ impl Store for SqliteStore {
         Ok(self
             .load_accounts(&AccountSelection {
                 ids: Some("SELECT ?".into()),
-                args: vec![Arg::Text(id.0.to_hex())],
+                args: vec![id.0.to_hex()],
             })
             .await?
             .pop())
