@@ -28,15 +28,21 @@ for tool in wrk curl jq python3 taskset; do
 done
 
 cargo build --release -q -p tessera -p tessera-bench
-WORK="$(mktemp -d)"
+# The database lives on disk, as it would in service (its fsyncs are part of what is measured).
+# Everything else (the precomputed tokens and Digest headers, wrk's scripts and output, the
+# server's logs) goes to memory when /dev/shm exists: on disk, the kernel's writeback of those
+# files (about 100 MB) landed in the middle of later rows and stalled the server's fsyncs for
+# up to 300 ms, which showed as revocation's latency tail (docs/performance.md).
+DATA="$(mktemp -d)"
+WORK="$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)"
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK" "$DATA"; }
 trap cleanup EXIT
 
 PORT=18480
 BASE_PORT=18481
 taskset -c "$SERVER_CPU" target/release/tessera serve \
-  --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --oauth-rate-limit-per-minute 0 \
+  --data-dir "$DATA/data" --listen "127.0.0.1:$PORT" --oauth-rate-limit-per-minute 0 \
   >"$WORK/server.out" 2>"$WORK/server.err" &
 PIDS+=($!)
 taskset -c "$SERVER_CPU" target/release/sign-baseline "127.0.0.1:$BASE_PORT" >/dev/null 2>&1 &
@@ -46,7 +52,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-B="$WORK/data/bootstrap.json"
+B="$DATA/data/bootstrap.json"
 PUB=$(jq -r .publicKey "$B"); PRIV=$(jq -r .privateKey "$B"); ORG=$(jq -r .orgId "$B")
 URL="http://127.0.0.1:$PORT"
 SA=$(curl -sf --digest -u "$PUB:$PRIV" -H "Accept: application/vnd.atlas.2024-08-05+json" \
@@ -155,6 +161,9 @@ request = function()
 end
 LUA
 
+# Whatever preparing the inputs left dirty is written out now, not during a measured row.
+sync
+
 declare -A RPS P50 P99
 run() { # name script url [seconds] [connections]
   local name=$1 script=$2 url=$3 secs=${4:-$DURATION} conns=${5:-$CONNS} out="$WORK/$1.txt"
@@ -197,7 +206,8 @@ done
 # The event log with a million events (loaded now, so the rows above ran on a small database).
 echo "Loading 1,000,000 events into org $ORG ..."
 PROJ=$(jq -r .projectId "$B")
-python3 scripts/load-events.py "$WORK/data/tessera.db" "$ORG" 1000000 "$PROJ"
+python3 scripts/load-events.py "$DATA/data/tessera.db" "$ORG" 1000000 "$PROJ"
+sync
 cat >"$WORK/events.lua" <<LUA
 wrk.method = "GET"
 wrk.headers["Accept"] = "application/vnd.atlas.2023-01-01+json"
@@ -214,10 +224,11 @@ run events_type_page1000 "$WORK/events.lua" "$URL/api/atlas/v2/orgs/$ORG/events?
 # of 1,000), start again and time the start (registry load included) to a healthy /healthz.
 echo "Stopping the server to load 1,000,000 service accounts ..."
 kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
-python3 scripts/load-service-accounts.py "$WORK/data/tessera.db" "$ORG" 100000 900 1000
+python3 scripts/load-service-accounts.py "$DATA/data/tessera.db" "$ORG" 100000 900 1000
+sync
 T_START=$(date +%s.%N)
 taskset -c "$SERVER_CPU" target/release/tessera serve \
-  --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --oauth-rate-limit-per-minute 0 \
+  --data-dir "$DATA/data" --listen "127.0.0.1:$PORT" --oauth-rate-limit-per-minute 0 \
   >"$WORK/server2.out" 2>"$WORK/server2.err" &
 SERVER2=$!
 PIDS+=("$SERVER2")

@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod query;
 pub mod registry;
 pub mod render;
+mod revoked;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

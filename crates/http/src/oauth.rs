@@ -541,7 +541,7 @@ async fn revoke_inner(
             tracing::error!(error = %e, "recording a revocation failed");
             OAuthError::ServerError
         })?;
-    state.registry.add_revoked(claims.jti.clone(), exp);
+    state.registry.add_revoked(&claims.jti, exp);
     state.registry.forget_verified(token);
     tracing::info!(client_id = %account.client_id, jti = %claims.jti, "token revoked");
     Ok(ok())

@@ -35,7 +35,7 @@ const VERIFIED_CACHE_MAX: usize = 100_000;
 pub struct Registry {
     accounts: RwLock<HashMap<ClientId, Arc<ServiceAccount>>>,
     writes: tokio::sync::Mutex<()>,
-    revoked: RwLock<HashMap<String, DateTime<Utc>>>,
+    revoked: RwLock<crate::revoked::RevokedTokens>,
     verified: RwLock<HashMap<String, Arc<VerifiedToken>>>,
     /// When each secret last minted a token, with the account it belongs to.
     secret_use: Mutex<HashMap<SecretId, (ClientId, DateTime<Utc>)>>,
@@ -214,7 +214,7 @@ impl Registry {
                 self.reload(store, *id).await.map(|_| ())
             }
             Change::Revoked { jti, expires_at } => {
-                self.add_revoked(jti.clone(), *expires_at);
+                self.add_revoked(jti, *expires_at);
                 Ok(())
             }
             // The store has already moved its API-key version; nothing is held here.
@@ -229,10 +229,10 @@ impl Registry {
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {
-        read(&self.revoked).contains_key(jti)
+        read(&self.revoked).contains(jti)
     }
 
-    pub fn add_revoked(&self, jti: String, exp: DateTime<Utc>) {
+    pub fn add_revoked(&self, jti: &str, exp: DateTime<Utc>) {
         write(&self.revoked).insert(jti, exp);
     }
 
@@ -390,7 +390,7 @@ impl Registry {
             }
         }
         store.purge_revoked_tokens(now).await?;
-        write(&self.revoked).retain(|_, exp| *exp > now);
+        write(&self.revoked).purge_expired(now);
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use crate::*;
 
 mod api_key_access;
+mod checkpoint;
 mod clusters;
 mod events;
 
@@ -46,6 +47,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     revocations: Arc<RevocationQueue>,
     api_keys_version: Arc<AtomicU64>,
+    _checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
 /// Bumps the API-key version when dropped, i.e. after the write (and its commit) on every path
@@ -114,10 +116,11 @@ impl SqliteStore {
     }
 
     async fn connect(opts: SqliteConnectOptions) -> StoreResult<Self> {
+        // Checkpoints run beside the writer, not in its commits (see `checkpoint`).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(opts.clone())
+            .connect_with(opts.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .map_err(backend)?;
         MIGRATOR
@@ -127,14 +130,21 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
+            .connect_with(opts.clone())
+            .await
+            .map_err(backend)?;
+        let checkpoints = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await
             .map_err(backend)?;
         Ok(Self {
             pool,
-            writer,
+            writer: writer.clone(),
             revocations: Arc::default(),
             api_keys_version: Arc::default(),
+            _checkpointer: Arc::new(checkpoint::spawn(checkpoints, writer)),
         })
     }
 
