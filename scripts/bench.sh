@@ -74,56 +74,16 @@ wrk.headers["Accept"] = "application/vnd.atlas.2024-08-05+json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
 
-# Requests made up front are pipelined on a few keep-alive connections (a sequential loop took
-# longer than the whole benchmark): PIPE sends batches of raw requests and yields each
-# response's headers and body.
-cat >"$WORK/pipe.py" <<'PY'
-import socket, urllib.parse
-
-def pipelined(url, raw_requests, batch=500):
-    u = urllib.parse.urlparse(url)
-    s = socket.create_connection((u.hostname, u.port))
-    buf = b""
-    for i in range(0, len(raw_requests), batch):
-        chunk = raw_requests[i:i + batch]
-        s.sendall(b"".join(chunk))
-        for _ in chunk:
-            while b"\r\n\r\n" not in buf:
-                buf += s.recv(1 << 20)
-            head, buf = buf.split(b"\r\n\r\n", 1)
-            headers = head.decode("latin-1").split("\r\n")
-            length = 0
-            for h in headers:
-                if h.lower().startswith("content-length:"):
-                    length = int(h.split(":", 1)[1])
-            while len(buf) < length:
-                buf += s.recv(1 << 20)
-            body, buf = buf[:length], buf[length:]
-            yield headers, body
-    s.close()
-PY
 # Tokens to revoke: one per revocation request, minted up front (enough for 25,000/s).
 NTOKENS=$(( DURATION * 25000 > 30000 ? DURATION * 25000 : 30000 ))
-python3 - "$URL" "$BASIC" "$WORK/tokens.txt" "$NTOKENS" "$WORK" <<'PY'
-import json, sys
-sys.path.insert(0, sys.argv[5])
-from pipe import pipelined
-url, basic, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-body = b"grant_type=client_credentials"
-req = (b"POST /api/oauth/token HTTP/1.1\r\nHost: bench\r\nAuthorization: Basic " + basic.encode()
-       + b"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: "
-       + str(len(body)).encode() + b"\r\n\r\n" + body)
-with open(out, "w") as f:
-    for headers, b in pipelined(url, [req] * n):
-        f.write(json.loads(b)["access_token"] + "\n")
-PY
+python3 scripts/bench_pipe.py tokens "$URL" "$BASIC" "$WORK/tokens.txt" "$NTOKENS"
 # Digest: each request needs a fresh (nonce, nc) pair, so fetch challenges up front and
 # precompute one Authorization header per request (MD5, as Atlas clients use).
 # The same resource as the Bearer GET, so the ratio compares the two authentications.
-python3 - "$URL" "$PUB" "$PRIV" "/api/atlas/v2/orgs/$ORG/serviceAccounts/$CID" "$WORK/digest.txt" 150000 "$WORK" <<'PY'
+python3 - "$URL" "$PUB" "$PRIV" "/api/atlas/v2/orgs/$ORG/serviceAccounts/$CID" "$WORK/digest.txt" 150000 <<'PY'
 import hashlib, re, sys
-sys.path.insert(0, sys.argv[7])
-from pipe import pipelined
+sys.path.insert(0, "scripts")
+from bench_pipe import pipelined
 url, user, pw, path, out, n = sys.argv[1:5] + [sys.argv[5], int(sys.argv[6])]
 md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
 ha1, ha2 = md5(f"{user}:MMS Public API:{pw}"), md5(f"GET:{path}")
