@@ -50,13 +50,14 @@ pub(super) fn spawn(own: SqlitePool, writer: SqlitePool) -> Checkpointer {
 async fn run(own: SqlitePool, writer: SqlitePool, mut stopped: watch::Receiver<()>) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut finished = None;
     loop {
         tokio::select! {
             // Never sent: an error means the store is gone.
             _ = stopped.changed() => break,
             _ = tick.tick() => {}
         }
-        if let Err(e) = round(&own, &writer, FINISH_FRAMES).await {
+        if let Err(e) = round(&own, &writer, FINISH_FRAMES, &mut finished).await {
             tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
         }
     }
@@ -64,11 +65,14 @@ async fn run(own: SqlitePool, writer: SqlitePool, mut stopped: watch::Receiver<(
 }
 
 /// Passive passes while they shrink what is left to copy; then, if the log is `finish_from`
-/// frames long or more, one pass on the writer connection. Returns the last pass.
+/// frames long or more, one pass on the writer connection, unless the log is still the one the
+/// last such pass left whole (`finished`: nothing was written since, and the next write starts
+/// it again; an idle server does not take the writer ten times a second). Returns the last pass.
 pub(super) async fn round(
     own: &SqlitePool,
     writer: &SqlitePool,
     finish_from: i64,
+    finished: &mut Option<i64>,
 ) -> Result<Pass, sqlx::Error> {
     let mut pass = passive(own).await?;
     for _ in 1..PASSES {
@@ -82,9 +86,11 @@ pub(super) async fn round(
             break;
         }
     }
-    if pass.log >= finish_from {
+    let unchanged = pass.whole() && *finished == Some(pass.log);
+    if pass.log >= finish_from && !unchanged {
         let mut conn = writer.acquire().await?;
         pass = passive(&mut *conn).await?;
+        *finished = pass.whole().then_some(pass.log);
     }
     Ok(pass)
 }
@@ -122,27 +128,42 @@ where
 mod tests {
     use super::*;
     use crate::sqlite::SqliteStore;
-    use sqlx::sqlite::SqlitePoolOptions;
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
 
-    async fn setup() -> (tempfile::TempDir, SqliteStore, SqlitePool) {
+    /// A writer connection set up as the store sets up its own, and a connection for the
+    /// checkpoints, on a scratch database: no store, so no checkpoint task of its own runs
+    /// beside the test's rounds (a pass that meets another checkpoint reports busy).
+    async fn setup() -> (tempfile::TempDir, SqlitePool, SqlitePool) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open(&path).await.expect("open");
-        let own = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("checkpoint connection");
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let pool = |opts: SqliteConnectOptions| async move {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+                .expect("connect")
+        };
+        let writer = pool(opts.clone().pragma("wal_autocheckpoint", "0")).await;
+        let own = pool(opts).await;
         sqlx::query("CREATE TABLE scratch (x BLOB)")
-            .execute(&store.writer)
+            .execute(&writer)
             .await
             .expect("scratch table");
-        (dir, store, own)
+        (dir, writer, own)
     }
 
     #[tokio::test]
     async fn commits_never_checkpoint() {
-        let (_dir, store, _own) = setup().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
         let (pages,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
             .fetch_one(&store.writer)
             .await
@@ -150,33 +171,59 @@ mod tests {
         assert_eq!(pages, 0, "the writer must leave checkpoints to the task");
     }
 
+    /// Once a finishing pass has left the log whole and nothing has been written since, a round
+    /// does not take the writer connection again.
+    #[tokio::test]
+    async fn an_idle_log_is_not_finished_twice() {
+        let (_dir, writer, own) = setup().await;
+        sqlx::query("INSERT INTO scratch VALUES (randomblob(3000))")
+            .execute(&writer)
+            .await
+            .expect("write");
+        let mut finished = None;
+        let first = round(&own, &writer, 0, &mut finished).await.expect("round");
+        assert!(first.whole() && finished == Some(first.log));
+        // The writer connection is busy now; a round that tried to take it would wait forever.
+        let _held = writer.acquire().await.expect("writer");
+        let again = tokio::time::timeout(
+            Duration::from_secs(30),
+            round(&own, &writer, 0, &mut finished),
+        )
+        .await
+        .expect("the round waited for the writer connection")
+        .expect("round");
+        assert_eq!(again.log, first.log);
+    }
+
     /// Under steady writes, passive passes alone never let the log start again (the writer is
     /// always inside a transaction); a round that finishes on the writer connection does.
     #[tokio::test]
     async fn the_log_starts_again_under_steady_writes() {
         for (finish_from, bounded) in [(0, true), (i64::MAX, false)] {
-            let (_dir, store, own) = setup().await;
-            let writer = store.writer.clone();
-            let writes = tokio::spawn(async move {
-                for _ in 0..400 {
-                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-                    sqlx::query("INSERT INTO scratch VALUES (randomblob(3000))")
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
+            let (_dir, writer, own) = setup().await;
+            let writes = tokio::spawn({
+                let writer = writer.clone();
+                async move {
+                    for _ in 0..400 {
+                        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                        sqlx::query("INSERT INTO scratch VALUES (randomblob(3000))")
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                    }
+                    Ok::<_, sqlx::Error>(())
                 }
-                Ok::<_, sqlx::Error>(())
             });
-            let mut longest = 0;
+            let (mut longest, mut finished) = (0, None);
             while !writes.is_finished() {
-                let pass = round(&own, &store.writer, finish_from)
+                let pass = round(&own, &writer, finish_from, &mut finished)
                     .await
                     .expect("round");
                 longest = longest.max(pass.log);
                 tokio::task::yield_now().await;
             }
             writes.await.expect("join").expect("writes");
-            // 400 transactions write about 800 frames; a round that finishes lets the log start
+            // 400 transactions write about 1,300 frames; a round that finishes lets the log start
             // again, so it holds only what was written since the round before.
             assert_eq!(
                 longest < 400,
