@@ -73,15 +73,31 @@ pub struct PgStore {
 /// `<node>|keys|`, `<node>|all|`.
 const CHANNEL: &str = "tessera_changes";
 
-/// Queues a notification in the transaction.
-async fn notify(tx: &mut Transaction<'_, Postgres>, node: &str, what: &str) -> StoreResult<()> {
+/// Queues a notification of `change` in the transaction.
+async fn notify(
+    tx: &mut Transaction<'_, Postgres>,
+    node: &str,
+    change: &Change,
+) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
-        .bind(format!("{node}|{what}"))
+        .bind(payload(node, change))
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
     Ok(())
+}
+
+/// The notification payload of `change` from `node` (read back by [`parse_change`]).
+fn payload(node: &str, change: &Change) -> String {
+    match change {
+        Change::Account(id) => format!("{node}|sa|{}", id.0.to_hex()),
+        Change::Revoked { jti, expires_at } => {
+            format!("{node}|rv|{}|{jti}", to_millis(*expires_at))
+        }
+        Change::ApiKeys => format!("{node}|keys|"),
+        Change::Everything => format!("{node}|all|"),
+    }
 }
 
 /// A notification from another node, as a [`Change`]; `None` for our own or a malformed one.
@@ -853,7 +869,7 @@ impl Store for PgStore {
             Ok(_) => {}
         }
         write_new_org(&mut tx, &new).await?;
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await
     }
 
@@ -861,7 +877,7 @@ impl Store for PgStore {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         write_new_org(&mut tx, &new).await?;
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await
     }
 
@@ -974,7 +990,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(DeleteOrgOutcome::NotFound);
         }
-        notify(&mut tx, &self.node, "all|").await?;
+        notify(&mut tx, &self.node, &Change::Everything).await?;
         commit_with(tx, events).await?;
         Ok(DeleteOrgOutcome::Deleted)
     }
@@ -991,7 +1007,7 @@ impl Store for PgStore {
         if let Some(key) = creator {
             upsert_key_group(&mut tx, key, group.id, &[GroupRole::Owner]).await?;
         }
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await
     }
 
@@ -1226,7 +1242,7 @@ impl Store for PgStore {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         insert_api_key(&mut tx, key).await?;
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await
     }
 
@@ -1335,7 +1351,7 @@ impl Store for PgStore {
         if let Some((group, roles)) = group_roles {
             upsert_key_group(&mut tx, id, group, roles).await?;
         }
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1359,7 +1375,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         upsert_key_group(&mut tx, id, group, roles).await?;
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1383,7 +1399,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1399,7 +1415,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, "keys|").await?;
+        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1505,12 +1521,7 @@ impl Store for PgStore {
             upsert_sa_group(&mut tx, a.client_id, *group, roles).await?;
         }
         insert_access_entries(&mut tx, a.client_id, &a.access_list).await?;
-        notify(
-            &mut tx,
-            &self.node,
-            &format!("sa|{}", a.client_id.0.to_hex()),
-        )
-        .await?;
+        notify(&mut tx, &self.node, &Change::Account(a.client_id)).await?;
         commit_with(tx, events).await
     }
 
@@ -1541,7 +1552,7 @@ impl Store for PgStore {
         if let Some((group, roles)) = group_roles {
             upsert_sa_group(&mut tx, id, group, roles).await?;
         }
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1563,7 +1574,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1594,7 +1605,7 @@ impl Store for PgStore {
             return Ok(AddSecretOutcome::TooMany);
         }
         insert_secret(&mut tx, id, secret).await?;
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(AddSecretOutcome::Added)
     }
@@ -1617,7 +1628,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1649,7 +1660,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         insert_access_entries(&mut tx, id, entries).await?;
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1672,7 +1683,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1711,7 +1722,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         upsert_sa_group(&mut tx, id, group, roles).await?;
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1734,7 +1745,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &format!("sa|{}", id.0.to_hex())).await?;
+        notify(&mut tx, &self.node, &Change::Account(id)).await?;
         commit_with(tx, events).await?;
         Ok(true)
     }
@@ -1759,12 +1770,11 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        notify(
-            &mut tx,
-            &self.node,
-            &format!("rv|{}|{jti}", to_millis(expires_at)),
-        )
-        .await?;
+        let revoked = Change::Revoked {
+            jti: jti.to_owned(),
+            expires_at,
+        };
+        notify(&mut tx, &self.node, &revoked).await?;
         commit_with(tx, std::slice::from_ref(&event)).await
     }
 
@@ -1906,6 +1916,25 @@ pub mod test_support {
         /// Drops the database (closing any connection still open to it).
         pub async fn drop_database(&self) -> StoreResult<()> {
             PgStore::drop_database(&self.admin_url, &self.name).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_change_reads_back_from_its_payload_but_not_on_its_own_node() {
+        let id = ClientId(ObjectId::parse("6b043ddf227526b225000007").expect("id"));
+        let revoked = Change::Revoked {
+            jti: "0190b2c4d5e67f8a9b0c1d2e3f405162".into(),
+            expires_at: from_millis(1_800_000_000_123),
+        };
+        for change in [Change::Account(id), revoked, Change::ApiKeys, Change::Everything] {
+            let sent = payload("node-a", &change);
+            assert_eq!(parse_change("node-b", &sent), Some(change.clone()), "{sent}");
+            assert_eq!(parse_change("node-a", &sent), None, "{sent}");
         }
     }
 }

@@ -112,7 +112,7 @@ impl PgStore {
                 events.push(event.clone());
             }
         }
-        super::notify(&mut tx, &self.node, "keys|").await?;
+        super::notify(&mut tx, &self.node, &crate::Change::ApiKeys).await?;
         super::commit_with(tx, &events).await?;
         Ok(true)
     }
@@ -154,7 +154,7 @@ impl PgStore {
                 return Ok(DeleteKeyAccessOutcome::WouldLockOut);
             }
         }
-        super::notify(&mut tx, &self.node, "keys|").await?;
+        super::notify(&mut tx, &self.node, &crate::Change::ApiKeys).await?;
         super::commit_with(tx, events).await?;
         Ok(DeleteKeyAccessOutcome::Deleted)
     }

@@ -135,7 +135,7 @@ impl PgStore {
             .await
             .map_err(backend)?;
         // The deletion cascades to memberships of service accounts other nodes hold.
-        super::notify(&mut tx, &self.node, "all|").await?;
+        super::notify(&mut tx, &self.node, &crate::Change::Everything).await?;
         commit_with(tx, events).await?;
         Ok(DeleteGroupOutcome::Deleted)
     }
