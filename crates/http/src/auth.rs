@@ -19,6 +19,7 @@ use crate::client_addr::client_addr;
 use crate::error::ApiError;
 use crate::oauth::note_access;
 use crate::state::{AppState, DigestKey};
+use crate::tokens::TokenRejection;
 use std::sync::Arc;
 
 /// The authenticated principal of a request.
@@ -55,10 +56,26 @@ async fn digest_key(
     public_key: &str,
 ) -> Result<Option<Arc<DigestKey>>, ApiError> {
     let version = state.store.api_keys_version();
-    if let Some(key) = state.api_keys.get(version, public_key) {
-        return Ok(Some(key));
+    // The cache is only as current as the change feed: while this node is out of date with
+    // the store, the key is read from the store (in time, or 503).
+    let fresh = state.registry.is_fresh();
+    if fresh {
+        if let Some(key) = state.api_keys.get(version, public_key) {
+            return Ok(Some(key));
+        }
     }
-    let Some(record) = state.store.get_api_key_by_public_key(public_key).await? else {
+    let read = state.store.get_api_key_by_public_key(public_key);
+    let record = if fresh {
+        read.await?
+    } else {
+        tokio::time::timeout(crate::STALE_WAIT, read)
+            .await
+            .map_err(|_| {
+                tracing::warn!("digest: the store did not answer in time while out of date");
+                ApiError::unavailable()
+            })??
+    };
+    let Some(record) = record else {
         return Ok(None);
     };
     let open = |sealed: &[u8]| {
@@ -201,23 +218,97 @@ fn bearer_challenge() -> ApiError {
     )
 }
 
-fn bearer_caller(parts: &Parts, state: &AppState, token: &str) -> Result<Principal, ApiError> {
+/// What is needed to decide on a token cannot be had now (the store is unreachable, or this
+/// node is out of date with it and could not catch up in time): 503.
+#[derive(Debug)]
+pub struct Undecidable;
+
+impl From<Undecidable> for ApiError {
+    fn from(_: Undecidable) -> Self {
+        ApiError::unavailable()
+    }
+}
+
+impl From<Undecidable> for crate::oauth::OAuthError {
+    fn from(_: Undecidable) -> Self {
+        crate::oauth::OAuthError::Unavailable
+    }
+}
+
+/// Full verification of a Bearer token (see [`crate::tokens::TokenService::authenticate`]),
+/// on a mirror that is current (else [`Undecidable`]); a token whose account or secret the
+/// mirror does not hold is checked again after reading that account from the store, since
+/// it may have been created on another node a moment ago.
+pub async fn authenticate_bearer(
+    state: &AppState,
+    token: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<
+    Result<
+        (
+            Arc<crate::registry::VerifiedToken>,
+            Arc<tessera_store::ServiceAccount>,
+        ),
+        TokenRejection,
+    >,
+    Undecidable,
+> {
+    if !state
+        .registry
+        .ensure_fresh(state.store.as_ref(), crate::STALE_WAIT)
+        .await
+    {
+        tracing::warn!("bearer token not decided: this node is out of date with the store");
+        return Err(Undecidable);
+    }
+    let tokens = state.tokens.current();
+    match tokens.authenticate(&state.registry, token, now) {
+        Err(TokenRejection::AccountGone(id)) => {
+            state
+                .registry
+                .get_or_load(state.store.as_ref(), id)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "bearer: reading an unknown account failed");
+                    Undecidable
+                })?;
+        }
+        Err(TokenRejection::SecretGone(id)) => {
+            state
+                .registry
+                .refresh(state.store.as_ref(), id)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "bearer: re-reading an account failed");
+                    Undecidable
+                })?;
+        }
+        decided => return Ok(decided),
+    }
+    Ok(tokens.authenticate(&state.registry, token, now))
+}
+
+async fn bearer_caller(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<Principal, ApiError> {
     let now = state.clock.now();
-    let (verified, account) = state
-        .tokens
-        .authenticate(&state.registry, token, now)
-        .map_err(|rejection| {
-            tracing::info!(?rejection, "bearer token refused");
-            // The token's subject is not trusted before verification: counted per address.
-            note_failure(
-                parts,
-                state,
-                EventType::ServiceAccountAuthenticationFailed,
-                None,
-                UNKNOWN_PRINCIPAL,
-            );
-            bearer_challenge()
-        })?;
+    let (verified, account) =
+        authenticate_bearer(state, token, now)
+            .await?
+            .map_err(|rejection| {
+                tracing::info!(?rejection, "bearer token refused");
+                // The token's subject is not trusted before verification: counted per address.
+                note_failure(
+                    parts,
+                    state,
+                    EventType::ServiceAccountAuthenticationFailed,
+                    None,
+                    UNKNOWN_PRINCIPAL,
+                );
+                bearer_challenge()
+            })?;
     let peer = client_addr(parts, &state.settings.trusted_proxies);
     if !allows(account.access_list.iter().map(|e| &e.entry), peer) {
         return Err(not_on_access_list(peer));
@@ -242,7 +333,7 @@ impl FromRequestParts<AppState> for Caller {
             digest_caller(parts, state, value).await?
         } else if scheme.eq_ignore_ascii_case("bearer") {
             let token = value[scheme.len()..].trim();
-            bearer_caller(parts, state, token)?
+            bearer_caller(parts, state, token).await?
         } else {
             return Err(challenge(state, false));
         };

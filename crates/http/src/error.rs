@@ -115,6 +115,17 @@ impl ApiError {
         .with_params([json!(path)])
     }
 
+    /// A 503: what the request needs (the database, or a current view of it) cannot be had
+    /// now. Nothing was acknowledged; the client may retry.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "The service cannot answer this request now (its database is unreachable or this \
+             node is out of date with it). Try again.",
+        )
+    }
+
     /// A 500 whose detail never reaches the client: it is logged with the request id.
     pub fn internal(log_detail: impl std::fmt::Display) -> Self {
         let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
@@ -168,7 +179,13 @@ impl From<ValidationError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                ApiError::unavailable()
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

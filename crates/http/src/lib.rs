@@ -37,6 +37,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use error::ApiError;
 use routes::{api_key_access, api_keys, events, groups, orgs, service_accounts as sa};
 pub use state::{AppState, AppStateInner, Crypto, HttpSettings};
+
+/// How long a request waits for a node that is out of date with the store to catch up
+/// before it is refused with 503 (see `registry::Registry::ensure_fresh`).
+pub const STALE_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
 use version::{versioned, Dialect, Versions, V2023, V2024};
 
 /// One family of routes that share their resource versions.

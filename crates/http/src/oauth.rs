@@ -49,6 +49,24 @@ pub enum OAuthError {
         retry_after_secs: u64,
     },
     ServerError,
+    /// The database is unreachable, or this node is out of date with it and could not catch
+    /// up in time: 503 `temporarily_unavailable`, nothing decided.
+    Unavailable,
+}
+
+impl From<tessera_store::StoreError> for OAuthError {
+    fn from(e: tessera_store::StoreError) -> Self {
+        match e {
+            tessera_store::StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "oauth: store unavailable");
+                OAuthError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "oauth: store error");
+                OAuthError::ServerError
+            }
+        }
+    }
 }
 
 impl IntoResponse for OAuthError {
@@ -86,6 +104,12 @@ impl IntoResponse for OAuthError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 "Unexpected error.",
+            ),
+            OAuthError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The service cannot decide this now (its database is unreachable or this node \
+                 is out of date with it). Try again.",
             ),
             OAuthError::RateLimited {
                 path,
@@ -307,15 +331,54 @@ fn basic(
 }
 
 /// Checks a client's credentials against the mirror: same work and the same answer for an
-/// unknown client, a wrong secret and an expired one.
-fn authenticate_client(
+/// unknown client, a wrong secret and an expired one. The mirror must be current (else 503);
+/// an account it does not hold, or whose secrets do not match, is read from the store before
+/// the client is refused (it may have been created or given a secret on another node a
+/// moment ago).
+async fn authenticate_client(
     state: &AppState,
     client_id: &str,
     secret: &tessera_domain::secrets::SecretValue,
     peer: IpAddr,
 ) -> Result<(Arc<ServiceAccount>, SecretId), OAuthError> {
+    if !state
+        .registry
+        .ensure_fresh(state.store.as_ref(), crate::STALE_WAIT)
+        .await
+    {
+        tracing::warn!(%peer, "oauth: refused, this node is out of date with the store");
+        return Err(OAuthError::Unavailable);
+    }
     let presented = state.crypto.hasher.hash(secret.expose());
     let parsed = ClientId::parse(client_id).ok();
+    let mut account = match parsed {
+        Some(id) => state.registry.get_or_load(state.store.as_ref(), id).await?,
+        None => None,
+    };
+    if let Some(a) = &account {
+        let known = a
+            .secrets
+            .iter()
+            .any(|s| SecretHasher::hashes_match(&presented, &s.hash));
+        if !known {
+            account = state
+                .registry
+                .refresh(state.store.as_ref(), a.client_id)
+                .await?;
+        }
+    }
+    check_client(state, account, parsed, client_id, &presented, peer)
+}
+
+/// [`authenticate_client`]'s decision on the account as read.
+fn check_client(
+    state: &AppState,
+    account: Option<Arc<ServiceAccount>>,
+    parsed: Option<ClientId>,
+    client_id: &str,
+    presented: &[u8],
+    peer: IpAddr,
+) -> Result<(Arc<ServiceAccount>, SecretId), OAuthError> {
     let failed = |org, principal: &str| {
         state.registry.auth_failures.note(
             EventType::ServiceAccountAuthenticationFailed,
@@ -326,7 +389,6 @@ fn authenticate_client(
             state.clock.now(),
         )
     };
-    let account = parsed.and_then(|id| state.registry.get(id));
     let Some(account) = account else {
         match parsed {
             Some(id) => failed(None, &id.to_string()),
@@ -346,7 +408,7 @@ fn authenticate_client(
     let matched = account
         .secrets
         .iter()
-        .filter(|s| SecretHasher::hashes_match(&presented, &s.hash))
+        .filter(|s| SecretHasher::hashes_match(presented, &s.hash))
         .map(|s| (s.id, s.expires_at))
         .next_back();
     match matched {
@@ -417,12 +479,16 @@ async fn token_inner(
     if param(&form, "scope").is_some_and(|s| !s.is_empty()) {
         return Err(OAuthError::InvalidGrant);
     }
-    let (account, secret_id) = authenticate_client(state, &client_id, &secret, peer)?;
+    let (account, secret_id) = authenticate_client(state, &client_id, &secret, peer).await?;
     let now = state.clock.now();
-    let minted = state.tokens.mint(&account, secret_id, now).map_err(|e| {
-        tracing::error!(error = %e, "token signing failed");
-        OAuthError::ServerError
-    })?;
+    let minted = state
+        .tokens
+        .current()
+        .mint(&account, secret_id, now)
+        .map_err(|e| {
+            tracing::error!(error = %e, "token signing failed");
+            OAuthError::ServerError
+        })?;
     state
         .registry
         .note_secret_use(account.client_id, secret_id, now);
@@ -458,7 +524,7 @@ async fn authenticated_client(
             .oauth_limits
             .check(l, path, limit_key(peer, &client_id))?;
     }
-    let (account, _) = authenticate_client(state, &client_id, &secret, peer)?;
+    let (account, _) = authenticate_client(state, &client_id, &secret, peer).await?;
     note_access(state, &account, peer);
     Ok(account)
 }
@@ -506,7 +572,7 @@ async fn revoke_inner(
             .into_response()
     };
     // Unknown, malformed and expired tokens: nothing to do, and 200 (RFC 7009 §2.2).
-    let Ok(claims) = state.tokens.verify_signature(token, now) else {
+    let Ok(claims) = state.tokens.current().verify_signature(token, now) else {
         return Ok(ok());
     };
     if claims.sub != account.client_id.to_string() {
@@ -539,7 +605,7 @@ async fn revoke_inner(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "recording a revocation failed");
-            OAuthError::ServerError
+            OAuthError::from(e)
         })?;
     state.registry.add_revoked(&claims.jti, exp);
     state.registry.forget_verified(token);
@@ -568,7 +634,7 @@ pub async fn introspect(State(state): State<AppState>, Peer(peer): Peer, req: Re
             .filter(|t| !t.is_empty())
             .ok_or(OAuthError::InvalidForm(FormProblem::Missing("token")))?;
         let now = state.clock.now();
-        let body = match state.tokens.authenticate(&state.registry, token, now) {
+        let body = match crate::auth::authenticate_bearer(&state, token, now).await? {
             Ok((v, account)) if account.org_id == caller.org_id => json!({
                 "active": true,
                 "client_id": v.claims.sub,
@@ -604,7 +670,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        state.tokens.jwks().to_string(),
+        state.tokens.current().jwks().to_string(),
     )
         .into_response()
 }
@@ -613,7 +679,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let base = state.public_url();
     let body = json!({
-        "issuer": state.tokens.issuer(),
+        "issuer": state.tokens.current().issuer(),
         "token_endpoint": format!("{base}{TOKEN_PATH}"),
         "revocation_endpoint": format!("{base}{REVOKE_PATH}"),
         "introspection_endpoint": format!("{base}{INTROSPECT_PATH}"),

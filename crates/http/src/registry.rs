@@ -8,12 +8,18 @@
 //! hold. Usage counters (`lastUsedAt`, access-list `requestCount`) accumulate in memory and
 //! are flushed in batches (Atlas allows such a delay).
 //!
-//! Limitation (documented in architecture.md): the mirror is per process. Several nodes
-//! sharing one database would each need change notification; that comes with PostgreSQL.
+//! Several nodes sharing one database each hold a mirror, kept current by the store's change
+//! feed ([`Registry::apply`]). How current is bounded: the feed's heartbeat
+//! ([`tessera_store::Change::Synced`]) says up to when every change was applied, and past
+//! the staleness bound without one (or while a failed catch-up waits to be retried) the
+//! mirror is not trusted ([`Registry::is_fresh`]): what depends on revocation and account state
+//! is answered from the database or refused. A store without a feed (the embedded SQLite) is
+//! only changed by this process, so its mirror is always current.
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex, RwLock};
 use tessera_domain::{ApiKeyId, ClientId, SecretId};
 use tessera_protocols::jwt::Claims;
@@ -48,6 +54,22 @@ pub struct Registry {
     /// Set when a reload failed and dropped an account from the mirror (fail closed); the
     /// next flush re-reads every account, so the account comes back once the store answers.
     stale: std::sync::atomic::AtomicBool,
+    /// How current the mirror is, for a store that several nodes share.
+    freshness: Freshness,
+}
+
+/// How current the mirror is (see the module documentation).
+#[derive(Default)]
+struct Freshness {
+    /// `None`: no feed (a store only this process changes), always current.
+    bound: Option<std::time::Duration>,
+    /// The last heartbeat applied: every change committed before it is in the mirror.
+    synced_at: Mutex<Option<std::time::Instant>>,
+    /// A change could not be applied (the store failed while re-reading): the mirror is not
+    /// trusted until everything has been re-read.
+    catch_up_failed: std::sync::atomic::AtomicBool,
+    /// Woken whenever `synced_at` moves.
+    moved: tokio::sync::Notify,
 }
 
 /// Access-list uses not yet flushed, by (owner, entry key).
@@ -133,9 +155,19 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Registry {
-    /// Loads every account and the live revocation list.
-    pub async fn load(store: &dyn Store, now: DateTime<Utc>) -> StoreResult<Self> {
-        let reg = Registry::default();
+    /// Loads every account and the live revocation list. With `staleness_bound` (a store
+    /// several nodes share, whose changes arrive through its feed), the mirror is trusted only
+    /// that long after the feed's last heartbeat.
+    pub async fn load(
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        staleness_bound: Option<std::time::Duration>,
+    ) -> StoreResult<Self> {
+        let started = std::time::Instant::now();
+        let mut reg = Registry::default();
+        reg.freshness.bound = staleness_bound;
+        // What the load reads is current as of its start.
+        *lock(&reg.freshness.synced_at) = Some(started);
         let accounts = store.list_service_accounts().await?;
         let revoked = store.revoked_tokens(now).await?;
         write(&reg.accounts).extend(accounts.into_iter().map(|a| (a.client_id, Arc::new(a))));
@@ -198,9 +230,9 @@ impl Registry {
         Ok(())
     }
 
-    /// Applies a change another node committed (or that may have been missed), under the
-    /// same write lock as local changes. A failed re-read drops the account (fail closed) and
-    /// the next flush re-reads every account.
+    /// Applies a change another node committed, under the same write lock as local changes.
+    /// A change that cannot be applied (the store failed while re-reading) leaves the mirror
+    /// untrusted until [`Registry::catch_up`] has re-read everything, revocations included.
     pub async fn apply(
         &self,
         store: &dyn Store,
@@ -208,7 +240,7 @@ impl Registry {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         use tessera_store::Change;
-        match change {
+        let result = match change {
             Change::Account(id) => {
                 let _guard = self.write().await;
                 self.reload(store, *id).await.map(|_| ())
@@ -217,15 +249,119 @@ impl Registry {
                 self.add_revoked(jti, *expires_at);
                 Ok(())
             }
-            // The store has already moved its API-key version; nothing is held here.
-            Change::ApiKeys => Ok(()),
-            Change::Everything => {
-                let revoked = store.revoked_tokens(now).await?;
-                write(&self.revoked).extend(revoked);
-                let _guard = self.write().await;
-                self.reload_all(store).await
+            // The store has already moved its API-key version; nothing is held here. Server
+            // keys are the server's to re-read.
+            Change::ApiKeys | Change::ServerKeys => Ok(()),
+            Change::Everything => self.reload_everything(store, now).await,
+            Change::Synced(at) => {
+                if self.freshness.catch_up_failed.load(SeqCst) {
+                    // Everything is re-read first; the mirror is trusted from the heartbeat
+                    // after that.
+                    self.catch_up(store, now).await?;
+                }
+                self.mark_synced(*at);
+                return Ok(());
+            }
+        };
+        if result.is_err() {
+            self.freshness.catch_up_failed.store(true, SeqCst);
+        }
+        result
+    }
+
+    /// Re-reads the live revocations and every account.
+    async fn reload_everything(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+        let revoked = store.revoked_tokens(now).await?;
+        write(&self.revoked).extend(revoked);
+        let _guard = self.write().await;
+        self.reload_all(store).await
+    }
+
+    /// After a change could not be applied: re-reads everything, revocations included, and
+    /// trusts the mirror again only when that succeeded.
+    pub async fn catch_up(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+        match self.reload_everything(store, now).await {
+            Ok(()) => {
+                self.freshness.catch_up_failed.store(false, SeqCst);
+                tracing::info!("caught up after a failed change; the mirror is trusted again");
+                Ok(())
+            }
+            Err(e) => {
+                self.freshness.catch_up_failed.store(true, SeqCst);
+                Err(e)
             }
         }
+    }
+
+    fn mark_synced(&self, at: std::time::Instant) {
+        {
+            let mut synced = lock(&self.freshness.synced_at);
+            if synced.is_none_or(|s| s < at) {
+                *synced = Some(at);
+            }
+        }
+        self.freshness.moved.notify_waiters();
+    }
+
+    /// Whether the mirror may be trusted for decisions that depend on revocation and account
+    /// state: always without a feed; with one, within the staleness bound of the feed's last
+    /// heartbeat and with no failed catch-up pending.
+    pub fn is_fresh(&self) -> bool {
+        let Some(bound) = self.freshness.bound else {
+            return true;
+        };
+        if self.freshness.catch_up_failed.load(SeqCst) {
+            return false;
+        }
+        lock(&self.freshness.synced_at).is_some_and(|t| t.elapsed() <= bound)
+    }
+
+    /// [`Registry::is_fresh`], or, when the mirror is stale, asks the feed to read the
+    /// database now and waits up to `wait` for it to answer. `false`: still stale (refuse).
+    pub async fn ensure_fresh(&self, store: &dyn Store, wait: std::time::Duration) -> bool {
+        if self.is_fresh() {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        store.nudge_feed();
+        loop {
+            let moved = self.freshness.moved.notified();
+            if self.is_fresh() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return self.is_fresh();
+            }
+        }
+    }
+
+    /// The account, or, when the mirror does not hold it (it may have been created on another
+    /// node a moment ago), as the store has it (then held). `Ok(None)`: the store does not
+    /// have it either.
+    pub async fn get_or_load(
+        &self,
+        store: &dyn Store,
+        id: ClientId,
+    ) -> StoreResult<Option<Arc<ServiceAccount>>> {
+        if let Some(a) = self.get(id) {
+            return Ok(Some(a));
+        }
+        let _guard = self.write().await;
+        if let Some(a) = self.get(id) {
+            return Ok(Some(a));
+        }
+        self.reload(store, id).await
+    }
+
+    /// Re-reads the account under the write lock (a secret created on another node a moment
+    /// ago, not yet applied here).
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        id: ClientId,
+    ) -> StoreResult<Option<Arc<ServiceAccount>>> {
+        let _guard = self.write().await;
+        self.reload(store, id).await
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {

@@ -10,7 +10,7 @@ use tessera_store::{ApiKeyRecord, Store};
 
 use crate::oauth::OAuthLimits;
 use crate::registry::Registry;
-use crate::tokens::TokenService;
+use crate::tokens::Tokens;
 
 /// Server-held key material, loaded once at start (never per request).
 pub struct Crypto {
@@ -63,7 +63,8 @@ pub struct AppStateInner {
     pub metrics: Option<PrometheusHandle>,
     /// Service accounts, revocations and usage, in memory (see `registry`).
     pub registry: Arc<Registry>,
-    pub tokens: Arc<TokenService>,
+    /// The token service, replaced whole when the server keys change.
+    pub tokens: Arc<Tokens>,
     pub oauth_limits: Arc<OAuthLimits>,
     /// API keys with their unsealed Digest HA1 values, by public key (see [`ApiKeyCache`]).
     pub api_keys: ApiKeyCache,

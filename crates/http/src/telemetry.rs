@@ -129,15 +129,29 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready: the store answers within [`READY_TIMEOUT`] and the in-memory mirror is current
+/// (a node cut off from the change feed is not ready, so a load balancer routes around it).
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) if state.registry.is_fresh() => (StatusCode::OK, "ready").into_response(),
+        Ok(Ok(())) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "out of date with the store",
+        )
+            .into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("readiness check: the store did not answer in time");
             (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
         }
     }
 }
+
+/// How long `/readyz` waits for the store.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {

@@ -15,7 +15,8 @@ pub const AUDIENCE: &str = "api://admin";
 pub const LEEWAY_SECS: i64 = 30;
 
 pub struct TokenService {
-    signer: JwtSigner,
+    /// Every key with the instant from which it signs (`None`: from the start), oldest first.
+    signers: Vec<(JwtSigner, Option<DateTime<Utc>>)>,
     verifier: JwtVerifier,
     issuer: String,
     /// Every verification key, as published in the JWKS (rotation keeps old ones).
@@ -28,8 +29,10 @@ pub enum TokenRejection {
     Invalid(JwtError),
     Expired,
     Revoked,
-    AccountGone,
-    SecretGone,
+    /// The mirror does not hold the token's account.
+    AccountGone(ClientId),
+    /// The account as held has no secret of the token's id.
+    SecretGone(ClientId),
     /// The minting secret has expired: its tokens end with it, not up to an hour later.
     SecretExpired,
 }
@@ -44,30 +47,79 @@ fn jti(now: DateTime<Utc>) -> String {
     uuid::Uuid::new_v7(ts).simple().to_string()
 }
 
+/// The token service in use, replaced whole when the server keys change (a rotation another
+/// node made): requests take the current one with [`Tokens::current`].
+pub struct Tokens(std::sync::RwLock<Arc<TokenService>>);
+
+impl Tokens {
+    pub fn new(service: TokenService) -> Self {
+        Self(std::sync::RwLock::new(Arc::new(service)))
+    }
+
+    pub fn current(&self) -> Arc<TokenService> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, service: TokenService) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(service);
+    }
+}
+
 pub struct Minted {
     pub token: String,
     pub claims: Claims,
 }
 
+/// One token-signing key as the server keys hold it.
+pub struct KeyMaterial {
+    pub kid: String,
+    pub pkcs8: Vec<u8>,
+    /// The key signs from this instant on (a rotated key is published to every node before
+    /// it signs); `None`: at once.
+    pub signs_from: Option<DateTime<Utc>>,
+}
+
 impl TokenService {
-    /// `keys`: (kid, PKCS#8) pairs; the last one signs, all verify (rotation).
-    pub fn new(issuer: String, keys: &[(String, Vec<u8>)]) -> Result<Self, JwtError> {
+    /// `keys`, oldest first: every one verifies; the newest whose `signs_from` has come signs.
+    pub fn new(issuer: String, keys: &[KeyMaterial]) -> Result<Self, JwtError> {
         let mut verifier = JwtVerifier::new(issuer.clone(), AUDIENCE.to_owned(), LEEWAY_SECS);
-        let mut signer = None;
+        let mut signers = Vec::with_capacity(keys.len());
         let mut jwks = Vec::with_capacity(keys.len());
-        for (kid, pkcs8) in keys {
-            let s = JwtSigner::from_pkcs8(kid, pkcs8)?;
-            verifier.add_key(kid, s.public_key_bytes());
+        for k in keys {
+            let s = JwtSigner::from_pkcs8(&k.kid, &k.pkcs8)?;
+            verifier.add_key(&k.kid, s.public_key_bytes());
             jwks.push(s.public_jwk());
-            signer = Some(s);
+            signers.push((s, k.signs_from));
         }
-        let signer = signer.ok_or(JwtError::Crypto("no signing key"))?;
+        if signers.is_empty() {
+            return Err(JwtError::Crypto("no signing key"));
+        }
         Ok(Self {
-            signer,
+            signers,
             verifier,
             issuer,
             jwks: serde_json::json!({ "keys": jwks }),
         })
+    }
+
+    /// The key that signs at `now`: the newest one whose time has come (the oldest if none
+    /// has, which only a clock set back can cause).
+    fn signer(&self, now: DateTime<Utc>) -> Result<&JwtSigner, JwtError> {
+        self.signers
+            .iter()
+            .rev()
+            .find(|(_, from)| from.is_none_or(|f| f <= now))
+            .or(self.signers.first())
+            .map(|(s, _)| s)
+            .ok_or(JwtError::Crypto("no signing key"))
+    }
+
+    /// Every kid this service verifies, oldest first.
+    pub fn kids(&self) -> Vec<String> {
+        self.signers
+            .iter()
+            .map(|(s, _)| s.kid().to_owned())
+            .collect()
     }
 
     pub fn issuer(&self) -> &str {
@@ -95,7 +147,7 @@ impl TokenService {
             org_id: account.org_id.to_string(),
             secret_id: secret.to_string(),
         };
-        let token = self.signer.sign(&claims)?;
+        let token = self.signer(now)?.sign(&claims)?;
         Ok(Minted { token, claims })
     }
 
@@ -144,12 +196,12 @@ impl TokenService {
         }
         let account = registry
             .get(verified.client_id)
-            .ok_or(TokenRejection::AccountGone)?;
+            .ok_or(TokenRejection::AccountGone(verified.client_id))?;
         let secret = account
             .secrets
             .iter()
             .find(|s| s.id == verified.secret_id)
-            .ok_or(TokenRejection::SecretGone)?;
+            .ok_or(TokenRejection::SecretGone(verified.client_id))?;
         if !secret_is_active(secret.expires_at, now) {
             return Err(TokenRejection::SecretExpired);
         }

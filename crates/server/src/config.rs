@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub max_secret_hours: Option<i64>,
     pub max_employee_access_hours: Option<i64>,
     pub usage_flush_secs: Option<u64>,
+    pub max_staleness_ms: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
@@ -62,6 +63,10 @@ pub struct Config {
     pub max_employee_access_hours: i64,
     /// How often usage counters (`lastUsedAt`, `requestCount`) are written to the store.
     pub usage_flush_secs: u64,
+    /// Nodes sharing a database: how long after the change feed's last heartbeat a node still
+    /// trusts what it holds in memory (revocations, accounts, API keys); past it, those
+    /// decisions are read from the database or refused with 503.
+    pub max_staleness_ms: u64,
     /// PEM certificate chain for HTTPS (with `tls_key`); reloaded on SIGHUP.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS (with `tls_cert`).
@@ -98,6 +103,7 @@ impl Default for Config {
             max_secret_hours: 8766,
             max_employee_access_hours: tessera_domain::clusters::DEFAULT_MAX_GRANT_HOURS,
             usage_flush_secs: 10,
+            max_staleness_ms: 2000,
             tls_cert: None,
             tls_key: None,
             master_key_file: None,
@@ -152,6 +158,10 @@ pub struct Overrides {
     /// Seconds between writes of usage counters to the store.
     #[arg(long, env = "TESSERA_USAGE_FLUSH_SECS")]
     pub usage_flush_secs: Option<u64>,
+    /// Nodes sharing a database: milliseconds after the change feed's last heartbeat that a
+    /// node still trusts its memory (then: read from the database, or 503).
+    #[arg(long, env = "TESSERA_MAX_STALENESS_MS")]
+    pub max_staleness_ms: Option<u64>,
     /// PEM certificate (chain) file: serve HTTPS. Needs --tls-key; reloaded on SIGHUP.
     #[arg(long, env = "TESSERA_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -231,6 +241,10 @@ impl Config {
                 .usage_flush_secs
                 .or(file.usage_flush_secs)
                 .unwrap_or(d.usage_flush_secs),
+            max_staleness_ms: o
+                .max_staleness_ms
+                .or(file.max_staleness_ms)
+                .unwrap_or(d.max_staleness_ms),
             tls_cert: o.tls_cert.clone().or(file.tls_cert),
             tls_key: o.tls_key.clone().or(file.tls_key),
             master_key_file: o.master_key_file.clone().or(file.master_key_file),
@@ -284,6 +298,13 @@ impl Config {
         if !(1..=3600).contains(&self.usage_flush_secs) {
             return Err(ConfigError::Invalid(
                 "usage_flush_secs must be between 1 and 3600".into(),
+            ));
+        }
+        // Below the signing-key activation delay (keys::SIGNING_KEY_ACTIVATION), so a rotated
+        // key is held by every node that is still trusted before any token is signed with it.
+        if !(100..=5000).contains(&self.max_staleness_ms) {
+            return Err(ConfigError::Invalid(
+                "max_staleness_ms must be between 100 and 5000".into(),
             ));
         }
         match (&self.tls_cert, &self.tls_key) {

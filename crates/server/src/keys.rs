@@ -16,10 +16,24 @@ use tessera_store::Store;
 
 /// The `meta` key under which the sealed server keys are stored (shared mode).
 pub const SHARED_META_KEY: &str = "server_keys_sealed";
+/// The `meta` key under which a fingerprint of the keys a database is used with is kept (both
+/// modes), so a node started with other keys refuses to start instead of failing requests.
+pub const FINGERPRINT_META_KEY: &str = "server_keys_fingerprint";
 /// Associated data of the sealed keys: a sealed value is only ever opened as this.
 const SHARED_AAD: &[u8] = b"tessera server keys v1";
-/// Signing keys kept: tokens live an hour, so three keys cover any live token.
-const KEEP_SIGNING_KEYS: usize = 3;
+/// A rotated signing key signs only this long after the rotation: every node that is still
+/// trusted (the staleness bound is at most 5 s) holds it by then, so no node refuses a token
+/// it signs.
+pub const SIGNING_KEY_ACTIVATION: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+/// A key that stopped signing is kept until every token it signed has expired (their
+/// lifetime, the verification leeway, and a margin for clocks).
+fn key_retention() -> chrono::TimeDelta {
+    chrono::TimeDelta::seconds(
+        tessera_domain::service_accounts::TOKEN_LIFETIME_SECS
+            + tessera_http::tokens::LEEWAY_SECS
+            + 60,
+    )
+}
 
 /// Reads the master key: 64 hex digits (whitespace around them ignored) in a file that other
 /// users cannot read.
@@ -55,6 +69,10 @@ pub struct SigningKey {
     pub kid: String,
     /// PKCS#8 document, hex.
     pub pkcs8: String,
+    /// When this key starts signing (epoch ms); absent: from the start (keys made before
+    /// rotation had timestamps, and the first key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_from_ms: Option<i64>,
 }
 
 impl SigningKey {
@@ -66,6 +84,7 @@ impl SigningKey {
         Ok(Self {
             kid: hex::encode(&digest.as_ref()[..8]),
             pkcs8: hex::encode(pkcs8),
+            signs_from_ms: None,
         })
     }
 }
@@ -90,33 +109,77 @@ pub fn decode32(field: &str, hex_str: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 impl ServerKeys {
-    /// (kid, PKCS#8 bytes) for every signing key, oldest first.
-    pub fn signing_keys(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    /// Every signing key as the token service takes it, oldest first.
+    pub fn signing_keys(&self) -> anyhow::Result<Vec<tessera_http::tokens::KeyMaterial>> {
         self.signing_keys
             .iter()
             .map(|k| {
-                Ok((
-                    k.kid.clone(),
-                    hex::decode(&k.pkcs8)
+                Ok(tessera_http::tokens::KeyMaterial {
+                    kid: k.kid.clone(),
+                    pkcs8: hex::decode(&k.pkcs8)
                         .map_err(|_| anyhow::anyhow!("signing key {} is not hex", k.kid))?,
-                ))
+                    signs_from: k.signs_from_ms.map(tessera_domain::time::from_millis),
+                })
             })
             .collect()
     }
 
+    /// A fingerprint of the keys that make stored data readable (secret hashes, sealed HA1
+    /// values, nonces; not the signing keys, which rotate): an HMAC under the secret-hash key,
+    /// so it tells nothing about the keys.
+    pub fn fingerprint(&self) -> anyhow::Result<String> {
+        let key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &decode32("secret_hash_key", &self.secret_hash_key)?,
+        );
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(b"tessera server keys fingerprint v1\0");
+        ctx.update(self.sealing_key.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(self.nonce_key.as_bytes());
+        Ok(hex::encode(&ctx.sign().as_ref()[..16]))
+    }
+
+    /// Adds a signing key that signs from `now` + [`SIGNING_KEY_ACTIVATION`], and drops the
+    /// keys that stopped signing longer ago than any token they signed can live.
+    fn add_signing_key(&mut self, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
+        let now_ms = tessera_domain::time::to_millis(now);
+        let mut new = SigningKey::generate()?;
+        new.signs_from_ms = Some(tessera_domain::time::to_millis(
+            now + SIGNING_KEY_ACTIVATION,
+        ));
+        let kid = new.kid.clone();
+        self.signing_keys.push(new);
+        let retention_ms = key_retention().num_milliseconds();
+        // Key i stopped signing when key i+1 started (unknown for keys made before
+        // timestamps: taken as now, so they stay another full retention).
+        let stopped: Vec<i64> = self
+            .signing_keys
+            .windows(2)
+            .map(|w| w[1].signs_from_ms.unwrap_or(now_ms).min(now_ms))
+            .collect();
+        let mut i = 0;
+        self.signing_keys.retain(|_| {
+            let keep = stopped.get(i).is_none_or(|s| now_ms - s <= retention_ms);
+            i += 1;
+            keep
+        });
+        Ok(kid)
+    }
+
     pub const FILE: &'static str = "server-keys.json";
 
-    /// Adds a new token-signing key (it signs from the next start; older keys keep verifying
-    /// the tokens they signed) and rewrites the key file atomically, mode 0600. Returns the
-    /// new key's kid.
-    pub fn rotate_signing_key(data_dir: &Path) -> anyhow::Result<String> {
+    /// Adds a new token-signing key (a running server picks it up when restarted; it signs
+    /// from [`SIGNING_KEY_ACTIVATION`] after the rotation, older keys keep verifying the
+    /// tokens they signed until those have expired) and rewrites the key file atomically, mode
+    /// 0600. Returns the new key's kid.
+    pub fn rotate_signing_key(
+        data_dir: &Path,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<String> {
         let path = data_dir.join(Self::FILE);
         let mut keys = Self::load_or_create(data_dir)?;
-        let new = SigningKey::generate()?;
-        let kid = new.kid.clone();
-        keys.signing_keys.push(new);
-        let excess = keys.signing_keys.len().saturating_sub(KEEP_SIGNING_KEYS);
-        keys.signing_keys.drain(..excess);
+        let kid = keys.add_signing_key(now)?;
         let tmp = data_dir.join(format!("{}.tmp", Self::FILE));
         let _ = std::fs::remove_file(&tmp);
         write_private_file(&tmp, serde_json::to_string_pretty(&keys)?.as_bytes())?;
@@ -154,8 +217,9 @@ impl ServerKeys {
             .map_err(|_| anyhow::anyhow!("the server keys in the database are not hex"))?;
         let plain = sealer.open(&sealed, SHARED_AAD).map_err(|_| {
             anyhow::anyhow!(
-                "cannot open the server keys in the database: this master key is not the one \
-                 they were sealed with"
+                "cannot open the server keys in the database: the --master-key-file given \
+                 (TESSERA_MASTER_KEY_FILE) is not the master key they were sealed with; give \
+                 every node the same file"
             )
         })?;
         let keys: ServerKeys = serde_json::from_slice(&plain)
@@ -183,6 +247,18 @@ impl ServerKeys {
         } else {
             Self::generate()?
         };
+        // A database used before with one node's own keys is not given new ones: its data
+        // was written with those.
+        if let Some(stored) = store.meta(FINGERPRINT_META_KEY).await? {
+            if stored != keys.fingerprint()? {
+                anyhow::bail!(
+                    "this database was used with the server keys of another data directory \
+                     (without --master-key-file): start the first node with --master-key-file \
+                     and the data directory whose server-keys.json the database was used with \
+                     (its keys are then sealed into the database for every node)"
+                );
+            }
+        }
         if store
             .swap_meta(SHARED_META_KEY, None, &keys.seal(&sealer)?)
             .await?
@@ -197,11 +273,23 @@ impl ServerKeys {
         Self::open(&sealer, &stored)
     }
 
+    /// Shared mode: the keys in the database as they are now (after another node rotated).
+    pub async fn load_shared(store: &dyn Store, master: &[u8; 32]) -> anyhow::Result<Self> {
+        let sealer = Sealer::new(master).ok_or_else(|| anyhow::anyhow!("master key rejected"))?;
+        let stored = store
+            .meta(SHARED_META_KEY)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the server keys vanished from the database"))?;
+        Self::open(&sealer, &stored)
+    }
+
     /// Shared mode: adds a signing key to the keys in the database (compare-and-set, so two
-    /// rotations at once both land). Returns the new key's kid.
+    /// rotations at once both land); every running node re-reads them through the change
+    /// feed, and the key signs from [`SIGNING_KEY_ACTIVATION`] on. Returns the new key's kid.
     pub async fn rotate_signing_key_shared(
         store: &dyn Store,
         master: &[u8; 32],
+        now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<String> {
         let sealer = Sealer::new(master).ok_or_else(|| anyhow::anyhow!("master key rejected"))?;
         for _ in 0..8 {
@@ -209,11 +297,7 @@ impl ServerKeys {
                 anyhow::anyhow!("the database has no server keys yet: start a node first")
             })?;
             let mut keys = Self::open(&sealer, &stored)?;
-            let new = SigningKey::generate()?;
-            let kid = new.kid.clone();
-            keys.signing_keys.push(new);
-            let excess = keys.signing_keys.len().saturating_sub(KEEP_SIGNING_KEYS);
-            keys.signing_keys.drain(..excess);
+            let kid = keys.add_signing_key(now)?;
             if store
                 .swap_meta(SHARED_META_KEY, Some(&stored), &keys.seal(&sealer)?)
                 .await?
@@ -222,6 +306,47 @@ impl ServerKeys {
             }
         }
         anyhow::bail!("the server keys kept changing under this rotation; try again")
+    }
+
+    /// Makes sure the database is used with these keys: records their fingerprint when it has
+    /// none, refuses (with the flag to fix) when it has another, and refuses a node without a
+    /// master key on a database whose keys are sealed with one.
+    pub async fn check_database(&self, store: &dyn Store, shared: bool) -> anyhow::Result<()> {
+        if !shared && store.meta(SHARED_META_KEY).await?.is_some() {
+            anyhow::bail!(
+                "this database holds server keys sealed with a master key (the nodes sharing \
+                 it use them): start this node with --master-key-file (TESSERA_MASTER_KEY_FILE) \
+                 naming the same file as the other nodes"
+            );
+        }
+        let mine = self.fingerprint()?;
+        let recorded = match store.meta(FINGERPRINT_META_KEY).await? {
+            Some(f) => f,
+            None => {
+                if store.swap_meta(FINGERPRINT_META_KEY, None, &mine).await? {
+                    return Ok(());
+                }
+                store.meta(FINGERPRINT_META_KEY).await?.ok_or_else(|| {
+                    anyhow::anyhow!("the key fingerprint vanished from the database")
+                })?
+            }
+        };
+        if recorded == mine {
+            return Ok(());
+        }
+        if shared {
+            anyhow::bail!(
+                "the server keys sealed in the database are not the keys the database was used \
+                 with (fingerprint {recorded}, these {mine}); was the database restored \
+                 without its meta table?"
+            )
+        }
+        anyhow::bail!(
+            "this database was used with other server keys than this data directory's \
+             server-keys.json (another node's, or another data directory's): nodes sharing a \
+             database need the same --master-key-file (TESSERA_MASTER_KEY_FILE); a single node \
+             needs the data directory it was used with"
+        )
     }
 
     /// Loads the keys, creating them (mode 0600) on first start.

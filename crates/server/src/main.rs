@@ -212,14 +212,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let kid = tessera::keys::ServerKeys::rotate_signing_key_shared(
                         store.as_ref(),
                         &master,
+                        tessera_domain::Clock::now(&SystemClock),
                     )
                     .await;
                     store.close().await;
                     kid?
                 }
-                None => tessera::keys::ServerKeys::rotate_signing_key(&config.data_dir)?,
+                None => tessera::keys::ServerKeys::rotate_signing_key(
+                    &config.data_dir,
+                    tessera_domain::Clock::now(&SystemClock),
+                )?,
             };
-            println!("new signing key {kid}: restart the server (every node) to sign with it");
+            let from = tessera::keys::SIGNING_KEY_ACTIVATION.num_seconds();
+            if config.master_key_file.is_some() {
+                println!(
+                    "new signing key {kid}: every running node re-reads it now and signs with it from {from} s after this rotation; older keys verify until their tokens have expired"
+                );
+            } else {
+                println!(
+                    "new signing key {kid}: a running server uses it once restarted (it signs from {from} s after this rotation); older keys verify until their tokens have expired"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Events {

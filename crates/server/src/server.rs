@@ -9,7 +9,7 @@ use tessera_domain::secrets::{Sealer, SecretHasher};
 use tessera_domain::Clock;
 use tessera_http::oauth::OAuthLimits;
 use tessera_http::registry::Registry;
-use tessera_http::tokens::TokenService;
+use tessera_http::tokens::{KeyMaterial, TokenService, Tokens};
 use tessera_http::{AppState, AppStateInner, Crypto, HttpSettings};
 use tessera_protocols::digest::NonceManager;
 use tessera_store::{SqliteStore, Store};
@@ -37,7 +37,12 @@ pub struct StateParts {
     pub clock: Arc<dyn Clock>,
     pub crypto: Arc<Crypto>,
     pub registry: Arc<Registry>,
-    signing_keys: Vec<(String, Vec<u8>)>,
+    signing_keys: Vec<KeyMaterial>,
+    /// The master key, when the server keys live in the database (then a rotation another
+    /// node makes is re-read from there).
+    master: Option<[u8; 32]>,
+    /// The fingerprint of the keys this node started with; re-read keys must match it.
+    fingerprint: String,
     /// Changes other nodes commit, subscribed before the registry was loaded so none falls
     /// between the two; `None` for a store one process uses alone.
     changes: Option<tokio::sync::broadcast::Receiver<tessera_store::Change>>,
@@ -66,7 +71,7 @@ impl StateParts {
             }),
             metrics,
             registry: self.registry.clone(),
-            tokens: Arc::new(tokens),
+            tokens: Arc::new(Tokens::new(tokens)),
             oauth_limits: Arc::new(OAuthLimits::new(
                 config.oauth_rate_limit_per_minute,
                 self.clock.clone(),
@@ -89,8 +94,9 @@ pub fn database_path(config: &Config) -> PathBuf {
 /// with the data directory's file mode if missing). The one place the server and
 /// `tessera migrate` open a store.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let feed = tessera_store::postgres::feed::FeedSettings::for_bound(staleness_bound(config));
     Ok(match &config.database_url {
-        Some(url) => tessera_store::open_url(url).await?,
+        Some(url) => tessera_store::open_url_with(url, feed).await?,
         None => {
             ensure_private_dir(&config.data_dir)?;
             let path = database_path(config);
@@ -101,6 +107,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             Arc::new(SqliteStore::open(&path).await?)
         }
     })
+}
+
+/// How long a node trusts its memory after the change feed's last heartbeat.
+pub fn staleness_bound(config: &Config) -> std::time::Duration {
+    std::time::Duration::from_millis(config.max_staleness_ms)
 }
 
 /// Opens the store and loads (or creates) the server keys.
@@ -129,6 +140,11 @@ pub async fn prepare_with_store(
         }
         None => ServerKeys::load_or_create(&config.data_dir)?,
     };
+    // Refuses to start with keys the database was not used with (a missing or different
+    // master key, another node's server-keys.json): its data could not be read.
+    keys.check_database(store.as_ref(), master.is_some())
+        .await?;
+    let fingerprint = keys.fingerprint()?;
     let store = wrap(store);
     let sealer = Sealer::new(&decode32("sealing_key", &keys.sealing_key)?)
         .ok_or_else(|| anyhow::anyhow!("sealing key rejected"))?;
@@ -141,7 +157,10 @@ pub async fn prepare_with_store(
         ),
     });
     let changes = store.changes();
-    let registry = Arc::new(Registry::load(store.as_ref(), clock.now()).await?);
+    // With a feed (a shared database), the mirror is trusted only within the staleness bound
+    // of the feed's last heartbeat.
+    let bound = changes.as_ref().map(|_| staleness_bound(&config));
+    let registry = Arc::new(Registry::load(store.as_ref(), clock.now(), bound).await?);
     Ok(Prepared {
         config,
         state_parts: StateParts {
@@ -150,6 +169,8 @@ pub async fn prepare_with_store(
             crypto,
             registry,
             signing_keys: keys.signing_keys()?,
+            master,
+            fingerprint,
             changes,
         },
     })
@@ -185,27 +206,66 @@ async fn flush_usage_periodically(state: AppState, every: std::time::Duration) {
 }
 
 /// Applies the changes other nodes commit to this node's registry, in the order the store
-/// publishes them; a receiver that fell behind re-reads everything.
+/// publishes them; a receiver that fell behind re-reads everything. A change of the server
+/// keys (a rotation) replaces the token service.
 async fn follow_changes(
     state: AppState,
     mut changes: tokio::sync::broadcast::Receiver<tessera_store::Change>,
+    keys: KeyReload,
 ) {
+    use tessera_store::Change;
     use tokio::sync::broadcast::error::RecvError;
     loop {
         let change = match changes.recv().await {
             Ok(c) => c,
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "fell behind the change feed; re-reading everything");
-                tessera_store::Change::Everything
+                keys.reload(&state).await;
+                Change::Everything
             }
             Err(RecvError::Closed) => return,
         };
+        if change == Change::ServerKeys {
+            keys.reload(&state).await;
+            continue;
+        }
         if let Err(e) = state
             .registry
             .apply(state.store.as_ref(), &change, state.clock.now())
             .await
         {
-            tracing::error!(error = %e, ?change, "applying a change from another node failed");
+            tracing::error!(error = %e, ?change, "applying a change from another node failed; this node refuses what depends on it until it has caught up");
+        }
+    }
+}
+
+/// Re-reads the server keys from the database (shared mode) and swaps the token service.
+struct KeyReload {
+    master: Option<[u8; 32]>,
+    fingerprint: String,
+    issuer: String,
+}
+
+impl KeyReload {
+    async fn reload(&self, state: &AppState) {
+        let Some(master) = &self.master else {
+            return;
+        };
+        let result = async {
+            let keys = ServerKeys::load_shared(state.store.as_ref(), master).await?;
+            if keys.fingerprint()? != self.fingerprint {
+                anyhow::bail!("the server keys in the database are not the ones this node started with; restart it");
+            }
+            let service = TokenService::new(self.issuer.clone(), &keys.signing_keys()?)
+                .map_err(|e| anyhow::anyhow!("token signing keys: {e}"))?;
+            let kids = service.kids();
+            state.tokens.replace(service);
+            Ok(kids)
+        }
+        .await;
+        match result {
+            Ok(kids) => tracing::info!(?kids, "server keys re-read: signing keys in use"),
+            Err(e) => tracing::error!(error = %e, "re-reading the server keys failed"),
         }
     }
 }
@@ -331,10 +391,14 @@ pub async fn start(
         state.clone(),
         std::time::Duration::from_secs(config.usage_flush_secs),
     ));
-    let follower = state_parts
-        .changes
-        .take()
-        .map(|rx| tokio::spawn(follow_changes(state.clone(), rx)));
+    let follower = state_parts.changes.take().map(|rx| {
+        let keys = KeyReload {
+            master: state_parts.master,
+            fingerprint: state_parts.fingerprint.clone(),
+            issuer: state.tokens.current().issuer().to_owned(),
+        };
+        tokio::spawn(follow_changes(state.clone(), rx, keys))
+    });
     let upkeep = state
         .metrics
         .clone()

@@ -38,6 +38,10 @@ pub enum StoreError {
     /// The backend failed. The message is for logs, never for clients.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The backend could not be reached, or did not answer in time (a stopped server, a lost
+    /// connection). Whether a write in flight committed is unknown; it was not acknowledged.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -46,8 +50,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// `postgresql://` is PostgreSQL ([`PgStore`]), `sqlite:` the embedded SQLite
 /// ([`SqliteStore`]); any other scheme is refused.
 pub async fn open_url(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_url_with(url, postgres::feed::FeedSettings::default()).await
+}
+
+/// [`open_url`], with PostgreSQL's change feed driven by `feed`.
+pub async fn open_url_with(
+    url: &str,
+    feed: postgres::feed::FeedSettings,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
     if postgres::is_postgres_url(url) {
-        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+        Ok(std::sync::Arc::new(PgStore::open_with(url, feed).await?))
     } else if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::open_url(url).await?))
     } else {
@@ -284,8 +296,8 @@ pub struct NewOrg<'a> {
     pub api_key: Option<&'a ApiKeyRecord>,
 }
 
-/// A change another process made to a shared database (PostgreSQL `LISTEN/NOTIFY`), for the
-/// in-memory state each node keeps (see `architecture.md`).
+/// A change another process made to a shared database (PostgreSQL's change log, read by each
+/// node), for the in-memory state each node keeps (see `architecture.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A service account changed or is gone: re-read it.
@@ -297,9 +309,14 @@ pub enum Change {
     },
     /// API keys changed ([`Store::api_keys_version`] has already moved).
     ApiKeys,
-    /// Anything may have changed (an org or project deletion, or notifications missed while
-    /// the connection was down or the receiver fell behind): re-read everything.
+    /// The server keys (signing keys included) in the database changed: re-read them.
+    ServerKeys,
+    /// Anything may have changed (an org or project deletion, or a reader that fell behind):
+    /// re-read everything.
     Everything,
+    /// Not a change: the feed's heartbeat. Every change committed before this instant has
+    /// been published ahead of it.
+    Synced(std::time::Instant),
 }
 
 #[async_trait]
@@ -651,6 +668,10 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         None
     }
+
+    /// Asks the change feed to read the database now (a node that has gone stale and wants
+    /// to know at once). Does nothing for a store without a feed.
+    fn nudge_feed(&self) {}
 
     /// Closes the connection pool; later calls fail.
     async fn close(&self);

@@ -26,6 +26,7 @@ use crate::*;
 mod api_key_access;
 mod clusters;
 mod events;
+pub mod feed;
 
 use crate::events::{AuthFailure, EventQuery, EventRecord, ExportCursor, NewEvent};
 use tessera_domain::EventId;
@@ -37,6 +38,9 @@ async fn commit_with(mut tx: Transaction<'static, Postgres>, evs: &[NewEvent]) -
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a connection before it fails as unavailable.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Turns the `?` placeholders the SQL here is written with into PostgreSQL's `$1, $2, …`
 /// (no statement here has a `?` inside a literal).
@@ -64,122 +68,19 @@ pub struct PgStore {
     /// This handle's name in notifications, so it skips its own.
     node: Arc<str>,
     changes: tokio::sync::broadcast::Sender<Change>,
-    /// The `LISTEN` task, stopped by `close`.
+    feed: Arc<feed::FeedShared>,
+    /// The feed's reader and `LISTEN` tasks, stopped by `close`.
     tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
-/// The channel every write notifies on, in its transaction (delivered at commit, not at all
-/// on rollback). Payload: `<node>|sa|<client id hex>`, `<node>|rv|<expiry ms>|<jti>`,
-/// `<node>|keys|`, `<node>|all|`.
-const CHANNEL: &str = "tessera_changes";
-
-/// Queues a notification of `change` in the transaction.
+/// Records `change` in the change log, in the transaction (see [`feed`]): it exists exactly
+/// when the change commits, and other nodes read it from there.
 async fn notify(
     tx: &mut Transaction<'_, Postgres>,
     node: &str,
     change: &Change,
 ) -> StoreResult<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(payload(node, change))
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    Ok(())
-}
-
-/// The notification payload of `change` from `node` (read back by [`parse_change`]).
-fn payload(node: &str, change: &Change) -> String {
-    match change {
-        Change::Account(id) => format!("{node}|sa|{}", id.0.to_hex()),
-        Change::Revoked { jti, expires_at } => {
-            format!("{node}|rv|{}|{jti}", to_millis(*expires_at))
-        }
-        Change::ApiKeys => format!("{node}|keys|"),
-        Change::Everything => format!("{node}|all|"),
-    }
-}
-
-/// A notification from another node, as a [`Change`]; `None` for our own or a malformed one.
-fn parse_change(node: &str, payload: &str) -> Option<Change> {
-    let mut parts = payload.splitn(3, '|');
-    let from = parts.next()?;
-    if from == node {
-        return None;
-    }
-    match (parts.next()?, parts.next().unwrap_or("")) {
-        ("sa", id) => Some(Change::Account(ClientId(ObjectId::parse(id)?))),
-        ("rv", rest) => {
-            let (ms, jti) = rest.split_once('|')?;
-            Some(Change::Revoked {
-                jti: jti.to_owned(),
-                expires_at: from_millis(ms.parse().ok()?),
-            })
-        }
-        ("keys", _) => Some(Change::ApiKeys),
-        ("all", _) => Some(Change::Everything),
-        _ => None,
-    }
-}
-
-/// Follows other nodes' notifications: moves the API-key version and passes each change on.
-/// Whatever was missed while the connection was down is caught up by announcing `Everything`
-/// once a connection is `LISTEN`ing again (never before, so nothing falls in between): after
-/// the listener's own reconnect (`Ok(None)`), or, when that reconnect failed, once a new
-/// listener is connected. No periodic re-read: notifications are lost only across a lost
-/// connection, and a receiver that falls behind re-reads everything itself (`Lagged`).
-async fn follow(
-    pool: PgPool,
-    mut listener: sqlx::postgres::PgListener,
-    node: Arc<str>,
-    changes: tokio::sync::broadcast::Sender<Change>,
-    version: Arc<AtomicU64>,
-) {
-    let catch_up = || {
-        version.fetch_add(1, Ordering::SeqCst);
-        let _ = changes.send(Change::Everything);
-    };
-    loop {
-        match listener.try_recv().await {
-            Ok(Some(n)) => {
-                if let Some(change) = parse_change(&node, n.payload()) {
-                    if matches!(change, Change::ApiKeys | Change::Everything) {
-                        version.fetch_add(1, Ordering::SeqCst);
-                    }
-                    let _ = changes.send(change);
-                }
-            }
-            Ok(None) => {
-                tracing::warn!("PostgreSQL notification connection lost; reconnected, catching up");
-                catch_up();
-            }
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "PostgreSQL notifications unavailable; reconnecting");
-                listener = loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    if pool.is_closed() {
-                        return;
-                    }
-                    match listen(&pool).await {
-                        Ok(l) => break l,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "PostgreSQL notifications still unavailable")
-                        }
-                    }
-                };
-                tracing::info!("PostgreSQL notifications listening again; catching up");
-                catch_up();
-            }
-        }
-    }
-}
-
-/// A connection of the pool `LISTEN`ing on [`CHANNEL`].
-async fn listen(pool: &PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
+    feed::log_change(tx, node, change).await
 }
 
 /// Bumps the API-key version when dropped, i.e. after the write (and its commit) on every path
@@ -193,8 +94,26 @@ impl Drop for ApiKeysChanged<'_> {
     }
 }
 
+/// A backend error as the store reports it: a server that cannot be reached or answered
+/// nothing in time is `Unavailable` (503 upstream), anything else is `Backend`.
 fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    let unavailable = match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -244,50 +163,71 @@ fn plain_name(name: &str) -> StoreResult<&str> {
 
 impl PgStore {
     /// Connects to the database at `url` and applies pending migrations (under PostgreSQL's
-    /// advisory lock, so nodes starting together apply them once).
+    /// advisory lock, so nodes starting together apply them once), with the default feed.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, feed::FeedSettings::default()).await
+    }
+
+    /// [`PgStore::open`] with the change feed driven by `settings`.
+    pub async fn open_with(url: &str, settings: feed::FeedSettings) -> StoreResult<Self> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(backend)?
-            // A write is acknowledged only after it is durable (also the server default).
-            .options([("synchronous_commit", "on")]);
+            // A write is acknowledged only after it is durable (also the server default); a
+            // transaction left open by a client that vanished is ended by the server.
+            .options([
+                ("synchronous_commit", "on"),
+                ("idle_in_transaction_session_timeout", "10s"),
+            ]);
         // One direct connection first, so an unreachable or refusing server is reported at
         // once with its own error (the pool would retry until its acquire timeout).
-        sqlx::PgConnection::connect_with(&opts)
-            .await
-            .map_err(backend)?
-            .close()
+        let mut first = sqlx::PgConnection::connect_with(&opts)
             .await
             .map_err(backend)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts)
+            // A request that needs the database fails within this when it cannot be reached
+            // (503), instead of queueing behind connection attempts.
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+            .connect_with(opts.clone())
             .await
             .map_err(backend)?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        // Read from here on: whatever is committed later reaches this node through the feed
+        // (the registry subscribes before it loads, so nothing falls between).
+        let start = feed::head(&mut first).await.map_err(backend)?;
+        let _ = first.close().await;
         let node: Arc<str> = ObjectId::generate(DateTime::<Utc>::UNIX_EPOCH)
             .to_hex()
             .into();
-        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        let (changes, _) = tokio::sync::broadcast::channel(4096);
         let api_keys_version = Arc::new(AtomicU64::new(0));
-        let listener = listen(&pool).await.map_err(backend)?;
-        let tasks = vec![tokio::spawn(follow(
-            pool.clone(),
-            listener,
-            node.clone(),
-            changes.clone(),
-            api_keys_version.clone(),
-        ))];
+        let shared = Arc::new(feed::FeedShared {
+            node: node.clone(),
+            changes: changes.clone(),
+            api_keys_version: api_keys_version.clone(),
+            wake: tokio::sync::Notify::new(),
+            polls: AtomicU64::new(0),
+        });
+        let tasks = vec![
+            tokio::spawn(feed::follow(opts, settings, shared.clone(), start)),
+            tokio::spawn(feed::listen(pool.clone(), shared.clone())),
+        ];
         Ok(Self {
             pool,
             api_keys_version,
             node,
             changes,
+            feed: shared,
             tasks: Arc::new(std::sync::Mutex::new(tasks)),
         })
+    }
+
+    /// How many polls of the change log have answered (for tests and metrics).
+    pub fn feed_polls(&self) -> u64 {
+        self.feed.polls.load(Ordering::Relaxed)
     }
 
     /// Creates the database `name` on the server of `admin_url` (for tests and tooling);
@@ -831,7 +771,9 @@ impl Store for PgStore {
 
     async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool> {
         // One statement each: the insert loses to a concurrent one on the primary key, and
-        // the update re-checks `value` after waiting for a concurrent writer's row lock.
+        // the update re-checks `value` after waiting for a concurrent writer's row lock. A
+        // value that changed is in the change log too (every node re-reads the server keys).
+        let mut tx = self.begin().await?;
         let r = match expected {
             None => sqlx::query(
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
@@ -843,10 +785,15 @@ impl Store for PgStore {
                 .bind(key)
                 .bind(old),
         }
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        notify(&mut tx, &self.node, &Change::ServerKeys).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn bootstrap(
@@ -1842,6 +1789,10 @@ impl Store for PgStore {
         Some(self.changes.subscribe())
     }
 
+    fn nudge_feed(&self) {
+        self.feed.wake.notify_one();
+    }
+
     async fn close(&self) {
         for t in self
             .tasks
@@ -1916,25 +1867,6 @@ pub mod test_support {
         /// Drops the database (closing any connection still open to it).
         pub async fn drop_database(&self) -> StoreResult<()> {
             PgStore::drop_database(&self.admin_url, &self.name).await
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_change_reads_back_from_its_payload_but_not_on_its_own_node() {
-        let id = ClientId(ObjectId::parse("6b043ddf227526b225000007").expect("id"));
-        let revoked = Change::Revoked {
-            jti: "0190b2c4d5e67f8a9b0c1d2e3f405162".into(),
-            expires_at: from_millis(1_800_000_000_123),
-        };
-        for change in [Change::Account(id), revoked, Change::ApiKeys, Change::Everything] {
-            let sent = payload("node-a", &change);
-            assert_eq!(parse_change("node-b", &sent), Some(change.clone()), "{sent}");
-            assert_eq!(parse_change("node-a", &sent), None, "{sent}");
         }
     }
 }

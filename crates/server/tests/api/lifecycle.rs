@@ -129,18 +129,20 @@ async fn signing_key_rotation_keeps_old_tokens_valid() {
         .json["keys"][0]["kid"]
         .clone();
     let dir = s.stop_keep_dir().await;
-    let new_kid = tessera::keys::ServerKeys::rotate_signing_key(&dir.path().join("data")).unwrap();
+    let new_kid =
+        tessera::keys::ServerKeys::rotate_signing_key(&dir.path().join("data"), t0()).unwrap();
     assert_eq!(mode(&dir.path().join("data/server-keys.json")), 0o600);
 
     let mut config = config_in(dir.path());
     config.public_url = Some(issuer.into());
-    let prepared = server::prepare(config, Arc::new(ManualClock::new(t0())))
-        .await
-        .unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let prepared = server::prepare(config, clock.clone()).await.unwrap();
     let running = server::start(prepared, None, std::future::pending(), |_| {})
         .await
         .unwrap();
     let base = format!("http://{}", running.addr);
+    // The new key signs only once every node holds it (the activation delay).
+    clock.advance(tessera::keys::SIGNING_KEY_ACTIVATION);
     let http = reqwest::Client::new();
     let jwks: serde_json::Value = http
         .get(format!("{base}/.well-known/jwks.json"))

@@ -161,9 +161,10 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
 
     // Rotation writes the new signing key into the database for every node's next start.
     let raw_master = tessera::keys::read_master_key(&master).unwrap();
-    let kid = tessera::keys::ServerKeys::rotate_signing_key_shared(store.as_ref(), &raw_master)
-        .await
-        .unwrap();
+    let kid =
+        tessera::keys::ServerKeys::rotate_signing_key_shared(store.as_ref(), &raw_master, t0())
+            .await
+            .unwrap();
     let node_c = tempfile::tempdir().unwrap();
     let mut cc = config_in(node_c.path());
     cc.database_url = Some(url.clone());
@@ -196,7 +197,7 @@ async fn a_wrong_or_exposed_master_key_is_refused() {
     let cases = [
         (
             master_file(shared.path(), "other.key", &"4d".repeat(32), 0o600),
-            "not the one they were sealed with",
+            "not the master key they were sealed with",
         ),
         (
             master_file(shared.path(), "open.key", &"3c".repeat(32), 0o644),

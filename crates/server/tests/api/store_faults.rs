@@ -584,25 +584,27 @@ async fn a_failed_registry_reload_drops_the_account() {
         )
         .await;
     r.expect_error(500, "UNEXPECTED_ERROR");
-    store.fail_account_reads.store(false, Ordering::SeqCst);
-    let snap = s.snapshot().await;
-    assert!(snap.contains("'Renamed'"), "the write itself was committed");
 
-    // Fail closed: the mirror no longer holds either account, so neither its tokens nor its
-    // secrets are accepted (rather than serving a copy older than the store).
+    // Fail closed: the mirror no longer holds either account, and while the store cannot be
+    // read neither its tokens nor its secrets are accepted (rather than serving a copy older
+    // than the store): the token is undecidable (503), the client is not authenticated.
     for (c, t) in [(&renamed, &t_renamed), (&rotated, &t_rotated)] {
         s.bearer(t, Method::GET, &org, None)
             .await
-            .expect_error(401, "UNAUTHORIZED");
+            .expect_error(503, "SERVICE_UNAVAILABLE");
         let r = s
             .token_request(
                 Some(&basic(&c.id, &c.secret)),
                 "grant_type=client_credentials",
             )
             .await;
-        assert_eq!(r.status.as_u16(), 401, "{}", r.text);
-        assert_eq!(r.json["error"], "invalid_client");
+        assert!(r.status.as_u16() >= 500, "{} {}", r.status, r.text);
+        assert!(!r.text.contains("injected"), "{}", r.text);
     }
+    store.fail_account_reads.store(false, Ordering::SeqCst);
+    let snap = s.snapshot().await;
+    assert!(snap.contains("'Renamed'"), "the write itself was committed");
+
     // An account whose reload did not fail is untouched.
     s.bearer(&t_bystander, Method::GET, &org, None)
         .await
