@@ -140,7 +140,7 @@ async fn a_keep_alive_connection_serves_several_requests() {
 
 #[tokio::test]
 async fn the_per_address_cap_refuses_one_more_and_admits_again_after_a_close() {
-    let s = TestServer::start_with(|c| c.max_connections_per_address = 3).await;
+    let s = TestServer::start_with(|c| c.max_connections_per_address = Some(3)).await;
     let mut open = Vec::new();
     for _ in 0..3 {
         let mut c = TcpStream::connect(s.running.addr).await.unwrap();
