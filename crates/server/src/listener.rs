@@ -132,7 +132,7 @@ pub fn open_files_limit() -> Option<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return None;
     }
-    (rl.rlim_cur != libc::RLIM_INFINITY).then_some(rl.rlim_cur as u64)
+    (rl.rlim_cur != libc::RLIM_INFINITY).then_some(rl.rlim_cur)
 }
 
 /// Raises the soft open-files limit to the hard one (each connection is a descriptor).
