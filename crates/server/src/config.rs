@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub tls_self_signed: Option<bool>,
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
+    pub body_deadline_secs: Option<u64>,
     pub keep_alive_timeout_secs: Option<u64>,
     pub max_connections_per_address: Option<usize>,
 }
@@ -82,10 +83,14 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Seconds a request body may go without the next chunk arriving.
     pub body_read_timeout_secs: u64,
+    /// Seconds a whole request body may take to arrive, from the end of its headers.
+    pub body_deadline_secs: u64,
     /// Seconds an idle keep-alive connection is kept open between requests.
     pub keep_alive_timeout_secs: u64,
-    /// Open connections allowed per client (peer) address; 0 turns the cap off.
-    pub max_connections_per_address: usize,
+    /// Open connections allowed per client (peer) address; 0 turns the cap off. Unset: derived
+    /// from the open-files limit at start (`listener::DescriptorBudget`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_address: Option<usize>,
 }
 
 impl Default for Config {
@@ -110,8 +115,9 @@ impl Default for Config {
             tls_self_signed: false,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
+            body_deadline_secs: 20,
             keep_alive_timeout_secs: 60,
-            max_connections_per_address: 256,
+            max_connections_per_address: None,
         }
     }
 }
@@ -181,10 +187,14 @@ pub struct Overrides {
     /// Seconds a request body may stall between chunks.
     #[arg(long, env = "TESSERA_BODY_READ_TIMEOUT_SECS")]
     pub body_read_timeout_secs: Option<u64>,
+    /// Seconds a whole request body may take to arrive (408 and close after that).
+    #[arg(long, env = "TESSERA_BODY_DEADLINE_SECS")]
+    pub body_deadline_secs: Option<u64>,
     /// Seconds an idle keep-alive connection stays open.
     #[arg(long, env = "TESSERA_KEEP_ALIVE_TIMEOUT_SECS")]
     pub keep_alive_timeout_secs: Option<u64>,
-    /// Open connections per client address; 0 = no cap.
+    /// Open connections per client address; 0 = no cap. Default: derived from the
+    /// open-files limit.
     #[arg(long, env = "TESSERA_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
 }
@@ -260,6 +270,10 @@ impl Config {
                 .body_read_timeout_secs
                 .or(file.body_read_timeout_secs)
                 .unwrap_or(d.body_read_timeout_secs),
+            body_deadline_secs: o
+                .body_deadline_secs
+                .or(file.body_deadline_secs)
+                .unwrap_or(d.body_deadline_secs),
             keep_alive_timeout_secs: o
                 .keep_alive_timeout_secs
                 .or(file.keep_alive_timeout_secs)
@@ -267,7 +281,7 @@ impl Config {
             max_connections_per_address: o
                 .max_connections_per_address
                 .or(file.max_connections_per_address)
-                .unwrap_or(d.max_connections_per_address),
+                .or(d.max_connections_per_address),
         };
         c.validate()?;
         Ok(c)
@@ -323,6 +337,7 @@ impl Config {
         for (name, v) in [
             ("header_read_timeout_secs", self.header_read_timeout_secs),
             ("body_read_timeout_secs", self.body_read_timeout_secs),
+            ("body_deadline_secs", self.body_deadline_secs),
             ("keep_alive_timeout_secs", self.keep_alive_timeout_secs),
         ] {
             if !(1..=3600).contains(&v) {
@@ -462,6 +477,34 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load(&o).is_err());
+    }
+
+    #[test]
+    fn body_deadline_and_connection_cap() {
+        let d = Config::load(&Overrides::default()).unwrap();
+        assert_eq!(d.body_deadline_secs, 20);
+        assert_eq!(d.max_connections_per_address, None);
+        assert!(!d.to_masked_toml().contains("max_connections_per_address"));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(
+            &f,
+            "body_deadline_secs = 5\nmax_connections_per_address = 0\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(f),
+            ..Default::default()
+        };
+        let c = Config::load(&o).unwrap();
+        assert_eq!(c.body_deadline_secs, 5);
+        assert_eq!(c.max_connections_per_address, Some(0));
+        let o = Overrides {
+            body_deadline_secs: Some(0),
+            ..Default::default()
+        };
+        let e = Config::load(&o).unwrap_err().to_string();
+        assert!(e.contains("body_deadline_secs"), "{e}");
     }
 
     #[test]

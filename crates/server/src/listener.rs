@@ -3,14 +3,26 @@
 //! It owns what a connection may cost the server:
 //! - a header-read timeout from connecting (the TLS handshake included) and from the first
 //!   byte of each later request until its headers are complete;
-//! - a body-read timeout between two chunks of a request body;
+//! - the request body, read here before the app sees the request: frame by frame, each data
+//!   chunk copied into one contiguous buffer (reserved from `Content-Length`, never more than
+//!   the body limit + 1) and the frame dropped at once. A frame of hyper's `Incoming` shares
+//!   the connection's whole read buffer (~8 KB), so a body sent one byte per TCP segment and
+//!   kept as frames would hold ~8 KB per byte; copied, it holds about its own size. Reading
+//!   stops once more than `max_body_bytes` have arrived and what arrived is passed on, so the
+//!   app's body limit answers its usual 413. A body with nothing to read (end of stream,
+//!   `Content-Length: 0`) is not read here;
+//! - two timeouts on that body: one between two chunks (`body_read_timeout`) and a deadline
+//!   for the whole body from the end of the headers (`body_deadline`). Either answers 408 in
+//!   the Atlas error shape with `Connection: close`, and the connection is closed;
 //! - a keep-alive timeout for an idle connection between requests;
-//! - a cap on open connections per client (peer) address: over it, a new connection is
-//!   closed at once;
-//! - descriptor pressure: one descriptor is held in reserve, and when `accept` fails with
-//!   EMFILE/ENFILE it is released, the waiting connection accepted and closed at once, and
-//!   the reserve taken again, so the listener keeps draining its queue instead of spinning
-//!   (logged at most once a second).
+//! - a cap on open connections per client (peer) address and a threshold on all open
+//!   connections: over either, a new connection is closed at once. Both are derived from the
+//!   open-files limit the process has (see [`DescriptorBudget`]) unless the cap is given, so
+//!   one address reconnecting idle sockets cannot take every descriptor;
+//! - descriptor pressure, as a last resort: one descriptor is held in reserve, and when
+//!   `accept` fails with EMFILE/ENFILE it is released, the waiting connection accepted and
+//!   closed at once, and the reserve taken again, so the listener keeps draining its queue
+//!   instead of spinning (logged at most once a second).
 //!
 //! On shutdown it stops accepting, lets every connection finish its in-flight request
 //! (hyper's graceful shutdown) and returns when the last one is closed.
@@ -19,21 +31,25 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tessera_http::error::ApiError;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutBody;
 
 use crate::tls::TlsState;
 
@@ -41,10 +57,106 @@ use crate::tls::TlsState;
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
     pub header_read_timeout: Duration,
+    /// Longest pause between two chunks of a request body.
     pub body_read_timeout: Duration,
+    /// Longest a whole request body may take, from the end of its headers.
+    pub body_deadline: Duration,
+    /// The app's body limit: reading stops once more than this has arrived.
+    pub max_body_bytes: usize,
     pub keep_alive_timeout: Duration,
-    /// 0 = no cap.
+    /// Open connections per peer address; 0 = no cap.
     pub max_per_address: usize,
+    /// Open connections in all; over it a new connection is closed at once. 0 = no threshold.
+    pub max_open: usize,
+}
+
+/// Fallback per-address cap when the open-files limit is unlimited or unknown.
+const DEFAULT_PER_ADDRESS: usize = 256;
+
+impl ConnLimits {
+    /// Sets the per-address cap and the open-connections threshold from the open-files
+    /// `limit` in force; an `explicit` per-address cap (0 = none) wins over the derived one.
+    /// Logs what it chose.
+    pub fn sized_for(mut self, limit: Option<u64>, explicit: Option<usize>) -> Self {
+        let budget = limit.map(DescriptorBudget::for_limit);
+        self.max_open = budget.map_or(0, |b| b.max_open);
+        self.max_per_address =
+            explicit.unwrap_or_else(|| budget.map_or(DEFAULT_PER_ADDRESS, |b| b.per_address));
+        tracing::info!(
+            open_files_limit = ?limit,
+            headroom = budget.map_or(0, |b| b.headroom),
+            max_open_connections = self.max_open,
+            max_connections_per_address = self.max_per_address,
+            per_address_configured = explicit.is_some(),
+            "connection limits (0 = none)"
+        );
+        self
+    }
+}
+
+/// How the open-files limit is shared out: `headroom` descriptors are kept for what is not a
+/// client connection (database pool: SQLite's files or PostgreSQL's sockets, 10 connections
+/// at most; key and TLS files, the listener, the runtime's own), the rest may be
+/// connections (`max_open`), and one address may hold a quarter of those (`per_address`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DescriptorBudget {
+    pub limit: u64,
+    pub headroom: usize,
+    pub max_open: usize,
+    pub per_address: usize,
+}
+
+impl DescriptorBudget {
+    /// The budget for an open-files limit: headroom max(64, limit/8), but never more than
+    /// half of a small limit.
+    pub fn for_limit(limit: u64) -> Self {
+        let n = usize::try_from(limit).unwrap_or(usize::MAX);
+        let headroom = (n / 8).max(64).min(n / 2);
+        let max_open = n - headroom;
+        Self {
+            limit,
+            headroom,
+            max_open,
+            per_address: (max_open / 4).max(1),
+        }
+    }
+}
+
+/// The soft open-files limit in force; `None` when unlimited or unknown.
+pub fn open_files_limit() -> Option<u64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; no other memory is touched.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return None;
+    }
+    (rl.rlim_cur != libc::RLIM_INFINITY).then_some(rl.rlim_cur)
+}
+
+/// Raises the soft open-files limit to the hard one (each connection is a descriptor).
+/// Returns the soft limit in force afterwards (`None`: unlimited or unknown).
+pub fn raise_open_files_limit() -> std::io::Result<Option<u64>> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if rl.rlim_cur < rl.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(open_files_limit())
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains the open connections.
@@ -58,8 +170,10 @@ pub async fn serve(
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     let (stop_tx, stop_rx) = watch::channel(false);
     let per_address = Arc::new(AddressCounts::default());
+    let open_count = Arc::new(AtomicUsize::new(0));
     let mut reserve = reserve_fd();
     let mut accept_log = RateLimitedLog::default();
+    let mut shed_log = RateLimitedLog::default();
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -89,6 +203,16 @@ pub async fn serve(
                 continue;
             }
         };
+        let open_now = open_count.load(Ordering::Relaxed);
+        if limits.max_open != 0 && open_now >= limits.max_open {
+            // Close it before the descriptors run out, not after.
+            shed_log.warn(&format!(
+                "shedding connections: {open_now} open, at the threshold of {}",
+                limits.max_open
+            ));
+            drop(stream);
+            continue;
+        }
         let Some(slot) = per_address.acquire(peer.ip(), limits.max_per_address) else {
             tracing::debug!(peer = %peer.ip(), "connection cap per address reached; closed");
             drop(stream);
@@ -99,9 +223,11 @@ pub async fn serve(
         let tls = tls.clone();
         let stop = stop_rx.clone();
         let open = open_tx.clone();
+        let counted = OpenConn::new(&open_count);
         tokio::spawn(async move {
             let _open = open;
             let _slot = slot;
+            let _counted = counted;
             match tls {
                 None => serve_connection(stream, peer, app, limits, stop).await,
                 Some(tls) => {
@@ -154,6 +280,22 @@ impl RateLimitedLog {
         tracing::warn!(suppressed = self.suppressed, "{msg}");
         self.last = Some(now);
         self.suppressed = 0;
+    }
+}
+
+/// One open connection in the count of all of them.
+struct OpenConn(Arc<AtomicUsize>);
+
+impl OpenConn {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -331,15 +473,26 @@ async fn serve_connection<T>(
         watch: conn_watch.clone(),
     });
     let svc_watch = conn_watch.clone();
-    let body_timeout = limits.body_read_timeout;
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         svc_watch.set(IN_REQUEST);
-        let mut req = req.map(|b| axum::body::Body::new(TimeoutBody::new(body_timeout, b)));
-        req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         let done = svc_watch.clone();
         async move {
-            let resp = app.oneshot(req).await;
+            let (mut parts, body) = req.into_parts();
+            let body = if body.is_end_stream() {
+                Body::empty()
+            } else {
+                match read_body(body, &limits).await {
+                    Ok(b) => Body::new(b),
+                    Err(BodyTimedOut) => {
+                        tracing::debug!(peer = %peer.ip(), "request body too slow; 408, closed");
+                        done.set(RESPONDED);
+                        return Ok(body_timeout_response(&parts.headers));
+                    }
+                }
+            };
+            parts.extensions.insert(ConnectInfo(peer));
+            let resp = app.oneshot(hyper::Request::from_parts(parts, body)).await;
             done.set(RESPONDED);
             resp
         }
@@ -380,5 +533,135 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+/// A request body read whole by the listener (or as much of it as the limit needs, or up to
+/// a read error, which is passed on after the data).
+struct ReadBody {
+    data: Option<Bytes>,
+    error: Option<hyper::Error>,
+}
+
+impl http_body::Body for ReadBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some(data) = self.data.take().filter(|d| !d.is_empty()) {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(self.error.take().map(Err))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.as_ref().is_none_or(Bytes::is_empty) && self.error.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let len = self.data.as_ref().map_or(0, Bytes::len) as u64;
+        if self.error.is_some() {
+            let mut h = SizeHint::new();
+            h.set_lower(len);
+            h
+        } else {
+            SizeHint::with_exact(len)
+        }
+    }
+}
+
+/// The body did not arrive in time: a pause between chunks or the whole-body deadline.
+struct BodyTimedOut;
+
+/// Reads `body` frame by frame, copying each data chunk into one buffer and dropping the
+/// frame (which shares hyper's read buffer) at once; stops after `max_body_bytes + 1` bytes.
+async fn read_body(mut body: Incoming, limits: &ConnLimits) -> Result<ReadBody, BodyTimedOut> {
+    let whole_by = Instant::now() + limits.body_deadline;
+    let cap = limits.max_body_bytes.saturating_add(1);
+    let hint = body.size_hint();
+    let expected = hint.exact().unwrap_or(hint.lower());
+    let mut buf = Vec::with_capacity(usize::try_from(expected).unwrap_or(cap).min(cap));
+    let mut error = None;
+    while buf.len() < cap {
+        let next_by = (Instant::now() + limits.body_read_timeout).min(whole_by);
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        match tokio::time::timeout_at(next_by, next).await {
+            Err(_) => return Err(BodyTimedOut),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                error = Some(e);
+                break;
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    let take = data.len().min(cap - buf.len());
+                    buf.extend_from_slice(&data[..take]);
+                }
+                // Trailers are ignored, as the app's body reading ignores them.
+            }
+        }
+    }
+    Ok(ReadBody {
+        data: Some(Bytes::from(buf)),
+        error,
+    })
+}
+
+/// 408 in the Atlas error shape, closing the connection; carries the client's
+/// `X-Request-Id` when it sent a usable one, else a new one.
+fn body_timeout_response(headers: &axum::http::HeaderMap) -> Response {
+    let id = headers
+        .get("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
+        .cloned()
+        .or_else(|| HeaderValue::from_str(&new_request_id()).ok())
+        .unwrap_or(HeaderValue::from_static("-"));
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "REQUEST_TIMEOUT",
+        "The request body did not arrive in time.",
+    )
+    .with_header(header::CONNECTION, HeaderValue::from_static("close"))
+    .with_header(header::HeaderName::from_static("x-request-id"), id)
+    .into_response()
+}
+
+/// A random UUID (version 4) as text, like the ids the app gives requests.
+fn new_request_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DescriptorBudget;
+
+    #[test]
+    fn the_budget_follows_the_open_files_limit() {
+        let b = DescriptorBudget::for_limit(256);
+        assert_eq!((b.headroom, b.max_open, b.per_address), (64, 192, 48));
+        let b = DescriptorBudget::for_limit(64);
+        assert_eq!((b.headroom, b.max_open, b.per_address), (32, 32, 8));
+        let b = DescriptorBudget::for_limit(1024);
+        assert_eq!((b.headroom, b.max_open, b.per_address), (128, 896, 224));
+        let b = DescriptorBudget::for_limit(1_048_576);
+        assert_eq!(b.max_open, 917_504);
+        assert_eq!(b.per_address, 229_376);
+        // Tiny limits still leave something for connections and for the rest.
+        let b = DescriptorBudget::for_limit(4);
+        assert_eq!((b.headroom, b.max_open, b.per_address), (2, 2, 1));
     }
 }

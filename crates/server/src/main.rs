@@ -160,6 +160,20 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Every connection is a descriptor: serve with the soft open-files limit at the hard one
+/// (the listener sizes its connection limits from what is in force; see `listener`).
+fn raise_open_files_limit() {
+    match tessera::listener::raise_open_files_limit() {
+        Ok(Some(n)) => tracing::info!(open_files_limit = n, "open files limit in force"),
+        Ok(None) => tracing::info!("open files limit in force: unlimited"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            open_files_limit = ?tessera::listener::open_files_limit(),
+            "could not raise the open files limit; keeping the one in force"
+        ),
+    }
+}
+
 /// Installs the SIGINT/SIGTERM handlers now (before the server binds, so a signal that
 /// arrives right after it becomes ready is never lost) and returns the future that resolves
 /// on the first of them.
@@ -301,6 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { overrides } => {
             let config = Config::load(&overrides)?;
             init_logging(config.log_format);
+            raise_open_files_limit();
             let data_dir = config.data_dir.clone();
             let shutdown = shutdown_signal()?;
             let metrics = tessera_http::telemetry::install_recorder();

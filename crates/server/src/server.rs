@@ -383,9 +383,16 @@ pub async fn start(
     let limits = ConnLimits {
         header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
         body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_secs),
+        body_deadline: std::time::Duration::from_secs(config.body_deadline_secs),
+        max_body_bytes: config.max_body_bytes,
         keep_alive_timeout: std::time::Duration::from_secs(config.keep_alive_timeout_secs),
-        max_per_address: config.max_connections_per_address,
-    };
+        max_per_address: 0,
+        max_open: 0,
+    }
+    .sized_for(
+        listener::open_files_limit(),
+        config.max_connections_per_address,
+    );
     let app = tessera_http::app(state.clone());
     let flusher = tokio::spawn(flush_usage_periodically(
         state.clone(),

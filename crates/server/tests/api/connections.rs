@@ -140,7 +140,7 @@ async fn a_keep_alive_connection_serves_several_requests() {
 
 #[tokio::test]
 async fn the_per_address_cap_refuses_one_more_and_admits_again_after_a_close() {
-    let s = TestServer::start_with(|c| c.max_connections_per_address = 3).await;
+    let s = TestServer::start_with(|c| c.max_connections_per_address = Some(3)).await;
     let mut open = Vec::new();
     for _ in 0..3 {
         let mut c = TcpStream::connect(s.running.addr).await.unwrap();
@@ -176,5 +176,75 @@ async fn the_per_address_cap_refuses_one_more_and_admits_again_after_a_close() {
     })
     .await
     .expect("admitted again after a connection closed");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_still_arriving_at_its_deadline_is_a_408_and_closed() {
+    // One byte every 100 ms: the pause between chunks never reaches its timeout (an hour
+    // here), so what ends the request is the deadline on the whole body.
+    let s = TestServer::start_with(only(|c| c.body_deadline_secs = 1)).await;
+    let c = TcpStream::connect(s.running.addr).await.unwrap();
+    c.set_nodelay(true).unwrap();
+    let (mut rd, mut wr) = c.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(
+            b"POST /api/oauth/token HTTP/1.1\r\nHost: t\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        for _ in 0..600 {
+            if wr.write_all(b"a").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await; // pacing, not an assertion
+        }
+    });
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(HANG, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    let got = String::from_utf8_lossy(&got).into_owned();
+    assert!(closed.is_ok(), "the server kept the connection open: {got}");
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(
+        got.to_ascii_lowercase().contains("connection: close"),
+        "{got}"
+    );
+    assert!(got.contains("\"errorCode\":\"REQUEST_TIMEOUT\""), "{got}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_in_small_chunks_is_still_the_413() {
+    // Chunked, no Content-Length, in 1 KiB chunks: the listener stops reading past the limit
+    // and the app's limit answers, in the usual error shape.
+    let s = TestServer::start_with(|c| c.max_body_bytes = 4096).await;
+    let mut c = TcpStream::connect(s.running.addr).await.unwrap();
+    c.write_all(
+        b"POST /api/atlas/v2/orgs HTTP/1.1\r\nHost: t\r\n\
+          Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+    for _ in 0..8 {
+        if c.write_all(chunk.as_bytes()).await.is_err() {
+            break; // the server may answer and close before the rest
+        }
+    }
+    let _ = c.write_all(b"0\r\n\r\n").await;
+    let got = String::from_utf8_lossy(&read_until_closed(&mut c).await).into_owned();
+    assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+    assert!(got.contains("\"errorCode\":\"REQUEST_TOO_LARGE\""), "{got}");
     s.stop().await;
 }
