@@ -175,7 +175,7 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
-trap 'echo; echo "run-readme: FAILED in the README block at line $READMELINE (status $?): $BASH_COMMAND" >&2' ERR
+trap 'rr_status=$?; echo; echo "run-readme: FAILED in the README block at line $READMELINE (status $rr_status): $BASH_COMMAND" >&2' ERR
 
 wait_healthy() { # ADDR [PID]
   local addr=$1 pid=${2:-}
