@@ -218,3 +218,87 @@ def test_restart_keeps_data_and_does_not_rebootstrap(server):
     code = server.stop()
     assert code == 0, f"exit code {code} after SIGTERM; stderr:\n{server.stderr()}"
     assert server.private_key not in server.stdout(), "restart printed bootstrap credentials again"
+
+
+# ---- a busy address -----------------------------------------------------------------------
+
+
+def test_serve_on_a_busy_address_names_it_and_leaves_no_data(tessera_bin, tmp_path):
+    """A second server on a taken address says which address, and exits before it creates
+    keys or a database in its fresh data directory."""
+    import socket
+    data = tmp_path / "fresh"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        addr = f"127.0.0.1:{busy.getsockname()[1]}"
+        res = run_tessera(tessera_bin, "serve", "--data-dir", str(data), "--listen", addr)
+    assert res.returncode != 0, f"serve on a busy address exited 0; stderr:\n{res.stderr}"
+    assert f"cannot listen on {addr}" in res.stderr, res.stderr
+    assert "in use" in res.stderr.lower(), res.stderr
+    made = sorted(p.name for p in data.iterdir()) if data.exists() else []
+    assert made == [], f"a server that could not listen left {made} in its data directory"
+    assert "bootstrap" not in res.stdout.lower(), res.stdout
+
+
+# ---- log colours --------------------------------------------------------------------------
+
+ANSI_ESCAPE = "\x1b["
+
+
+def test_logs_written_to_a_file_carry_no_colour_codes(server_factory):
+    """Logs to a file or a pipe are plain text, even with colours allowed (`NO_COLOR` empty
+    counts as unset): only a terminal gets ANSI escapes."""
+    srv = server_factory()
+    srv.env = {"NO_COLOR": "", "TESSERA_LOG": "debug"}
+    srv.start()
+    assert srv.session().get(srv.v2("/orgs")).status_code == 200
+    code = srv.stop()
+    assert code == 0, f"exit code {code} after SIGTERM; stderr:\n{srv.stderr()}"
+    log = srv.stderr()
+    assert "tessera listening" in log, log
+    assert ANSI_ESCAPE not in log, f"ANSI escapes in a log written to a file:\n{log!r}"
+
+
+def _log_to_terminal(tessera_bin, tmp_path, **env) -> str:
+    """Runs `tessera serve` with stderr on a pseudo-terminal until it logs that it listens;
+    returns what it wrote there."""
+    import pty
+    import select
+    import time
+    from helpers import STARTUP_TIMEOUT_S, clean_env
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(tessera_bin), "serve", "--data-dir", str(tmp_path / "data"),
+         "--listen", f"127.0.0.1:{free_port()}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+        env=clean_env(**env))
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while b"listening" not in seen and time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # the terminal closed: the process is gone
+                    break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = seen.decode(errors="replace")
+    assert "listening" in text, f"no 'listening' line on the terminal: {text!r}"
+    return text
+
+
+def test_logs_to_a_terminal_are_coloured_unless_no_color(tessera_bin, tmp_path):
+    """The other side of the file test: on a terminal the same lines are coloured (so the file
+    test would see escapes if they were written), and NO_COLOR=1 turns them off there too."""
+    assert ANSI_ESCAPE in _log_to_terminal(tessera_bin, tmp_path / "a", NO_COLOR="")
+    assert ANSI_ESCAPE not in _log_to_terminal(tessera_bin, tmp_path / "b", NO_COLOR="1")

@@ -148,11 +148,19 @@ fn parse_event_id(s: &str) -> Result<tessera_domain::EventId, String> {
     tessera_domain::EventId::parse(s).map_err(|e| e.to_string())
 }
 
+/// Whether the log lines on stderr may carry ANSI colours: only when stderr is a terminal
+/// (never in a file or a pipe) and `NO_COLOR` is unset or empty (no-color.org).
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(log_colours())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -319,8 +327,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let data_dir = config.data_dir.clone();
             let shutdown = shutdown_signal()?;
             let metrics = tessera_http::telemetry::install_recorder();
+            // Before the data directory is touched: a busy address must not leave a fresh
+            // directory with keys and a database behind.
+            let listener = server::bind(&config).await?;
             let prepared = server::prepare(config, Arc::new(SystemClock)).await?;
-            let running = server::start(prepared, metrics, shutdown, |boot| {
+            let running = server::start_on(listener, prepared, metrics, shutdown, |boot| {
                 if let Some(out) = boot {
                     print_bootstrap(out, &data_dir);
                 }

@@ -323,9 +323,32 @@ fn reload_on_sighup(tls: Arc<TlsState>) -> anyhow::Result<tokio::task::JoinHandl
     }))
 }
 
-/// Binds, bootstraps if the store is empty, and serves until `shutdown` resolves; in-flight
-/// requests finish before the returned task completes.
+/// Binds the configured listen address. The error names the address ("cannot listen on
+/// 127.0.0.1:8080: Address already in use"). `tessera serve` binds before [`prepare`], so a
+/// server that cannot listen exits before it creates keys or a database in a fresh data
+/// directory.
+pub async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    use anyhow::Context;
+    TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))
+}
+
+/// Binds ([`bind`]), bootstraps if the store is empty, and serves until `shutdown` resolves;
+/// in-flight requests finish before the returned task completes.
 pub async fn start(
+    prepared: Prepared,
+    metrics: Option<metrics_handle::Handle>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    announce: impl FnOnce(Option<&BootstrapOutput>),
+) -> anyhow::Result<Running> {
+    let listener = bind(&prepared.config).await?;
+    start_on(listener, prepared, metrics, shutdown, announce).await
+}
+
+/// [`start`] on a listener already bound (by [`bind`], before [`prepare`]).
+pub async fn start_on(
+    listener: TcpListener,
     prepared: Prepared,
     metrics: Option<metrics_handle::Handle>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -336,7 +359,6 @@ pub async fn start(
         mut state_parts,
     } = prepared;
     let (tls, tls_ca) = tls_setup(&config)?;
-    let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = config
