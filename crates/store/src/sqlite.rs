@@ -161,19 +161,26 @@ impl SqliteStore {
     async fn write_revocations(&self, batch: &[PendingRevocation]) -> StoreResult<()> {
         const ROWS_PER_STATEMENT: usize = 256;
         let mut tx = self.begin().await?;
+        // One revocation, one event: only the rows this batch inserted (not a token revoked
+        // before, nor the second of two revocations of one token in this batch) get theirs.
+        let mut inserted = std::collections::HashSet::new();
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES {} \
-                 ON CONFLICT (jti) DO NOTHING",
+                 ON CONFLICT (jti) DO NOTHING RETURNING jti",
                 vec!["(?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
             for r in chunk {
                 q = q.bind(&r.jti).bind(&r.account).bind(r.expires_at);
             }
-            q.execute(&mut *tx).await.map_err(backend)?;
+            inserted.extend(q.fetch_all(&mut *tx).await.map_err(backend)?);
         }
-        let evs: Vec<NewEvent> = batch.iter().map(|r| r.event.clone()).collect();
+        let evs: Vec<NewEvent> = batch
+            .iter()
+            .filter(|r| inserted.remove(&r.jti))
+            .map(|r| r.event.clone())
+            .collect();
         commit_with(tx, &evs).await
     }
 }

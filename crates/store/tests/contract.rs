@@ -1174,6 +1174,81 @@ async fn concurrent_writes(s: std::sync::Arc<dyn Store>) {
     }
 }
 
+/// One revocation, one event: many concurrent revocations of one token (and one more after
+/// them) record it once and write exactly one `SERVICE_ACCOUNT_TOKEN_REVOKED` event; the
+/// tokens revoked once each beside them get one each.
+async fn one_revocation_one_event(s: std::sync::Arc<dyn Store>) {
+    let o = org("R");
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: None,
+            api_key: None,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let a = account(o.id);
+    s.create_service_account(&a, &[]).await.unwrap();
+    let event = move |jti: &str| events::NewEvent {
+        id: tessera_domain::EventId::generate(t0()),
+        org_id: Some(o.id),
+        ..revoked_event(a.client_id, jti)
+    };
+    let revoke = |jti: String| {
+        let s = s.clone();
+        let event = event(&jti);
+        tokio::spawn(async move {
+            s.revoke_token(&jti, a.client_id, t0() + Duration::hours(1), event)
+                .await
+        })
+    };
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        tasks.push(revoke("same".to_owned()));
+        if i % 4 == 0 {
+            tasks.push(revoke(format!("other-{i}")));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    revoke("same".to_owned()).await.unwrap().unwrap();
+    let logged = s
+        .list_events(&events::EventQuery {
+            scope: events::EventScope::Org(o.id),
+            types: vec!["SERVICE_ACCOUNT_TOKEN_REVOKED".to_owned()],
+            min: None,
+            max: None,
+            page: Page::ALL,
+            include_count: true,
+        })
+        .await
+        .unwrap();
+    let mut per_token = std::collections::BTreeMap::<String, usize>::new();
+    for e in &logged.items {
+        let jti = e
+            .target
+            .iter()
+            .find(|(k, _)| k == "tokenId")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        *per_token.entry(jti).or_default() += 1;
+    }
+    assert_eq!(per_token.len(), 13, "{per_token:?}");
+    assert!(per_token.values().all(|n| *n == 1), "{per_token:?}");
+    assert_eq!(logged.total, 13);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_revocation_one_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
+    one_revocation_one_event(store.clone()).await;
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_concurrent_writers() {
     let dir = tempfile::tempdir().unwrap();
@@ -1279,6 +1354,17 @@ mod postgres {
         assert!(again.meta("bootstrapped_at").await.unwrap().is_some());
         assert!(again.ping().await.is_ok());
         again.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pg_one_revocation_one_event() {
+        let Some(db) = scratch("pg_one_revocation_one_event").await else {
+            return;
+        };
+        let store = Arc::new(PgStore::open(&db.url).await.unwrap());
+        one_revocation_one_event(store.clone()).await;
+        store.close().await;
         db.drop_database().await.unwrap();
     }
 

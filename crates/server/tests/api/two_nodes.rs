@@ -2,7 +2,7 @@
 //! under one `--master-key-file`): a token minted on one node is accepted by the other, a
 //! revocation on A is refused by B within a second (measured and printed), a secret deleted
 //! on B stops minting on A, role changes and deletions on one node hold on the other, and a
-//! Digest nonce from one node works on the other. Both nodes racing on one account (secret
+//! Digest nonce from one node is stale on the other (a captured request is not replayed). Both nodes racing on one account (secret
 //! creations, project invites and removals) keep the secret limit, answer no 5xx, and end
 //! holding what the database holds.
 //!
@@ -327,17 +327,27 @@ async fn two_nodes_on_one_postgres_database() {
     let org_path = format!("/api/atlas/v2/orgs/{org}");
     let sa_path = format!("/api/atlas/v2/orgs/{org}/serviceAccounts");
 
-    // Digest: the API key created on A works on B, with a nonce B issued or A issued.
+    // Digest: the API key created on A works on B with a nonce B issued; a nonce A issued
+    // is stale on B (B holds no `nc` record for it): 401 with `stale=true`, never a 200.
     assert_eq!(
         b.call(&owner, Method::GET, &org_path, None).await.status,
         StatusCode::OK
     );
+    let r = b.digest(&a, &owner, Method::GET, &org_path, None).await;
     assert_eq!(
-        b.digest(&a, &owner, Method::GET, &org_path, None)
-            .await
-            .status,
-        StatusCode::OK,
-        "a nonce from node A works on node B"
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "a nonce from node A is refused by node B"
+    );
+    let challenges: Vec<&str> = r
+        .headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges.len() == 2 && challenges.iter().all(|c| c.ends_with("stale=true")),
+        "{challenges:?}"
     );
 
     // A service account made on A; its token minted on A is accepted by B.
