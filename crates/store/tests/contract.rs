@@ -843,6 +843,7 @@ async fn group_event_types(s: &dyn Store, group: GroupId) -> Vec<String> {
             max: None,
             page: Page::ALL,
             include_count: true,
+            visible: tessera_store::events::EventVisibility::ALL,
         })
         .await
         .unwrap()
@@ -1223,6 +1224,7 @@ async fn one_revocation_one_event(s: std::sync::Arc<dyn Store>) {
             max: None,
             page: Page::ALL,
             include_count: true,
+            visible: tessera_store::events::EventVisibility::ALL,
         })
         .await
         .unwrap();
@@ -1666,6 +1668,7 @@ mod postgres {
                 max: None,
                 page: Page::ALL,
                 include_count: true,
+                visible: tessera_store::events::EventVisibility::ALL,
             })
             .await
             .unwrap();
