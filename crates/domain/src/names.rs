@@ -20,7 +20,8 @@ static SA_TEXT: LazyLock<Option<Regex>> =
 static INVISIBLE: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[\p{Cc}\p{Cf}]").ok());
 
 /// Why [`refuse_invisible`] refused a value.
-pub const INVISIBLE_REASON: &str = "must not contain Unicode control (Cc) or format (Cf) characters";
+pub const INVISIBLE_REASON: &str =
+    "must not contain Unicode control (Cc) or format (Cf) characters";
 
 /// Refuses a free-text value with a Unicode control (Cc) or format (Cf) character (fails
 /// closed: should the pattern not compile, every value is refused).
@@ -188,7 +189,15 @@ mod tests {
     /// Control (Cc) and format (Cf) characters: a bidi override, zero-width joiner and space,
     /// a BOM, a soft hyphen, a tag character, NUL, tab, DEL, a C1 control.
     const INVISIBLE_SAMPLES: [char; 10] = [
-        '\u{202e}', '\u{200d}', '\u{200b}', '\u{feff}', '\u{ad}', '\u{e0041}', '\0', '\t', '\u{7f}',
+        '\u{202e}',
+        '\u{200d}',
+        '\u{200b}',
+        '\u{feff}',
+        '\u{ad}',
+        '\u{e0041}',
+        '\0',
+        '\t',
+        '\u{7f}',
         '\u{85}',
     ];
 
@@ -205,7 +214,10 @@ mod tests {
             refused(ApiKeyDescription::parse(&text).map(drop), "desc");
             refused(EntityName::parse("name", &text).map(drop), "entity name");
             refused(ServiceAccountName::parse(&text).map(drop), "sa name");
-            refused(ServiceAccountDescription::parse(&text).map(drop), "sa description");
+            refused(
+                ServiceAccountDescription::parse(&text).map(drop),
+                "sa description",
+            );
         }
         // Visible text of any script, spaces and symbols stay.
         for ok in ["alice", "Élodie Müller", "李小龍", "a b <c> & \"d\"", "🙂"] {

@@ -360,7 +360,10 @@ mod tests {
         }
         // Billing roles read the org's own events only, unless they hold a project role.
         let p = principal(vec![OrgRole::BillingAdmin], vec![]);
-        assert_eq!(p.org_log_visibility(p.org_id).groups, GroupVisibility::Only(vec![]));
+        assert_eq!(
+            p.org_log_visibility(p.org_id).groups,
+            GroupVisibility::Only(vec![])
+        );
         assert!(!p.may_read_org_event(p.org_id, Some(g)));
         // Nothing of another org.
         let v = p.org_log_visibility(other);

@@ -1036,8 +1036,14 @@ mod tests {
         assert!(a.record_nc(&n, 1, t0()));
         assert!(!b.record_nc(&n, 2, t0()));
         // Expired or not, another node's nonce is stale; from the future it is still invalid.
-        assert_eq!(b.validate(&n, t0() + Duration::seconds(301)), NonceCheck::Stale);
-        assert_eq!(b.validate(&n, t0() - Duration::seconds(6)), NonceCheck::Invalid);
+        assert_eq!(
+            b.validate(&n, t0() + Duration::seconds(301)),
+            NonceCheck::Stale
+        );
+        assert_eq!(
+            b.validate(&n, t0() - Duration::seconds(6)),
+            NonceCheck::Invalid
+        );
         // A restart is a new node: the nonces issued before are stale.
         let restarted = manager();
         let before = manager().issue(t0());
@@ -1067,7 +1073,16 @@ mod tests {
         let b = NonceManager::with_node(KEY, Duration::seconds(300), *b"node-bbb");
         let stored = ha1(DigestAlgorithm::Md5, "user", REALM, "pw");
         let nonce = a.issue(t0());
-        let h = curl_header(DigestAlgorithm::Md5, "user", "pw", &nonce, "GET", URI, 1, "c");
+        let h = curl_header(
+            DigestAlgorithm::Md5,
+            "user",
+            "pw",
+            &nonce,
+            "GET",
+            URI,
+            1,
+            "c",
+        );
         assert_eq!(check(&h, &stored, &a, t0()), Ok(()));
         assert_eq!(check(&h, &stored, &b, t0()), Err(DigestFailure::Stale));
         assert_eq!(check(&h, &stored, &b, t0()), Err(DigestFailure::Stale));

@@ -1938,9 +1938,18 @@ mod tests {
             jti: "0190b2c4d5e67f8a9b0c1d2e3f405162".into(),
             expires_at: from_millis(1_800_000_000_123),
         };
-        for change in [Change::Account(id), revoked, Change::ApiKeys, Change::Everything] {
+        for change in [
+            Change::Account(id),
+            revoked,
+            Change::ApiKeys,
+            Change::Everything,
+        ] {
             let sent = payload("node-a", &change);
-            assert_eq!(parse_change("node-b", &sent), Some(change.clone()), "{sent}");
+            assert_eq!(
+                parse_change("node-b", &sent),
+                Some(change.clone()),
+                "{sent}"
+            );
             assert_eq!(parse_change("node-a", &sent), None, "{sent}");
         }
     }

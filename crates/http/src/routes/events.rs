@@ -256,7 +256,16 @@ pub async fn get_org(
     let raw_id = path.get("eventId");
     let id = EventId::parse(raw_id)?;
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgMember)?;
-    get_in_scope(&state, &caller, &base, EventScope::Org(org), raw_id, id, raw).await
+    get_in_scope(
+        &state,
+        &caller,
+        &base,
+        EventScope::Org(org),
+        raw_id,
+        id,
+        raw,
+    )
+    .await
 }
 
 pub async fn list_group(

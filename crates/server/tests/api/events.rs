@@ -536,7 +536,14 @@ async fn roles_other_orgs_unknown_and_malformed_ids() {
         !ours.text.contains(&second),
         "another org's events leak into ours"
     );
-    let our_event = results(&ours)[0]["id"].as_str().unwrap().to_owned();
+    // An event of the org itself (of no project): an ORG_MEMBER reads it through the org log.
+    let our_event = results(&ours)
+        .into_iter()
+        .find(|e| e.get("groupId").is_none())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let our_group_event = results(&ours)
         .into_iter()
         .find(|e| e.get("groupId").is_some())
@@ -562,6 +569,15 @@ async fn roles_other_orgs_unknown_and_malformed_ids() {
         s.call(&member, Method::GET, &group_events(&s, base, ""), None)
             .await
             .expect_error(403, "USER_UNAUTHORIZED");
+        // Nor does it read that project's events through the org log.
+        s.call(
+            &member,
+            Method::GET,
+            &org_events(&s, base, &format!("/{our_group_event}")),
+            None,
+        )
+        .await
+        .expect_error(404, "EVENT_NOT_FOUND");
         s.call(
             &member,
             Method::GET,
@@ -1273,13 +1289,23 @@ async fn org_log_shows_only_events_of_places_the_caller_may_read() {
     };
     let (member, _) = s.new_org_key(&["ORG_MEMBER"]).await;
     let (org_reader, _) = s.new_org_key(&["ORG_READ_ONLY"]).await;
-    s.call(&reader, Method::GET, &format!("{V2}/groups/{theirs}/events"), None)
-        .await
-        .expect_error(403, "USER_UNAUTHORIZED");
+    s.call(
+        &reader,
+        Method::GET,
+        &format!("{V2}/groups/{theirs}/events"),
+        None,
+    )
+    .await
+    .expect_error(403, "USER_UNAUTHORIZED");
 
     // The whole log, as the owner reads it.
     let all = s
-        .call(&o, Method::GET, &org_events(&s, V2, "?itemsPerPage=500"), None)
+        .call(
+            &o,
+            Method::GET,
+            &org_events(&s, V2, "?itemsPerPage=500"),
+            None,
+        )
         .await;
     all.expect(200);
     let everything = results(&all);
@@ -1329,17 +1355,32 @@ async fn org_log_shows_only_events_of_places_the_caller_may_read() {
     // One event through the org log: the same rule, 404 for what it may not read.
     for base in [V2, V1] {
         for id in &of_theirs {
-            s.call(&reader, Method::GET, &org_events(&s, base, &format!("/{id}")), None)
-                .await
-                .expect_error(404, "EVENT_NOT_FOUND");
-            s.call(&org_reader, Method::GET, &org_events(&s, base, &format!("/{id}")), None)
-                .await
-                .expect(200);
+            s.call(
+                &reader,
+                Method::GET,
+                &org_events(&s, base, &format!("/{id}")),
+                None,
+            )
+            .await
+            .expect_error(404, "EVENT_NOT_FOUND");
+            s.call(
+                &org_reader,
+                Method::GET,
+                &org_events(&s, base, &format!("/{id}")),
+                None,
+            )
+            .await
+            .expect(200);
         }
         for id in &for_reader {
-            s.call(&reader, Method::GET, &org_events(&s, base, &format!("/{id}")), None)
-                .await
-                .expect(200);
+            s.call(
+                &reader,
+                Method::GET,
+                &org_events(&s, base, &format!("/{id}")),
+                None,
+            )
+            .await
+            .expect(200);
         }
     }
     s.stop().await;

@@ -205,7 +205,11 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
         assert_eq!(r.status(), 401, "the replay on {node}");
         let challenges = www_authenticate(&r);
         assert_eq!(challenges.len(), 2, "{challenges:?}");
-        let stale = if node == "A" { "stale=false" } else { "stale=true" };
+        let stale = if node == "A" {
+            "stale=false"
+        } else {
+            "stale=true"
+        };
         assert!(
             challenges.iter().all(|c| c.ends_with(stale)),
             "the replay on {node}: {challenges:?}"
