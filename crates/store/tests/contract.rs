@@ -1491,9 +1491,10 @@ mod postgres {
     }
 
     async fn next(rx: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {
-        tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        // A bound against a hang (notifications take milliseconds), not a timing assertion.
+        tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
             .await
-            .expect("a change within 5 s")
+            .expect("a change within 60 s")
             .unwrap()
     }
 
@@ -1579,7 +1580,7 @@ mod postgres {
             assert_eq!(cut, vec![true], "one listening connection to cut");
             admin.close().await.unwrap();
         }
-        let change = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(60), async {
             loop {
                 match at_b.recv().await.unwrap() {
                     Change::Everything => return Change::Everything,
@@ -1588,7 +1589,7 @@ mod postgres {
             }
         })
         .await
-        .expect("Everything announced within 10 s of the cut");
+        .expect("Everything announced within 60 s of the cut (a bound against a hang)");
         assert_eq!(change, Change::Everything);
         assert!(b.api_keys_version().unwrap() > before);
         // And it listens again: another node's change arrives.
@@ -1606,7 +1607,7 @@ mod postgres {
         .unwrap();
         let acc = account(o.id);
         a.create_service_account(&acc, &[]).await.unwrap();
-        let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(60), async {
             loop {
                 if at_b.recv().await.unwrap() == Change::Account(acc.client_id) {
                     return;
