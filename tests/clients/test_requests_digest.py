@@ -513,3 +513,51 @@ def test_v1_accepts_application_json(server):
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.json()["id"] == server.project_id
+
+
+def test_a_session_moves_between_nodes_and_a_captured_request_does_not(server_factory, tmp_path):
+    """Two nodes sharing one database and one master key (here two processes on one SQLite
+    file). A nonce is accepted only by the node that issued it: a requests session that moves
+    from node A to node B gets B's 401 with ``stale=true`` and retries on its own (one extra
+    round trip, no error), while a request captured on A and replayed on B is refused."""
+    import os
+    import shutil
+
+    master = tmp_path / "master.key"
+    master.write_text(os.urandom(32).hex() + "\n")
+    master.chmod(0o600)
+    a = server_factory("a")
+    a.args = ["--master-key-file", str(master)]
+    a.start()
+    b = server_factory("b")
+    # B's own data directory (made as the server would, 0700) holding only A's bootstrap
+    # credentials for the test to read; B itself starts without bootstrapping.
+    b.data_dir.mkdir(mode=0o700, parents=True)
+    shutil.copy(a.data_dir / "bootstrap.json", b.data_dir / "bootstrap.json")
+    (b.data_dir / "bootstrap.json").chmod(0o600)
+    b.args = ["--master-key-file", str(master),
+              "--database-url", f"sqlite://{a.data_dir / 'tessera.db'}"]
+    b.start()
+
+    path = "/api/atlas/v2/orgs"
+    s = a.session()
+    r = s.get(a.base_url + path)
+    assert r.status_code == 200, r.text
+    captured = r.request.headers["Authorization"]
+    # The session holds A's nonce; on B, requests answers B's stale challenge by itself.
+    r = s.get(b.base_url + path)
+    assert r.status_code == 200, r.text
+    assert [h.status_code for h in r.history] == [401]
+    assert all(c.endswith("stale=true") for c in challenges(r.history[0])), challenges(r.history[0])
+    # And it keeps working on B with B's nonce (a growing nc).
+    assert s.get(b.base_url + path).status_code == 200
+
+    # The captured request, replayed: stale on B (never a 200), a replay on A.
+    with requests.Session() as raw:
+        raw.trust_env = False
+        for node, stale in ((b, "stale=true"), (a, "stale=false")):
+            r = raw.get(node.base_url + path,
+                        headers={"Accept": V2_ACCEPT, "Authorization": captured})
+            assert_error(r, 401, "UNAUTHORIZED")
+            got = challenges(r)
+            assert len(got) == 2 and all(c.endswith(stale) for c in got), got

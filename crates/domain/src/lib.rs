@@ -21,7 +21,7 @@ pub use events::EventType;
 pub use ids::{
     ApiKeyId, ClientId, ClusterId, EventId, GroupId, ObjectId, OperatorId, OrgId, SecretId,
 };
-pub use principal::{Decision, GroupVisibility, Principal, PrincipalKind};
+pub use principal::{Decision, GroupVisibility, OrgLogVisibility, Principal, PrincipalKind};
 pub use roles::{GroupRole, OrgRole, Requirement};
 
 /// A value failed validation. `field` names the input, `reason` says what was expected.

@@ -137,6 +137,28 @@ impl Principal {
         GroupVisibility::Only(ids)
     }
 
+    /// Which events of `org`'s event log this principal may read: an event shows only to a
+    /// caller that may read the log of where it happened. The org's own events (of no
+    /// project) need the org log's requirement (Organization Member); a project's events need
+    /// its log's (Project Read Only), so a `GROUP_READ_ONLY` of one project does not read
+    /// another project's events through the org log.
+    pub fn org_log_visibility(&self, org: OrgId) -> OrgLogVisibility {
+        OrgLogVisibility {
+            org_events: self.decide_org(org, Requirement::OrgMember) == Decision::Allow,
+            groups: self.visible_groups(org),
+        }
+    }
+
+    /// Whether this principal may read an event of `org`'s log that happened in `group`
+    /// (`None`: in the org itself); the rule of [`Principal::org_log_visibility`], for one
+    /// event.
+    pub fn may_read_org_event(&self, org: OrgId, group: Option<GroupId>) -> bool {
+        match group {
+            None => self.decide_org(org, Requirement::OrgMember) == Decision::Allow,
+            Some(g) => self.decide_group(org, g, Requirement::ProjectReadOnly) == Decision::Allow,
+        }
+    }
+
     /// Whether this principal, acting through project `group` of `org` with `req`, may change
     /// a service account as a whole (name, description, secrets, access list). The account
     /// holds `account_org_roles` in the org and is assigned to `account_groups`.
@@ -167,6 +189,15 @@ impl Principal {
             .into_iter()
             .all(|g| g == group || self.decide_group(org, g, req) == Decision::Allow)
     }
+}
+
+/// What of an org's event log a principal may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgLogVisibility {
+    /// The org's own events (those of no project).
+    pub org_events: bool,
+    /// The projects whose events show.
+    pub groups: GroupVisibility,
 }
 
 /// The projects a principal's project lists show.
@@ -295,6 +326,50 @@ mod tests {
         let owner = principal(vec![OrgRole::Owner], vec![]);
         let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
         assert_eq!(owner.visible_groups(other), GroupVisibility::Only(vec![]));
+    }
+
+    #[test]
+    fn an_org_log_shows_only_what_its_reader_may_read_where_it_happened() {
+        let g = GroupId::generate(from_millis(0));
+        let h = GroupId::generate(from_millis(1000));
+        let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+        // A GROUP_READ_ONLY of g (an ORG_MEMBER): the org's own events and g's, not h's.
+        let p = principal(vec![OrgRole::Member], vec![(g, vec![GroupRole::ReadOnly])]);
+        assert_eq!(
+            p.org_log_visibility(p.org_id),
+            OrgLogVisibility {
+                org_events: true,
+                groups: GroupVisibility::Only(vec![g]),
+            }
+        );
+        assert!(p.may_read_org_event(p.org_id, None));
+        assert!(p.may_read_org_event(p.org_id, Some(g)));
+        assert!(!p.may_read_org_event(p.org_id, Some(h)));
+        assert_eq!(
+            p.decide_group(p.org_id, h, Requirement::ProjectReadOnly),
+            Decision::Forbidden,
+            "the project log it would be refused"
+        );
+        // Org owners and org read-only read every project's events.
+        for role in [OrgRole::Owner, OrgRole::ReadOnly] {
+            let p = principal(vec![role], vec![]);
+            let v = p.org_log_visibility(p.org_id);
+            assert!(v.org_events, "{role}");
+            assert_eq!(v.groups, GroupVisibility::All, "{role}");
+            assert!(p.may_read_org_event(p.org_id, Some(h)), "{role}");
+        }
+        // Billing roles read the org's own events only, unless they hold a project role.
+        let p = principal(vec![OrgRole::BillingAdmin], vec![]);
+        assert_eq!(
+            p.org_log_visibility(p.org_id).groups,
+            GroupVisibility::Only(vec![])
+        );
+        assert!(!p.may_read_org_event(p.org_id, Some(g)));
+        // Nothing of another org.
+        let v = p.org_log_visibility(other);
+        assert!(!v.org_events);
+        assert_eq!(v.groups, GroupVisibility::Only(vec![]));
+        assert!(!p.may_read_org_event(other, None));
     }
 
     #[test]

@@ -5,9 +5,15 @@
 //! an `Authorization: Digest ...` header; [`parse_authorization`] reads it and [`verify`]
 //! checks it against the stored `HA1` of the API key.
 //!
-//! Nonces are stateless: [`NonceManager::issue`] packs the issue time and some randomness,
-//! authenticated by an HMAC, so any server holding the key can validate them. The only state
-//! is the highest `nc` seen per nonce, kept to reject replays, and pruned once nonces expire.
+//! Nonces are stateless: [`NonceManager::issue`] packs the issue time, the issuing node's tag
+//! and some randomness, authenticated by an HMAC, so any server holding the key can tell that
+//! a nonce is authentic. The only state is the highest `nc` seen per nonce, kept to reject
+//! replays, and pruned once nonces expire. That state is per process, so a nonce is accepted
+//! only by the process that issued it: the node tag is random per [`NonceManager`] (one per
+//! process), and an authentic nonce carrying another tag (another node sharing the key, or
+//! this node before a restart) is answered as stale (`stale=true`, RFC 7616 §3.3), so the
+//! client retries with a nonce of the node it reached and a captured request cannot be
+//! replayed on a node that never saw its `nc`.
 //!
 //! Validation is split in two steps ([`NonceManager::validate`], then
 //! [`NonceManager::record_nc`] once the response is proven correct) so that a request with a
@@ -36,12 +42,13 @@ pub const MAX_HEADER_LEN: usize = 4096;
 /// servers sharing the key); beyond that they are invalid.
 const MAX_FUTURE_SKEW_SECS: i64 = 5;
 
-/// Bytes in a decoded nonce: 8 (issued at) + 8 (random) + 16 (truncated HMAC).
-const NONCE_MSG_LEN: usize = 16;
+/// Bytes in a decoded nonce: 8 (issued at) + 8 (node tag) + 8 (random) + 16 (truncated HMAC).
+const NONCE_NODE_LEN: usize = 8;
+const NONCE_MSG_LEN: usize = 8 + NONCE_NODE_LEN + 8;
 const NONCE_TAG_LEN: usize = 16;
 const NONCE_RAW_LEN: usize = NONCE_MSG_LEN + NONCE_TAG_LEN;
 /// Length of the base64url (no padding) text of a nonce.
-const NONCE_TEXT_LEN: usize = 43;
+const NONCE_TEXT_LEN: usize = 54;
 
 /// The replay map is pruned of expired nonces when it reaches this size (or twice the size it
 /// had after the previous pruning, whichever is larger).
@@ -376,7 +383,8 @@ pub fn expected_response(
 pub enum NonceCheck {
     /// Issued by a holder of the key and not expired.
     Valid,
-    /// Authentic but older than the TTL: challenge again with `stale=true`.
+    /// Authentic but older than the TTL, or issued by another node (another process sharing
+    /// the key, or this node before a restart): challenge again with `stale=true`.
     Stale,
     /// Not ours: bad encoding, bad HMAC, or issued too far in the future.
     Invalid,
@@ -395,9 +403,15 @@ struct SeenNonces {
 /// count used with each to reject replays.
 ///
 /// A nonce is the base64url (no padding) text of
-/// `issued_at (u64 BE seconds) || 8 random bytes || HMAC-SHA256(key, those 16 bytes)[..16]`.
+/// `issued_at (u64 BE seconds) || node tag (8 bytes) || 8 random bytes ||
+/// HMAC-SHA256(key, those 24 bytes)[..16]`.
+///
+/// The node tag is drawn at random when the manager is made (once per process): only nonces
+/// carrying this manager's tag are valid here, because only this manager holds their `nc`
+/// record.
 pub struct NonceManager {
     key: hmac::Key,
+    node: [u8; NONCE_NODE_LEN],
     ttl: Duration,
     seen: Mutex<SeenNonces>,
 }
@@ -412,10 +426,17 @@ impl fmt::Debug for NonceManager {
 
 impl NonceManager {
     /// `key` authenticates nonces (use at least 32 random bytes); nonces older than `ttl`
-    /// are stale.
+    /// are stale. The node tag is new and random: make one manager per process.
     pub fn new(key: &[u8], ttl: Duration) -> Self {
+        let mut node = [0u8; NONCE_NODE_LEN];
+        OsRng.fill_bytes(&mut node);
+        Self::with_node(key, ttl, node)
+    }
+
+    fn with_node(key: &[u8], ttl: Duration, node: [u8; NONCE_NODE_LEN]) -> Self {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            node,
             ttl,
             seen: Mutex::new(SeenNonces {
                 entries: HashMap::new(),
@@ -429,17 +450,20 @@ impl NonceManager {
         let issued_at = u64::try_from(now.timestamp()).unwrap_or(0);
         let mut raw = [0u8; NONCE_RAW_LEN];
         let (msg, tag) = raw.split_at_mut(NONCE_MSG_LEN);
-        let (time, random) = msg.split_at_mut(8);
+        let (time, rest) = msg.split_at_mut(8);
+        let (node, random) = rest.split_at_mut(NONCE_NODE_LEN);
         time.copy_from_slice(&issued_at.to_be_bytes());
+        node.copy_from_slice(&self.node);
         OsRng.fill_bytes(random);
         let mac = hmac::sign(&self.key, msg);
         tag.copy_from_slice(&mac.as_ref()[..NONCE_TAG_LEN]);
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// The issue time (Unix seconds) of an authentic nonce; `None` if the nonce is badly
-    /// encoded or its HMAC does not match (compared in constant time).
-    fn authentic_issued_at(&self, nonce: &str) -> Option<i64> {
+    /// The issue time (Unix seconds) of an authentic nonce and whether this manager issued
+    /// it (its node tag is ours); `None` if the nonce is badly encoded or its HMAC does not
+    /// match (compared in constant time).
+    fn authentic(&self, nonce: &str) -> Option<(i64, bool)> {
         if nonce.len() != NONCE_TEXT_LEN {
             return None;
         }
@@ -451,14 +475,17 @@ impl NonceManager {
             return None;
         }
         let secs = u64::from_be_bytes(msg.get(..8)?.try_into().ok()?);
-        i64::try_from(secs).ok()
+        let ours = msg.get(8..8 + NONCE_NODE_LEN)? == self.node.as_slice();
+        Some((i64::try_from(secs).ok()?, ours))
     }
 
-    fn classify(&self, issued_at: i64, now: DateTime<Utc>) -> NonceCheck {
+    fn classify(&self, (issued_at, ours): (i64, bool), now: DateTime<Utc>) -> NonceCheck {
         let now = now.timestamp();
         if issued_at > now.saturating_add(MAX_FUTURE_SKEW_SECS) {
             NonceCheck::Invalid
-        } else if now.saturating_sub(issued_at) > self.ttl.num_seconds() {
+        } else if now.saturating_sub(issued_at) > self.ttl.num_seconds() || !ours {
+            // Another node's nonce is authentic but its `nc` record is not here: a fresh
+            // nonce of ours, and the client retries without asking the user again.
             NonceCheck::Stale
         } else {
             NonceCheck::Valid
@@ -466,11 +493,11 @@ impl NonceManager {
     }
 
     /// Checks a nonce without changing any state: [`NonceCheck::Valid`], [`NonceCheck::Stale`]
-    /// (authentic, older than the TTL) or [`NonceCheck::Invalid`] (bad encoding, bad HMAC, or
-    /// issued more than 5 s in the future).
+    /// (authentic, but older than the TTL or issued by another node) or
+    /// [`NonceCheck::Invalid`] (bad encoding, bad HMAC, or issued more than 5 s in the future).
     pub fn validate(&self, nonce: &str, now: DateTime<Utc>) -> NonceCheck {
-        match self.authentic_issued_at(nonce) {
-            Some(issued_at) => self.classify(issued_at, now),
+        match self.authentic(nonce) {
+            Some(found) => self.classify(found, now),
             None => NonceCheck::Invalid,
         }
     }
@@ -484,10 +511,10 @@ impl NonceManager {
         if nc == 0 {
             return false;
         }
-        let Some(issued_at) = self.authentic_issued_at(nonce) else {
+        let Some((issued_at, ours)) = self.authentic(nonce) else {
             return false;
         };
-        if self.classify(issued_at, now) != NonceCheck::Valid {
+        if self.classify((issued_at, ours), now) != NonceCheck::Valid {
             return false;
         }
         let mut seen = self.lock();
@@ -994,6 +1021,72 @@ mod tests {
         let other = NonceManager::new(b"another key, another server.....", Duration::seconds(300));
         let n = other.issue(t0());
         assert_eq!(manager().validate(&n, t0()), NonceCheck::Invalid);
+    }
+
+    #[test]
+    fn nonce_of_another_node_is_stale() {
+        // Two nodes (processes) sharing one nonce key: each accepts only its own nonces, and
+        // answers the other's (authentic) with a stale challenge, never with acceptance.
+        let a = NonceManager::with_node(KEY, Duration::seconds(300), *b"node-aaa");
+        let b = NonceManager::with_node(KEY, Duration::seconds(300), *b"node-bbb");
+        let n = a.issue(t0());
+        assert_eq!(a.validate(&n, t0()), NonceCheck::Valid);
+        assert_eq!(b.validate(&n, t0()), NonceCheck::Stale);
+        assert!(!b.record_nc(&n, 1, t0()), "b keeps no count for a's nonce");
+        assert!(a.record_nc(&n, 1, t0()));
+        assert!(!b.record_nc(&n, 2, t0()));
+        // Expired or not, another node's nonce is stale; from the future it is still invalid.
+        assert_eq!(
+            b.validate(&n, t0() + Duration::seconds(301)),
+            NonceCheck::Stale
+        );
+        assert_eq!(
+            b.validate(&n, t0() - Duration::seconds(6)),
+            NonceCheck::Invalid
+        );
+        // A restart is a new node: the nonces issued before are stale.
+        let restarted = manager();
+        let before = manager().issue(t0());
+        assert_eq!(restarted.validate(&before, t0()), NonceCheck::Stale);
+        assert_ne!(manager().node, manager().node, "the node tag is random");
+    }
+
+    #[test]
+    fn node_tag_is_authenticated() {
+        // Rewriting another node's nonce to carry this node's tag breaks its HMAC.
+        let a = NonceManager::with_node(KEY, Duration::seconds(300), *b"node-aaa");
+        let b = NonceManager::with_node(KEY, Duration::seconds(300), *b"node-bbb");
+        let mut raw = URL_SAFE_NO_PAD.decode(a.issue(t0())).unwrap();
+        assert_eq!(&raw[8..16], b"node-aaa", "the tag follows the issue time");
+        raw[8..16].copy_from_slice(b"node-bbb");
+        let forged = URL_SAFE_NO_PAD.encode(&raw);
+        assert_eq!(b.validate(&forged, t0()), NonceCheck::Invalid);
+        assert_eq!(a.validate(&forged, t0()), NonceCheck::Invalid);
+        assert!(!b.record_nc(&forged, 1, t0()));
+    }
+
+    #[test]
+    fn replay_on_another_node_is_stale() {
+        // A request captured on node a, replayed on node b: stale there (a new challenge),
+        // never accepted; on a it is a replay.
+        let a = NonceManager::with_node(KEY, Duration::seconds(300), *b"node-aaa");
+        let b = NonceManager::with_node(KEY, Duration::seconds(300), *b"node-bbb");
+        let stored = ha1(DigestAlgorithm::Md5, "user", REALM, "pw");
+        let nonce = a.issue(t0());
+        let h = curl_header(
+            DigestAlgorithm::Md5,
+            "user",
+            "pw",
+            &nonce,
+            "GET",
+            URI,
+            1,
+            "c",
+        );
+        assert_eq!(check(&h, &stored, &a, t0()), Ok(()));
+        assert_eq!(check(&h, &stored, &b, t0()), Err(DigestFailure::Stale));
+        assert_eq!(check(&h, &stored, &b, t0()), Err(DigestFailure::Stale));
+        assert_eq!(check(&h, &stored, &a, t0()), Err(DigestFailure::Replay));
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub const MAX_NAME_LEN: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
-    #[error("--name must be 1 to {MAX_NAME_LEN} characters without control characters")]
+    #[error(
+        "--name must be 1 to {MAX_NAME_LEN} characters without control (Cc) or format (Cf) \
+         characters"
+    )]
     BadName,
     #[error("an operator named {0:?} already exists")]
     NameTaken(String),
@@ -54,7 +57,9 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<Value, OperatorError> {
     let n = name.chars().count();
-    if !(1..=MAX_NAME_LEN).contains(&n) || name.chars().any(char::is_control) {
+    if !(1..=MAX_NAME_LEN).contains(&n)
+        || tessera_domain::names::refuse_invisible("name", name).is_err()
+    {
         return Err(OperatorError::BadName);
     }
     let secret = generate_operator_secret();

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use std::net::IpAddr;
 use tessera_domain::{ApiKeyId, ClientId, EventId, EventType, GroupId, OrgId};
 
-use crate::Page;
+use crate::{GroupFilter, Page};
 
 /// Who made a change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +104,30 @@ pub struct EventQuery {
     pub max: Option<DateTime<Utc>>,
     pub page: Page,
     pub include_count: bool,
+    /// Which of an org's log's events the reader may see; a project's log ignores it (its
+    /// route authorizes the project as a whole). Filtered in the query, so pages and
+    /// `totalCount` count only what is shown.
+    pub visible: EventVisibility,
+}
+
+/// The part of an org's event log a reader may see: the org's own events (those of no
+/// project), and the events of these projects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventVisibility {
+    pub org_events: bool,
+    pub groups: GroupFilter,
+}
+
+impl EventVisibility {
+    /// The whole log.
+    pub const ALL: Self = Self {
+        org_events: true,
+        groups: GroupFilter::All,
+    };
+
+    pub fn is_all(&self) -> bool {
+        *self == Self::ALL
+    }
 }
 
 /// Where an export resumes: after this event (in `created`, then `id` order).

@@ -627,7 +627,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     /// Durably records a revoked token id until its expiry: returns only after the row is
-    /// committed. Concurrent calls may share one commit (group commit).
+    /// committed. Concurrent calls may share one commit (group commit). `event` is written
+    /// only when this call recorded the revocation: revoking a token already revoked (before,
+    /// or by a concurrent call) succeeds and writes no second event.
     async fn revoke_token(
         &self,
         jti: &str,

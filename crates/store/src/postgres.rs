@@ -1707,7 +1707,7 @@ impl Store for PgStore {
         // One short transaction per call: PostgreSQL commits concurrent transactions
         // together on its own (WAL group commit), so no queue is needed here.
         let mut tx = self.begin().await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (jti) DO NOTHING",
         )
@@ -1722,7 +1722,14 @@ impl Store for PgStore {
             expires_at,
         };
         notify(&mut tx, &self.node, &revoked).await?;
-        commit_with(tx, std::slice::from_ref(&event)).await
+        // One revocation, one event: a token revoked before (or by a concurrent call that
+        // committed first; the insert waits for it) gets none.
+        let events = if inserted.rows_affected() == 1 {
+            std::slice::from_ref(&event)
+        } else {
+            &[]
+        };
+        commit_with(tx, events).await
     }
 
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {

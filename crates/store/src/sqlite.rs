@@ -161,19 +161,26 @@ impl SqliteStore {
     async fn write_revocations(&self, batch: &[PendingRevocation]) -> StoreResult<()> {
         const ROWS_PER_STATEMENT: usize = 256;
         let mut tx = self.begin().await?;
+        // One revocation, one event: only the rows this batch inserted (not a token revoked
+        // before, nor the second of two revocations of one token in this batch) get theirs.
+        let mut inserted = std::collections::HashSet::new();
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO revoked_tokens (jti, account_id, expires_at) VALUES {} \
-                 ON CONFLICT (jti) DO NOTHING",
+                 ON CONFLICT (jti) DO NOTHING RETURNING jti",
                 vec!["(?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
             for r in chunk {
                 q = q.bind(&r.jti).bind(&r.account).bind(r.expires_at);
             }
-            q.execute(&mut *tx).await.map_err(backend)?;
+            inserted.extend(q.fetch_all(&mut *tx).await.map_err(backend)?);
         }
-        let evs: Vec<NewEvent> = batch.iter().map(|r| r.event.clone()).collect();
+        let evs: Vec<NewEvent> = batch
+            .iter()
+            .filter(|r| inserted.remove(&r.jti))
+            .map(|r| r.event.clone())
+            .collect();
         commit_with(tx, &evs).await
     }
 }
@@ -1676,5 +1683,71 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    /// One batch of the group commit may hold the same token twice (two concurrent
+    /// revocations queued before one commit), beside a token revoked by an earlier batch:
+    /// each token revoked by this batch gets exactly one event, and the earlier one none.
+    #[tokio::test]
+    async fn a_batch_writes_one_event_per_token_it_revokes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        let now = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+        let org = OrgId(ObjectId::generate(now));
+        let client = ClientId(ObjectId::generate(now));
+        let pending = |jti: &str| {
+            let (done, _) = oneshot::channel();
+            PendingRevocation {
+                jti: jti.to_owned(),
+                account: client.0.to_hex(),
+                expires_at: to_millis(now) + 3_600_000,
+                event: NewEvent {
+                    id: EventId::generate(now),
+                    created: now,
+                    event_type: tessera_domain::EventType::ServiceAccountTokenRevoked,
+                    org_id: Some(org),
+                    group_id: None,
+                    actor: crate::events::Actor::ServiceAccount(client),
+                    remote_address: None,
+                    target: vec![("tokenId", jti.to_owned())],
+                },
+                done,
+            }
+        };
+        store
+            .write_revocations(&[pending("earlier")])
+            .await
+            .expect("first batch");
+        let batch = [
+            pending("twice"),
+            pending("earlier"),
+            pending("once"),
+            pending("twice"),
+        ];
+        store.write_revocations(&batch).await.expect("second batch");
+        let per_token: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT json_extract(target, '$.tokenId') AS t, COUNT(*) FROM events \
+             WHERE event_type = 'SERVICE_ACCOUNT_TOKEN_REVOKED' GROUP BY t ORDER BY t",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .expect("per token");
+        assert_eq!(
+            per_token,
+            [
+                ("earlier".to_owned(), 1),
+                ("once".to_owned(), 1),
+                ("twice".to_owned(), 1)
+            ],
+            "one event per token revoked"
+        );
     }
 }

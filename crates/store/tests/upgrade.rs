@@ -183,6 +183,7 @@ async fn check(s: &dyn Store) {
             max: None,
             page: Page::ALL,
             include_count: true,
+            visible: tessera_store::events::EventVisibility::ALL,
         })
         .await
         .unwrap();

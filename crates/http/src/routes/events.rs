@@ -1,6 +1,11 @@
 //! The event logs: `/orgs/{orgId}/events[/{eventId}]` (Organization Member) and
 //! `/groups/{groupId}/events[/{eventId}]` (Project Read Only), on both surfaces.
 //!
+//! An org's log shows a caller only the events it could read where they happened
+//! (`Principal::org_log_visibility`): the org's own events, and the events of the projects
+//! whose log it may read. The store filters in its query, so pages and `totalCount` count
+//! only what is shown; an event outside that view is `EVENT_NOT_FOUND`.
+//!
 //! [`event_out`] is the one mapping from a stored event to its wire shape (`EventViewForOrg` /
 //! `EventViewForNdsGroup`); `tessera events export` prints the same documents.
 
@@ -9,8 +14,9 @@ use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 use tessera_domain::events::parse_event_type_filter;
 use tessera_domain::time::format;
-use tessera_domain::{EventId, Requirement};
-use tessera_store::events::{Actor, EventQuery, EventRecord, EventScope};
+use tessera_domain::{EventId, GroupVisibility, OrgLogVisibility, Principal, Requirement};
+use tessera_store::events::{Actor, EventQuery, EventRecord, EventScope, EventVisibility};
+use tessera_store::GroupFilter;
 
 use super::{authorize_org, group_for, Base};
 use crate::auth::Caller;
@@ -165,10 +171,22 @@ fn event_not_found(id: &str) -> ApiError {
     .with_params([json!(id)])
 }
 
+/// The store's filter for what of an org's log the caller may read.
+fn visible_events(v: OrgLogVisibility) -> EventVisibility {
+    EventVisibility {
+        org_events: v.org_events,
+        groups: match v.groups {
+            GroupVisibility::All => GroupFilter::All,
+            GroupVisibility::Only(ids) => GroupFilter::Only(ids),
+        },
+    }
+}
+
 async fn list_scope(
     state: &AppState,
     base: &str,
     scope: EventScope,
+    visible: EventVisibility,
     page: &Pagination,
     f: Filters,
 ) -> ApiResult<Reply> {
@@ -181,6 +199,7 @@ async fn list_scope(
             max: f.max,
             page: page.page(),
             include_count: page.include_count,
+            visible,
         })
         .await?;
     let raw = f.include_raw;
@@ -189,9 +208,11 @@ async fn list_scope(
     ))
 }
 
-/// One event of `scope`'s log: 404 `EVENT_NOT_FOUND` when it is unknown or belongs elsewhere.
+/// One event of `scope`'s log: 404 `EVENT_NOT_FOUND` when it is unknown, belongs elsewhere, or
+/// (in an org's log) happened where `caller` may not read it.
 async fn get_in_scope(
     state: &AppState,
+    caller: &Principal,
     base: &str,
     scope: EventScope,
     raw_id: &str,
@@ -203,7 +224,7 @@ async fn get_in_scope(
         .get_event(id)
         .await?
         .filter(|e| match scope {
-            EventScope::Org(o) => e.org_id == Some(o),
+            EventScope::Org(o) => e.org_id == Some(o) && caller.may_read_org_event(o, e.group_id),
             EventScope::Group(g) => e.group_id == Some(g),
         })
         .ok_or_else(|| event_not_found(raw_id))?;
@@ -220,7 +241,8 @@ pub async fn list_org(
 ) -> ApiResult<Reply> {
     let f = filters(&q)?;
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgMember)?;
-    list_scope(&state, &base, EventScope::Org(org), &page, f).await
+    let visible = visible_events(caller.org_log_visibility(org));
+    list_scope(&state, &base, EventScope::Org(org), visible, &page, f).await
 }
 
 pub async fn get_org(
@@ -234,7 +256,16 @@ pub async fn get_org(
     let raw_id = path.get("eventId");
     let id = EventId::parse(raw_id)?;
     let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgMember)?;
-    get_in_scope(&state, &base, EventScope::Org(org), raw_id, id, raw).await
+    get_in_scope(
+        &state,
+        &caller,
+        &base,
+        EventScope::Org(org),
+        raw_id,
+        id,
+        raw,
+    )
+    .await
 }
 
 pub async fn list_group(
@@ -253,7 +284,8 @@ pub async fn list_group(
         Requirement::ProjectReadOnly,
     )
     .await?;
-    list_scope(&state, &base, EventScope::Group(group.id), &page, f).await
+    let whole = EventVisibility::ALL;
+    list_scope(&state, &base, EventScope::Group(group.id), whole, &page, f).await
 }
 
 pub async fn get_group(
@@ -273,5 +305,6 @@ pub async fn get_group(
         Requirement::ProjectReadOnly,
     )
     .await?;
-    get_in_scope(&state, &base, EventScope::Group(group.id), raw_id, id, raw).await
+    let scope = EventScope::Group(group.id);
+    get_in_scope(&state, &caller, &base, scope, raw_id, id, raw).await
 }

@@ -17,7 +17,8 @@ use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use tessera_domain::clusters::{decide_support_access, ClusterName, EmployeeAccessLevel};
-use tessera_domain::{EventId, EventType, GroupId, OperatorId, ValidationError};
+use tessera_domain::names::StaffMember;
+use tessera_domain::{EventId, EventType, GroupId, OperatorId};
 use tessera_protocols::basic::parse_basic;
 use tessera_store::events::{Actor, NewEvent};
 use tessera_store::Operator;
@@ -34,7 +35,7 @@ use crate::state::AppState;
 pub const BASE: &str = "/api/tessera/v1";
 
 /// The longest `staffMember` accepted.
-pub const MAX_STAFF_MEMBER_LEN: usize = 256;
+pub use tessera_domain::names::MAX_STAFF_MEMBER_LEN;
 
 /// An authenticated support operator, with the request's client address.
 pub struct OperatorCaller {
@@ -118,18 +119,6 @@ pub struct DecisionIn {
     grant_type: String,
 }
 
-fn parse_staff_member(s: &str) -> Result<&str, ValidationError> {
-    let n = s.chars().count();
-    if (1..=MAX_STAFF_MEMBER_LEN).contains(&n) && !s.chars().any(char::is_control) {
-        Ok(s)
-    } else {
-        Err(ValidationError::new(
-            "staffMember",
-            format!("must be 1 to {MAX_STAFF_MEMBER_LEN} characters without control characters"),
-        ))
-    }
-}
-
 fn answer(
     allowed: bool,
     reason: &str,
@@ -151,7 +140,7 @@ pub async fn decide(
     op: OperatorCaller,
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> ApiResult<Reply> {
-    let staff = parse_staff_member(&body.staff_member)?;
+    let staff = StaffMember::parse(&body.staff_member)?;
     let group_id = GroupId::parse(&body.group_id)?;
     let name = ClusterName::parse("clusterName", &body.cluster_name)?;
     let level: EmployeeAccessLevel = body
@@ -178,7 +167,7 @@ pub async fn decide(
             actor: Actor::System,
             remote_address: Some(op.remote_address),
             target: vec![
-                ("employeeIdentifier", staff.to_owned()),
+                ("employeeIdentifier", staff.as_str().to_owned()),
                 ("clusterName", cluster.name.clone()),
                 ("clusterId", cluster.id.to_string()),
                 ("grantType", level.as_str().to_owned()),

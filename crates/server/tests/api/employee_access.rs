@@ -821,6 +821,20 @@ async fn only_operators_may_ask() {
             json!({"staffMember": "a\nb", "groupId": p, "clusterName": "Cluster0", "grantType": "CLUSTER_DATABASE_LOGS"}),
             "VALIDATION_ERROR",
         ),
+        // Unicode format characters: a right-to-left override ("alice" on screen), a
+        // zero-width space, a byte-order mark.
+        (
+            json!({"staffMember": "\u{202e}ecila", "groupId": p, "clusterName": "Cluster0", "grantType": "CLUSTER_DATABASE_LOGS"}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"staffMember": "al\u{200b}ice", "groupId": p, "clusterName": "Cluster0", "grantType": "CLUSTER_DATABASE_LOGS"}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"staffMember": "\u{feff}alice", "groupId": p, "clusterName": "Cluster0", "grantType": "CLUSTER_DATABASE_LOGS"}),
+            "VALIDATION_ERROR",
+        ),
         (
             json!({"staffMember": "x", "groupId": "nope", "clusterName": "Cluster0", "grantType": "CLUSTER_DATABASE_LOGS"}),
             "VALIDATION_ERROR",

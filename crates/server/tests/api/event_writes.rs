@@ -23,6 +23,7 @@ async fn org_events(s: &TestServer) -> Vec<EventRecord> {
             max: None,
             page: Page::ALL,
             include_count: true,
+            visible: tessera_store::events::EventVisibility::ALL,
         })
         .await
         .unwrap()

@@ -536,7 +536,14 @@ async fn roles_other_orgs_unknown_and_malformed_ids() {
         !ours.text.contains(&second),
         "another org's events leak into ours"
     );
-    let our_event = results(&ours)[0]["id"].as_str().unwrap().to_owned();
+    // An event of the org itself (of no project): an ORG_MEMBER reads it through the org log.
+    let our_event = results(&ours)
+        .into_iter()
+        .find(|e| e.get("groupId").is_none())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let our_group_event = results(&ours)
         .into_iter()
         .find(|e| e.get("groupId").is_some())
@@ -562,6 +569,15 @@ async fn roles_other_orgs_unknown_and_malformed_ids() {
         s.call(&member, Method::GET, &group_events(&s, base, ""), None)
             .await
             .expect_error(403, "USER_UNAUTHORIZED");
+        // Nor does it read that project's events through the org log.
+        s.call(
+            &member,
+            Method::GET,
+            &org_events(&s, base, &format!("/{our_group_event}")),
+            None,
+        )
+        .await
+        .expect_error(404, "EVENT_NOT_FOUND");
         s.call(
             &member,
             Method::GET,
@@ -1209,5 +1225,163 @@ async fn failed_authentications_show_their_count() {
         )
         .await;
     assert!(results(&r)[0].get("count").is_none());
+    s.stop().await;
+}
+
+/// All of an org log's ids (newest first) as `key` reads it, page by page (`per` a page),
+/// checking that every page carries the same `totalCount`.
+async fn walk_org_log(s: &TestServer, key: &Key, query: &str, per: usize) -> (Vec<String>, u64) {
+    let mut ids = Vec::new();
+    let mut total = None;
+    for page in 1.. {
+        let sep = if query.is_empty() { "?" } else { "&" };
+        let path = org_events(
+            s,
+            V2,
+            &format!("{query}{sep}itemsPerPage={per}&pageNum={page}"),
+        );
+        let r = s.call(key, Method::GET, &path, None).await;
+        r.expect(200);
+        let n = r.json["totalCount"].as_u64().unwrap();
+        assert_eq!(*total.get_or_insert(n), n, "page {page}: totalCount moved");
+        let got = results(&r);
+        ids.extend(got.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        if got.len() < per {
+            break;
+        }
+    }
+    (ids, total.unwrap_or(0))
+}
+
+/// Issue 14 item 11.2: an org's log shows a caller only the events it could read where they
+/// happened. A `GROUP_READ_ONLY` key of one project (and `ORG_MEMBER` in the org) reads the
+/// org's own events and that project's, never those of a project whose log it is refused;
+/// the filter is in the query, so pages and `totalCount` agree with what is shown.
+#[tokio::test]
+async fn org_log_shows_only_events_of_places_the_caller_may_read() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let org = s.org().to_owned();
+    let mine = s.project().to_owned();
+    let theirs = create_project(&s, &o, &org, "Elsewhere").await;
+    for (i, project) in [&theirs, &mine, &theirs, &theirs, &mine].iter().enumerate() {
+        s.call(
+            &o,
+            Method::PATCH,
+            &format!("{V2}/groups/{project}"),
+            Some(json!({"name": format!("Renamed-{i}")})),
+        )
+        .await
+        .expect(200);
+    }
+    let r = s
+        .call(
+            &o,
+            Method::POST,
+            &format!("{V2}/groups/{mine}/apiKeys"),
+            Some(json!({"desc": "proj", "roles": ["GROUP_READ_ONLY"]})),
+        )
+        .await;
+    r.expect(200);
+    let reader = Key {
+        public: r.json["publicKey"].as_str().unwrap().into(),
+        private: r.json["privateKey"].as_str().unwrap().into(),
+    };
+    let (member, _) = s.new_org_key(&["ORG_MEMBER"]).await;
+    let (org_reader, _) = s.new_org_key(&["ORG_READ_ONLY"]).await;
+    s.call(
+        &reader,
+        Method::GET,
+        &format!("{V2}/groups/{theirs}/events"),
+        None,
+    )
+    .await
+    .expect_error(403, "USER_UNAUTHORIZED");
+
+    // The whole log, as the owner reads it.
+    let all = s
+        .call(
+            &o,
+            Method::GET,
+            &org_events(&s, V2, "?itemsPerPage=500"),
+            None,
+        )
+        .await;
+    all.expect(200);
+    let everything = results(&all);
+    let group_of = |e: &Value| e["groupId"].as_str().map(str::to_owned);
+    let ids_where = |keep: &dyn Fn(Option<String>) -> bool| -> Vec<String> {
+        everything
+            .iter()
+            .filter(|e| keep(group_of(e)))
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let for_reader = ids_where(&|g| g.is_none() || g.as_deref() == Some(mine.as_str()));
+    let for_member = ids_where(&|g| g.is_none());
+    let of_theirs = ids_where(&|g| g.as_deref() == Some(theirs.as_str()));
+    assert!(of_theirs.len() >= 4, "{everything:?}");
+    assert!(for_reader.len() > for_member.len());
+
+    for per in [2, 3, 500] {
+        let (ids, total) = walk_org_log(&s, &reader, "", per).await;
+        assert_eq!(ids, for_reader, "GROUP_READ_ONLY, {per} a page");
+        assert_eq!(total, for_reader.len() as u64);
+        let (ids, total) = walk_org_log(&s, &member, "", per).await;
+        assert_eq!(ids, for_member, "ORG_MEMBER, {per} a page");
+        assert_eq!(total, for_member.len() as u64);
+        let (ids, total) = walk_org_log(&s, &org_reader, "", per).await;
+        assert_eq!(ids.len(), everything.len(), "ORG_READ_ONLY reads it all");
+        assert_eq!(total, everything.len() as u64);
+    }
+    // With a type filter (the counted path): only this project's renames.
+    let (ids, total) = walk_org_log(&s, &reader, "?eventType=GROUP_RENAMED", 1).await;
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(total, 2);
+    // includeCount=false still filters.
+    let r = s
+        .call(
+            &reader,
+            Method::GET,
+            &org_events(&s, V1, "?includeCount=false&itemsPerPage=500"),
+            None,
+        )
+        .await;
+    r.expect(200);
+    assert!(r.json.get("totalCount").is_none());
+    assert_eq!(results(&r).len(), for_reader.len());
+    assert!(!r.text.contains(&theirs), "no event of the other project");
+
+    // One event through the org log: the same rule, 404 for what it may not read.
+    for base in [V2, V1] {
+        for id in &of_theirs {
+            s.call(
+                &reader,
+                Method::GET,
+                &org_events(&s, base, &format!("/{id}")),
+                None,
+            )
+            .await
+            .expect_error(404, "EVENT_NOT_FOUND");
+            s.call(
+                &org_reader,
+                Method::GET,
+                &org_events(&s, base, &format!("/{id}")),
+                None,
+            )
+            .await
+            .expect(200);
+        }
+        for id in &for_reader {
+            s.call(
+                &reader,
+                Method::GET,
+                &org_events(&s, base, &format!("/{id}")),
+                None,
+            )
+            .await
+            .expect(200);
+        }
+    }
     s.stop().await;
 }

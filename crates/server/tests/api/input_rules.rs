@@ -284,3 +284,76 @@ async fn colon_actions_answer_405_with_allow() {
     }
     assert_eq!(s.snapshot().await, before);
 }
+
+/// Issue 14 item 11.1: no free-text value that reaches an event may carry a Unicode control
+/// (Cc) or format (Cf) character (`"\u{202e}ecila"` shows as `alice`): every name and
+/// description is refused with the usual 400, naming the field, and nothing is written.
+#[tokio::test]
+async fn control_and_format_characters_are_refused_in_every_name() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let org = s.org().to_owned();
+    let (_, key_id) = s.new_org_key(&["ORG_MEMBER"]).await;
+    let before = s.snapshot().await;
+    for bad in ["\u{202e}ecila", "al\u{200b}ice", "\u{feff}x", "a\u{7}b"] {
+        let cases: Vec<(Method, String, Value, &str)> = vec![
+            (
+                Method::POST,
+                format!("/api/atlas/v2/orgs/{org}/apiKeys"),
+                json!({"desc": bad, "roles": ["ORG_MEMBER"]}),
+                "desc",
+            ),
+            (
+                Method::PATCH,
+                format!("/api/atlas/v2/orgs/{org}/apiKeys/{key_id}"),
+                json!({"desc": bad}),
+                "desc",
+            ),
+            (
+                Method::PATCH,
+                format!("/api/atlas/v2/orgs/{org}"),
+                json!({"name": bad}),
+                "name",
+            ),
+            (
+                Method::POST,
+                "/api/atlas/v2/groups".to_owned(),
+                json!({"name": bad, "orgId": org}),
+                "name",
+            ),
+            (
+                Method::PATCH,
+                format!("/api/atlas/v2/groups/{}", s.project()),
+                json!({"name": bad}),
+                "name",
+            ),
+            (
+                Method::POST,
+                format!("/api/atlas/v2/orgs/{org}/serviceAccounts"),
+                json!({"name": bad, "description": "d", "roles": ["ORG_MEMBER"], "secretExpiresAfterHours": 24}),
+                "name",
+            ),
+            (
+                Method::POST,
+                format!("/api/atlas/v2/orgs/{org}/serviceAccounts"),
+                json!({"name": "n", "description": bad, "roles": ["ORG_MEMBER"], "secretExpiresAfterHours": 24}),
+                "description",
+            ),
+        ];
+        for (method, path, body, field) in cases {
+            let r = if path.contains("serviceAccounts") {
+                s.v2024(&o, method.clone(), &path, Some(body)).await
+            } else {
+                s.call(&o, method.clone(), &path, Some(body)).await
+            };
+            r.expect_error(400, "VALIDATION_ERROR");
+            let detail = r.json["detail"].as_str().unwrap();
+            assert!(
+                detail.contains(field) && detail.contains("format (Cf)"),
+                "{method} {path} {bad:?}: {detail}"
+            );
+            assert_eq!(r.json["parameters"], json!([field]), "{method} {path}");
+        }
+    }
+    assert_eq!(before, s.snapshot().await, "nothing was written");
+}

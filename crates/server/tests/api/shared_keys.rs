@@ -1,6 +1,8 @@
 //! Nodes that share one database and one master key (`--master-key-file`) share the server
-//! keys through the database: a token minted on one node is accepted by the other, and so is a
-//! Digest nonce. Here both nodes are in-process servers on one SQLite file; the same holds for
+//! keys through the database: a token minted on one node is accepted by the other, and an API
+//! key's Digest credentials work on both; a Digest nonce is accepted only by the node that
+//! issued it (the other answers `stale=true`), so a captured request cannot be replayed on
+//! another node. Here both nodes are in-process servers on one SQLite file; the same holds for
 //! any store (the keys are a sealed `meta` value).
 
 use reqwest::Method;
@@ -20,6 +22,36 @@ fn master_file(dir: &Path, name: &str, hex: &str, mode: u32) -> PathBuf {
     std::fs::write(&path, format!("{hex}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path
+}
+
+fn www_authenticate(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn nonce_of(challenge: &str) -> String {
+    challenge
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A nonce issued by the node at `base` (the challenge to an unauthenticated request).
+async fn fresh_nonce_at(http: &reqwest::Client, base: &str) -> String {
+    let r = http
+        .get(format!("{base}/api/public/v1.0/orgs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    nonce_of(&www_authenticate(&r)[0])
 }
 
 /// A second node: its own data directory, the first node's database and master key.
@@ -140,9 +172,8 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
         .await
         .expect(200);
 
-    // Same nonce key and sealing key: a nonce issued by A authenticates on B, whose Digest
-    // check opens the key's HA1 sealed by A.
-    let nonce = a.fresh_nonce().await;
+    // Same sealing key: B's Digest check opens the key's HA1 sealed by A, with B's nonce.
+    let nonce = fresh_nonce_at(&http, &base_b).await;
     let header = digest_authorization(
         &a.owner(),
         "GET",
@@ -153,11 +184,54 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
     );
     let r = get(&base_b, header.clone()).await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    // The nonce-count record is per node: B refuses the replay; A, which never saw this
-    // header, would accept it once within the nonce's lifetime (README: a load balancer
-    // keeps a Digest client on one node).
     let r = get(&base_b, header.clone()).await.unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 401, "B refuses its own nonce count again");
+
+    // A request captured on A, replayed on B (and on A again): never a 200. B answers with
+    // a fresh challenge of its own and `stale=true`, so a real client retries at once.
+    let nonce = a.fresh_nonce().await;
+    let header = digest_authorization(
+        &a.owner(),
+        "GET",
+        &org_path,
+        &nonce,
+        "00000001",
+        DigestAlgorithm::Md5,
+    );
+    let r = get(&a.base, header.clone()).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    for (node, base) in [("B", &base_b), ("B again", &base_b), ("A", &a.base)] {
+        let r = get(base, header.clone()).await.unwrap();
+        assert_eq!(r.status(), 401, "the replay on {node}");
+        let challenges = www_authenticate(&r);
+        assert_eq!(challenges.len(), 2, "{challenges:?}");
+        let stale = if node == "A" {
+            "stale=false"
+        } else {
+            "stale=true"
+        };
+        assert!(
+            challenges.iter().all(|c| c.ends_with(stale)),
+            "the replay on {node}: {challenges:?}"
+        );
+        assert!(
+            challenges.iter().all(|c| !c.contains(&nonce)),
+            "a fresh nonce on {node}"
+        );
+    }
+    // The client's retry with B's fresh nonce from that challenge succeeds.
+    let r = get(&base_b, header.clone()).await.unwrap();
+    let fresh = nonce_of(&www_authenticate(&r)[0]);
+    let retry = digest_authorization(
+        &a.owner(),
+        "GET",
+        &org_path,
+        &fresh,
+        "00000001",
+        DigestAlgorithm::Md5,
+    );
+    let r = get(&base_b, retry).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
     // Rotation writes the new signing key into the database for every node's next start.
     let raw_master = tessera::keys::read_master_key(&master).unwrap();
@@ -228,7 +302,8 @@ async fn a_wrong_or_exposed_master_key_is_refused() {
 
 /// A single node that moves to shared keys (restarted with `--master-key-file`) seals the keys
 /// it already has, so what it issued before stays valid: a token, a client secret, an API
-/// key's Digest credentials and an outstanding nonce.
+/// key's Digest credentials. An outstanding nonce is stale after the restart (its `nc` record
+/// was the old process's): the client gets `stale=true` and a fresh nonce that works.
 #[tokio::test]
 async fn a_node_moving_to_shared_keys_keeps_its_own() {
     // The issuer of the tokens: the same before and after (and on the node that joins).
@@ -285,10 +360,25 @@ async fn a_node_moving_to_shared_keys_keeps_its_own() {
         DigestAlgorithm::Sha256,
     );
     let r = get(header).await.unwrap();
+    assert_eq!(r.status(), 401, "the earlier nonce after a restart");
+    let challenges = www_authenticate(&r);
+    assert!(
+        challenges.iter().all(|c| c.ends_with("stale=true")),
+        "{challenges:?}"
+    );
+    let header = digest_authorization(
+        &owner,
+        "GET",
+        &org_path,
+        &nonce_of(&challenges[0]),
+        "00000001",
+        DigestAlgorithm::Sha256,
+    );
+    let r = get(header).await.unwrap();
     assert_eq!(
         r.status(),
         200,
-        "Digest with the earlier nonce: {}",
+        "Digest with the key made before, and a fresh nonce: {}",
         r.text().await.unwrap()
     );
     let r = http

@@ -9,7 +9,7 @@ use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, ObjectId, OrgId};
 
 use super::{backend, parse_id, pg};
 use crate::events::*;
-use crate::{Listed, StoreError, StoreResult};
+use crate::{GroupFilter, Listed, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, created_at, event_type, org_id, group_id, actor_kind, \
     actor_api_key_id, actor_public_key, actor_client_id, remote_address, target, count";
@@ -170,10 +170,42 @@ fn record(row: &PgRow) -> StoreResult<EventRecord> {
 }
 
 /// The `WHERE` of a listing.
+/// Narrows an org's log to what its reader may see: the org's own events (no project) if
+/// `org_events`, and the events of the projects in `groups`.
+fn push_visibility<'a>(qb: &mut QueryBuilder<'a, Postgres>, v: &'a EventVisibility) {
+    match (&v.groups, v.org_events) {
+        (GroupFilter::All, true) => {}
+        (GroupFilter::All, false) => {
+            qb.push(" AND group_id IS NOT NULL");
+        }
+        (GroupFilter::Only(ids), org_events) => {
+            qb.push(if org_events {
+                " AND (group_id IS NULL OR group_id IN ("
+            } else {
+                " AND (group_id IN ("
+            });
+            if ids.is_empty() {
+                // `IN ()` is not SQL; no id matches this.
+                qb.push("NULL");
+            }
+            let mut sep = qb.separated(", ");
+            for g in ids {
+                sep.push_bind(g.to_string());
+            }
+            qb.push("))");
+        }
+    }
+}
+
 fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a EventQuery) {
     match q.scope {
-        EventScope::Org(o) => qb.push(" WHERE org_id = ").push_bind(o.to_string()),
-        EventScope::Group(g) => qb.push(" WHERE group_id = ").push_bind(g.to_string()),
+        EventScope::Org(o) => {
+            qb.push(" WHERE org_id = ").push_bind(o.to_string());
+            push_visibility(qb, &q.visible);
+        }
+        EventScope::Group(g) => {
+            qb.push(" WHERE group_id = ").push_bind(g.to_string());
+        }
     };
     if !q.types.is_empty() {
         qb.push(" AND event_type IN (");
@@ -208,7 +240,11 @@ pub(super) async fn list(pool: &PgPool, q: &EventQuery) -> StoreResult<Listed<Ev
     let items = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
     let total = if !q.include_count {
         0
-    } else if q.types.is_empty() && q.min.is_none() && q.max.is_none() {
+    } else if q.types.is_empty()
+        && q.min.is_none()
+        && q.max.is_none()
+        && (matches!(q.scope, EventScope::Group(_)) || q.visible.is_all())
+    {
         let scope = match q.scope {
             EventScope::Org(o) => format!("org:{o}"),
             EventScope::Group(g) => format!("group:{g}"),
