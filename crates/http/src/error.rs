@@ -181,7 +181,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "store unavailable");
+                let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+                tracing::warn!(%request_id, error = %detail, "store unavailable");
                 ApiError::unavailable()
             }
             other => ApiError::internal(other),

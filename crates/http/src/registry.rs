@@ -271,6 +271,7 @@ impl Registry {
 
     /// Re-reads the live revocations and every account.
     async fn reload_everything(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+        metrics::counter!("tessera_registry_full_reloads_total").increment(1);
         let revoked = store.revoked_tokens(now).await?;
         write(&self.revoked).extend(revoked);
         let _guard = self.write().await;

@@ -251,6 +251,11 @@ impl ServerKeys {
         // was written with those.
         if let Some(stored) = store.meta(FINGERPRINT_META_KEY).await? {
             if stored != keys.fingerprint()? {
+                // Another node starting at the same moment may have sealed its keys (and
+                // recorded their fingerprint) since this node looked: use those.
+                if let Some(sealed) = store.meta(SHARED_META_KEY).await? {
+                    return Self::open(&sealer, &sealed);
+                }
                 anyhow::bail!(
                     "this database was used with the server keys of another data directory \
                      (without --master-key-file): start the first node with --master-key-file \
@@ -364,5 +369,69 @@ impl ServerKeys {
         write_private_file(&path, serde_json::to_string_pretty(&keys)?.as_bytes())?;
         tracing::info!(path = %path.display(), "created server keys");
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn keys() -> ServerKeys {
+        ServerKeys::generate().unwrap()
+    }
+
+    #[test]
+    fn a_rotated_key_signs_after_its_activation_and_old_keys_stay_while_their_tokens_live() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut k = keys();
+        let original = k.signing_keys[0].kid.clone();
+        // Three rotations within an hour: every key stays (tokens of each may still live).
+        for i in 0..3 {
+            k.add_signing_key(t0 + chrono::TimeDelta::minutes(10 * i))
+                .unwrap();
+        }
+        assert_eq!(k.signing_keys.len(), 4);
+        assert_eq!(k.signing_keys[0].kid, original);
+        let last = k.signing_keys.last().unwrap();
+        assert_eq!(
+            last.signs_from_ms,
+            Some(tessera_domain::time::to_millis(
+                t0 + chrono::TimeDelta::minutes(20) + SIGNING_KEY_ACTIVATION
+            ))
+        );
+        // The token service signs with the newest key only once it is active.
+        let service =
+            tessera_http::tokens::TokenService::new("http://t".into(), &k.signing_keys().unwrap())
+                .unwrap();
+        assert_eq!(service.kids().len(), 4);
+        // Well past every key's retention, a rotation drops the keys that stopped signing
+        // more than a token lifetime ago, and keeps the one that just stopped.
+        let later = t0 + chrono::TimeDelta::hours(3);
+        k.add_signing_key(later).unwrap();
+        let kids: Vec<&str> = k.signing_keys.iter().map(|s| s.kid.as_str()).collect();
+        assert_eq!(kids.len(), 2, "{kids:?}");
+        assert!(!kids.contains(&original.as_str()));
+    }
+
+    #[test]
+    fn keys_without_timestamps_are_kept_a_full_retention_after_a_rotation() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut k = keys();
+        k.signing_keys.push(SigningKey::generate().unwrap());
+        k.signing_keys.push(SigningKey::generate().unwrap());
+        k.add_signing_key(t0).unwrap();
+        assert_eq!(k.signing_keys.len(), 4);
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_data_keys_not_the_signing_keys() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut a = keys();
+        let fp = a.fingerprint().unwrap();
+        a.add_signing_key(t0).unwrap();
+        assert_eq!(a.fingerprint().unwrap(), fp);
+        assert_ne!(keys().fingerprint().unwrap(), fp);
     }
 }

@@ -75,11 +75,19 @@ struct PendingRevocation {
     account: String,
     expires_at: i64,
     event: NewEvent,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<StoreResult<()>>,
 }
 
+/// A backend error as the store reports it: a closed or exhausted pool or an I/O failure is
+/// `Unavailable` (503 upstream, as on PostgreSQL), anything else `Backend`.
 fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Backend(other.to_string()),
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -1583,7 +1591,7 @@ impl Store for SqliteStore {
             biased;
             answered = &mut answer => {
                 return match answered {
-                    Ok(result) => result.map_err(StoreError::Backend),
+                    Ok(result) => result,
                     Err(_) => Err(StoreError::Backend(
                         "revocation batch abandoned before commit".into(),
                     )),
@@ -1592,7 +1600,7 @@ impl Store for SqliteStore {
             turn = self.revocations.turn.lock() => turn,
         };
         match answer.try_recv() {
-            Ok(result) => return result.map_err(StoreError::Backend),
+            Ok(result) => return result,
             Err(oneshot::error::TryRecvError::Closed) => {
                 return Err(StoreError::Backend(
                     "revocation batch abandoned before commit".into(),
@@ -1607,15 +1615,12 @@ impl Store for SqliteStore {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        let result = self
-            .write_revocations(&batch)
-            .await
-            .map_err(|e| e.to_string());
+        let result = self.write_revocations(&batch).await;
         for r in batch {
             let _ = r.done.send(result.clone());
         }
         match answer.try_recv() {
-            Ok(result) => result.map_err(StoreError::Backend),
+            Ok(result) => result,
             Err(_) => Err(StoreError::Backend(
                 "revocation was not in the committed batch".into(),
             )),

@@ -20,6 +20,8 @@ mod input_rules;
 mod lifecycle;
 mod oauth;
 mod orgs;
+mod partitions;
+mod proxy;
 mod review;
 mod service_accounts;
 mod shared_keys;

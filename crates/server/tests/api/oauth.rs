@@ -414,13 +414,19 @@ async fn revoke_errors() {
 }
 
 #[tokio::test]
-async fn revoke_store_failure_is_a_server_error() {
+async fn revoke_store_failure_is_unavailable() {
     let s = TestServer::start().await;
     let (c, _) = s.new_service_account(&["ORG_MEMBER"]).await;
     let t = s.token(&c).await;
     s.running.state.store.close().await;
     let r = s.revoke(&c, &t).await;
-    oauth_error(&r, 500, "server_error", "Unexpected error.");
+    oauth_error(
+        &r,
+        503,
+        "temporarily_unavailable",
+        "The service cannot decide this now (its database is unreachable or this node is out of \
+         date with it). Try again.",
+    );
     // Fail closed: the token was not marked revoked, and nothing pretended it was.
     assert!(!s.running.state.registry.is_revoked("anything"));
 }

@@ -426,3 +426,75 @@ async fn a_node_moving_to_shared_keys_keeps_its_own() {
             .unwrap();
     }
 }
+
+/// Nodes agree on keys or refuse to start (issue 14): a node without the master key on a
+/// database whose keys are sealed, and a node with server keys of its own on a database used
+/// with other keys, exit at start with a message naming the flag; nothing is written.
+#[tokio::test]
+async fn a_node_with_other_keys_refuses_to_start_and_names_the_flag() {
+    let shared = tempfile::tempdir().unwrap();
+    let url = shared_url(shared.path());
+    // One node with keys of its own (no master key) uses the database first.
+    let first = tempfile::tempdir().unwrap();
+    let mut config = config_in(first.path());
+    config.database_url = Some(url.clone());
+    let prepared = server::prepare(config, Arc::new(ManualClock::new(t0())))
+        .await
+        .unwrap();
+    prepared.state_parts.store.close().await;
+    drop(prepared);
+
+    // Another node with keys of its own: refused, the flag named.
+    let other = tempfile::tempdir().unwrap();
+    let mut config = config_in(other.path());
+    config.database_url = Some(url.clone());
+    let err = match server::prepare(config, Arc::new(ManualClock::new(t0()))).await {
+        Ok(_) => panic!("a node with other server keys started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("--master-key-file"), "{err}");
+    assert!(err.contains("other server keys"), "{err}");
+
+    // A node with a master key but no key file of its own: refused too (its new keys would
+    // not read what the first node wrote).
+    let master = master_file(shared.path(), "m.key", &"5e".repeat(32), 0o600);
+    let third = tempfile::tempdir().unwrap();
+    let mut config = config_in(third.path());
+    config.database_url = Some(url.clone());
+    config.master_key_file = Some(master.clone());
+    let err = match server::prepare(config, Arc::new(ManualClock::new(t0()))).await {
+        Ok(_) => panic!("a node with new keys sealed over a used database started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("--master-key-file"), "{err}");
+
+    // The first node moves to shared keys (its own are sealed); now a node without the
+    // master key is refused, and says which flag is missing.
+    let mut config = config_in(first.path());
+    config.database_url = Some(url.clone());
+    config.master_key_file = Some(master.clone());
+    let prepared = server::prepare(config, Arc::new(ManualClock::new(t0())))
+        .await
+        .unwrap();
+    prepared.state_parts.store.close().await;
+    drop(prepared);
+    let mut config = config_in(first.path());
+    config.database_url = Some(url.clone());
+    let err = match server::prepare(config, Arc::new(ManualClock::new(t0()))).await {
+        Ok(_) => panic!("a node without the master key started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("start this node with --master-key-file"),
+        "{err}"
+    );
+    // And with the master key, a new data directory joins.
+    let fourth = tempfile::tempdir().unwrap();
+    let mut config = config_in(fourth.path());
+    config.database_url = Some(url);
+    config.master_key_file = Some(master);
+    let prepared = server::prepare(config, Arc::new(ManualClock::new(t0())))
+        .await
+        .unwrap();
+    prepared.state_parts.store.close().await;
+}

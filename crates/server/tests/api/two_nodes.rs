@@ -24,12 +24,12 @@ use tessera_protocols::digest::DigestAlgorithm;
 /// not fail the test by scheduling alone.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(30);
 
-struct Node {
-    name: &'static str,
-    child: Child,
-    base: String,
-    data: PathBuf,
-    http: reqwest::Client,
+pub(crate) struct Node {
+    pub(crate) name: &'static str,
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) data: PathBuf,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Drop for Node {
@@ -39,19 +39,31 @@ impl Drop for Node {
     }
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    json: Value,
+pub(crate) struct Resp {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) json: Value,
 }
 
 impl Node {
     /// Starts `tessera serve` on port 0 and waits for its "tessera listening" log line.
-    fn start(name: &'static str, dir: &Path, url: &str, master: &Path) -> Node {
+    pub(crate) fn start(name: &'static str, dir: &Path, url: &str, master: &Path) -> Node {
+        Self::start_with(name, dir, url, master, &[])
+    }
+
+    /// [`Node::start`] with more flags.
+    pub(crate) fn start_with(
+        name: &'static str,
+        dir: &Path,
+        url: &str,
+        master: &Path,
+        extra: &[&str],
+    ) -> Node {
         let data = dir.join(name);
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .env_clear()
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(extra)
             // One issuer for the cluster: the nodes stand behind one public URL.
             .args(["--public-url", "http://tessera.test"])
             .arg("--data-dir")
@@ -69,6 +81,9 @@ impl Node {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
+                if std::env::var_os("TESSERA_TEST_NODE_LOGS").is_some() {
+                    eprintln!("[{name}] {line}");
+                }
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     if v["fields"]["message"] == "tessera listening" {
                         let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or("").to_owned());
@@ -90,7 +105,7 @@ impl Node {
         }
     }
 
-    async fn raw(
+    pub(crate) async fn raw(
         &self,
         method: Method,
         path: &str,
@@ -115,7 +130,7 @@ impl Node {
         }
     }
 
-    async fn nonce(&self) -> String {
+    pub(crate) async fn nonce(&self) -> String {
         let r = self
             .raw(Method::GET, "/api/public/v1.0/orgs", &[], None)
             .await;
@@ -131,7 +146,7 @@ impl Node {
     }
 
     /// A Digest call answering a challenge from `nonce_from` (this node or the other).
-    async fn digest(
+    pub(crate) async fn digest(
         &self,
         nonce_from: &Node,
         key: &Key,
@@ -161,11 +176,17 @@ impl Node {
         self.raw(method, path, &h, body).await
     }
 
-    async fn call(&self, key: &Key, method: Method, path: &str, body: Option<Value>) -> Resp {
+    pub(crate) async fn call(
+        &self,
+        key: &Key,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
         self.digest(self, key, method, path, body).await
     }
 
-    async fn token(&self, id: &str, secret: &str) -> Resp {
+    pub(crate) async fn token(&self, id: &str, secret: &str) -> Resp {
         self.raw(
             Method::POST,
             "/api/oauth/token",
@@ -178,7 +199,7 @@ impl Node {
         .await
     }
 
-    async fn bearer(&self, token: &str, path: &str) -> StatusCode {
+    pub(crate) async fn bearer(&self, token: &str, path: &str) -> StatusCode {
         let auth = format!("Bearer {token}");
         self.raw(
             Method::GET,
@@ -224,7 +245,7 @@ where
 }
 
 /// Writes a random master key (mode 0600) to `path`.
-fn write_master_key(path: &Path) {
+pub(crate) fn write_master_key(path: &Path) {
     use rand::RngCore;
     use std::os::unix::fs::OpenOptionsExt;
     let mut bytes = [0u8; 32];
@@ -531,7 +552,10 @@ async fn two_nodes_on_one_postgres_database() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not the one they were sealed with"), "{err}");
+    assert!(
+        err.contains("not the master key they were sealed with"),
+        "{err}"
+    );
 
     drop(a);
     drop(b);

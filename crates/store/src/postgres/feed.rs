@@ -311,6 +311,7 @@ pub(crate) async fn follow(
                 }
                 cursor.last_ok = started;
                 shared.polls.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("tessera_feed_polls_total").increment(1);
                 let _ = shared.changes.send(Change::Synced(started));
             }
             Ok(Err(e)) => {
