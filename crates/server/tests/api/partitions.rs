@@ -212,13 +212,13 @@ async fn refused_within_bound(
     since: Instant,
 ) -> Duration {
     let mut first_refusal = None;
-    let (mut accepted, mut unauthorized, mut unavailable) = (0, 0, 0);
+    let (mut _accepted, mut unauthorized, mut unavailable) = (0, 0, 0);
     while since.elapsed() < BOUND + Duration::from_millis(1500) {
         for t in tokens {
             let sent = Instant::now();
             let status = node.bearer(t, path).await;
             match status {
-                StatusCode::OK => accepted += 1,
+                StatusCode::OK => _accepted += 1,
                 StatusCode::SERVICE_UNAVAILABLE => unavailable += 1,
                 _ => unauthorized += 1,
             }
