@@ -185,6 +185,19 @@ fn jwt_part(token: &str, i: usize) -> Value {
     .unwrap()
 }
 
+/// Polls `check` every 20 ms until it holds; only a hang ([`EVENTUALLY`]) fails.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let since = Instant::now();
+    while !check().await {
+        assert!(since.elapsed() < EVENTUALLY, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The value of a Prometheus counter (0 when absent).
 async fn counter(node: &Node, name: &str) -> f64 {
     let text = node
@@ -417,23 +430,11 @@ async fn an_outage_answers_fast_and_loses_nothing() {
     proxy.set(Mode::Pass);
     let back = Instant::now();
     for n in [&*a, &b] {
-        loop {
-            let r = n
-                .http
-                .get(format!("{}/readyz", n.base))
-                .send()
-                .await
-                .unwrap();
-            if r.status() == StatusCode::OK {
-                break;
-            }
-            assert!(
-                back.elapsed() < EVENTUALLY,
-                "node {} never ready again",
-                n.name
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until(&format!("node {} ready again", n.name), || async {
+            let r = n.http.get(format!("{}/readyz", n.base)).send().await;
+            r.unwrap().status() == StatusCode::OK
+        })
+        .await;
         say(&format!(
             "node {}: ready {} ms after the database came back",
             n.name,
@@ -601,18 +602,11 @@ async fn signing_key_rotation_reaches_running_nodes_and_refuses_no_valid_token()
     let newest = rotated.last().unwrap().clone();
     let since = Instant::now();
     for n in [&a, &b] {
-        loop {
+        until(&format!("node {} holds the rotated keys", n.name), || async {
             let k = kids(n).await;
-            if rotated.iter().all(|r| k.contains(r)) && k.contains(&first_kid) {
-                break;
-            }
-            assert!(
-                since.elapsed() < EVENTUALLY,
-                "node {} never held the rotated keys: {k:?}",
-                n.name
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            rotated.iter().all(|r| k.contains(r)) && k.contains(&first_kid)
+        })
+        .await;
         say(&format!(
             "node {}: rotated keys held {} ms after the rotation",
             n.name,
