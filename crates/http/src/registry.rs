@@ -347,6 +347,11 @@ impl Registry {
         if let Some(a) = self.get(id) {
             return Ok(Some(a));
         }
+        // Unknown ids (anyone can send them) cost one indexed read and never wait for the
+        // write lock that account changes take; only an account the store holds is taken in.
+        if store.get_service_account(id).await?.is_none() {
+            return Ok(None);
+        }
         let _guard = self.write().await;
         if let Some(a) = self.get(id) {
             return Ok(Some(a));

@@ -114,6 +114,11 @@ impl TokenService {
             .ok_or(JwtError::Crypto("no signing key"))
     }
 
+    /// The kid of the key that signs at `now`.
+    pub fn signing_kid(&self, now: DateTime<Utc>) -> Option<String> {
+        self.signer(now).ok().map(|s| s.kid().to_owned())
+    }
+
     /// Every kid this service verifies, oldest first.
     pub fn kids(&self) -> Vec<String> {
         self.signers

@@ -41,6 +41,12 @@ pub enum LogFormat {
     Json,
 }
 
+/// Bounds of `max_staleness_ms`. The upper one stays well below the signing-key activation
+/// delay (`keys::SIGNING_KEY_ACTIVATION`, a test checks it), so a rotated key is held by
+/// every node that is still trusted before any token is signed with it.
+pub const MIN_STALENESS_MS: u64 = 100;
+pub const MAX_STALENESS_MS: u64 = 5000;
+
 /// The effective configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -314,12 +320,10 @@ impl Config {
                 "usage_flush_secs must be between 1 and 3600".into(),
             ));
         }
-        // Below the signing-key activation delay (keys::SIGNING_KEY_ACTIVATION), so a rotated
-        // key is held by every node that is still trusted before any token is signed with it.
-        if !(100..=5000).contains(&self.max_staleness_ms) {
-            return Err(ConfigError::Invalid(
-                "max_staleness_ms must be between 100 and 5000".into(),
-            ));
+        if !(MIN_STALENESS_MS..=MAX_STALENESS_MS).contains(&self.max_staleness_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "max_staleness_ms must be between {MIN_STALENESS_MS} and {MAX_STALENESS_MS}"
+            )));
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) | (None, Some(_)) => {

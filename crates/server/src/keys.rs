@@ -401,11 +401,35 @@ mod rotation_tests {
                 t0 + chrono::TimeDelta::minutes(20) + SIGNING_KEY_ACTIVATION
             ))
         );
-        // The token service signs with the newest key only once it is active.
+        // The token service verifies every key, and signs with the newest only once it is
+        // active: until then, with the one before it.
         let service =
             tessera_http::tokens::TokenService::new("http://t".into(), &k.signing_keys().unwrap())
                 .unwrap();
         assert_eq!(service.kids().len(), 4);
+        let rotated_at = t0 + chrono::TimeDelta::minutes(20);
+        let (before, newest) = (&k.signing_keys[2].kid, &k.signing_keys[3].kid);
+        assert_eq!(service.signing_kid(rotated_at).as_ref(), Some(before));
+        assert_eq!(
+            service
+                .signing_kid(
+                    rotated_at + SIGNING_KEY_ACTIVATION - chrono::TimeDelta::milliseconds(1)
+                )
+                .as_ref(),
+            Some(before)
+        );
+        assert_eq!(
+            service
+                .signing_kid(rotated_at + SIGNING_KEY_ACTIVATION)
+                .as_ref(),
+            Some(newest)
+        );
+        // Every node still trusted (within the largest staleness bound it may run with) holds
+        // a rotated key before any node signs with it, with as much again for clock skew.
+        assert!(
+            SIGNING_KEY_ACTIVATION
+                >= chrono::TimeDelta::milliseconds(2 * crate::config::MAX_STALENESS_MS as i64)
+        );
         // Well past every key's retention, a rotation drops the keys that stopped signing
         // more than a token lifetime ago, and keeps the one that just stopped.
         let later = t0 + chrono::TimeDelta::hours(3);

@@ -1570,7 +1570,11 @@ mod postgres {
         a.create_service_account(&marker, &[]).await.unwrap();
         assert_eq!(next(&mut at_b).await, Change::Account(marker.client_id));
         // B's own write was not heard by B.
-        assert_eq!(pending(&mut at_b), Vec::<Change>::new(), "a handle does not hear itself");
+        assert_eq!(
+            pending(&mut at_b),
+            Vec::<Change>::new(),
+            "a handle does not hear itself"
+        );
         a.close().await;
         b.close().await;
         db.drop_database().await.unwrap();
@@ -1601,7 +1605,10 @@ mod postgres {
             .fetch_all(&mut admin)
             .await
             .unwrap();
-            assert!(cut.len() >= 2 && cut.iter().all(|c| *c), "sessions cut: {cut:?}");
+            assert!(
+                cut.len() >= 2 && cut.iter().all(|c| *c),
+                "sessions cut: {cut:?}"
+            );
             admin.close().await.unwrap();
         }
         // Written while B's reader is away (A's pool reconnects on use).

@@ -602,10 +602,13 @@ async fn signing_key_rotation_reaches_running_nodes_and_refuses_no_valid_token()
     let newest = rotated.last().unwrap().clone();
     let since = Instant::now();
     for n in [&a, &b] {
-        until(&format!("node {} holds the rotated keys", n.name), || async {
-            let k = kids(n).await;
-            rotated.iter().all(|r| k.contains(r)) && k.contains(&first_kid)
-        })
+        until(
+            &format!("node {} holds the rotated keys", n.name),
+            || async {
+                let k = kids(n).await;
+                rotated.iter().all(|r| k.contains(r)) && k.contains(&first_kid)
+            },
+        )
         .await;
         say(&format!(
             "node {}: rotated keys held {} ms after the rotation",
