@@ -727,6 +727,65 @@ async fn changes_from_another_node_reach_the_registry() {
     s.stop().await;
 }
 
+/// Issue 14 item 4: a change this node could not apply (the store failed while re-reading the
+/// account) leaves it untrusted — Bearer requests answer 503, never from memory — until a
+/// heartbeat's catch-up has re-read everything, revocations included: a revocation it never
+/// heard of is then refused.
+#[tokio::test]
+async fn a_failed_change_keeps_the_node_stale_until_everything_is_read_again() {
+    use tessera_store::Change;
+    let (s, store) = start_failing().await;
+    let org = format!("/api/atlas/v2/orgs/{}", s.org());
+    let (c, _) = s.new_service_account(&["ORG_OWNER"]).await;
+    let client = ClientId::parse(&c.id).unwrap();
+    let token = s.token(&c).await;
+    s.bearer(&token, Method::GET, &org, None).await.expect(200);
+    // Revoked by "another node" whose change this node never hears of.
+    let other = tessera::export::open_store(&s.store_config())
+        .await
+        .unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let jti = claims["jti"].as_str().unwrap().to_owned();
+    let exp = DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0).unwrap();
+    other
+        .revoke_token(&jti, client, exp, revoked_event(client))
+        .await
+        .unwrap();
+    // A change arrives and cannot be applied: the node stops trusting its memory.
+    store.fail_account_reads.store(true, Ordering::SeqCst);
+    store.feed.send(Change::Account(client)).unwrap();
+    eventually("the change was applied and failed: not ready", || async {
+        s.raw(Method::GET, "/readyz", &[], None).await.status == 503
+    })
+    .await;
+    let r = s.bearer(&token, Method::GET, &org, None).await;
+    assert_eq!(r.status, 503, "a node that failed a change answered from memory");
+    assert_eq!(r.error_code(), "SERVICE_UNAVAILABLE");
+    // The store answers again: the next heartbeat re-reads everything, and the revocation it
+    // never heard of holds (a heartbeat alone, without the catch-up, would trust the stale
+    // memory and accept the token).
+    store.fail_account_reads.store(false, Ordering::SeqCst);
+    eventually("the catch-up reads the missed revocation", || async {
+        store
+            .feed
+            .send(Change::Synced(std::time::Instant::now()))
+            .unwrap();
+        let r = s.bearer(&token, Method::GET, &org, None).await;
+        assert_ne!(r.status, 200, "the missed revocation was not read");
+        r.status == 401
+    })
+    .await;
+    // And the account itself is trusted again: a new token works.
+    let fresh = s.token(&c).await;
+    s.bearer(&fresh, Method::GET, &org, None).await.expect(200);
+    s.stop().await;
+}
+
 fn revoked_event(client: ClientId) -> NewEvent {
     NewEvent {
         id: EventId::generate(crate::harness::t0()),
