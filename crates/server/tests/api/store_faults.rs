@@ -764,7 +764,10 @@ async fn a_failed_change_keeps_the_node_stale_until_everything_is_read_again() {
     })
     .await;
     let r = s.bearer(&token, Method::GET, &org, None).await;
-    assert_eq!(r.status, 503, "a node that failed a change answered from memory");
+    assert_eq!(
+        r.status, 503,
+        "a node that failed a change answered from memory"
+    );
     assert_eq!(r.error_code(), "SERVICE_UNAVAILABLE");
     // The store answers again: the next heartbeat re-reads everything, and the revocation it
     // never heard of holds (a heartbeat alone, without the catch-up, would trust the stale
