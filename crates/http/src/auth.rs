@@ -276,7 +276,9 @@ pub async fn authenticate_bearer(
         Err(TokenRejection::SecretGone(id)) => {
             state
                 .registry
-                .refresh(state.store.as_ref(), id)
+                .refresh(state.store.as_ref(), id, |a| {
+                    state.registry.has_new_secret(a)
+                })
                 .await
                 .map_err(|e| {
                     tracing::warn!(error = %e, "bearer: re-reading an account failed");

@@ -363,7 +363,12 @@ async fn authenticate_client(
         if !known {
             account = state
                 .registry
-                .refresh(state.store.as_ref(), a.client_id)
+                .refresh(state.store.as_ref(), a.client_id, |fresh| {
+                    fresh
+                        .secrets
+                        .iter()
+                        .any(|s| SecretHasher::hashes_match(&presented, &s.hash))
+                })
                 .await?;
         }
     }

@@ -63,8 +63,10 @@ pub struct Registry {
 struct Freshness {
     /// `None`: no feed (a store only this process changes), always current.
     bound: Option<std::time::Duration>,
-    /// The last heartbeat applied: every change committed before it is in the mirror.
-    synced_at: Mutex<Option<std::time::Instant>>,
+    /// The last heartbeat applied: every change committed before it is in the mirror. Kept on
+    /// the monotonic clock and, since that clock stops while the machine or VM is suspended,
+    /// on the wall clock too; the mirror is trusted only while both are within the bound.
+    synced_at: Mutex<Option<(std::time::Instant, std::time::SystemTime)>>,
     /// A change could not be applied (the store failed while re-reading): the mirror is not
     /// trusted until everything has been re-read.
     catch_up_failed: std::sync::atomic::AtomicBool,
@@ -167,7 +169,7 @@ impl Registry {
         let mut reg = Registry::default();
         reg.freshness.bound = staleness_bound;
         // What the load reads is current as of its start.
-        *lock(&reg.freshness.synced_at) = Some(started);
+        *lock(&reg.freshness.synced_at) = Some((started, std::time::SystemTime::now()));
         let accounts = store.list_service_accounts().await?;
         let revoked = store.revoked_tokens(now).await?;
         write(&reg.accounts).extend(accounts.into_iter().map(|a| (a.client_id, Arc::new(a))));
@@ -295,10 +297,14 @@ impl Registry {
     }
 
     fn mark_synced(&self, at: std::time::Instant) {
+        // The wall-clock time the poll started (not when it was applied: never later).
+        let wall = std::time::SystemTime::now()
+            .checked_sub(at.elapsed())
+            .unwrap_or(std::time::UNIX_EPOCH);
         {
             let mut synced = lock(&self.freshness.synced_at);
-            if synced.is_none_or(|s| s < at) {
-                *synced = Some(at);
+            if synced.is_none_or(|(s, _)| s < at) {
+                *synced = Some((at, wall));
             }
         }
         self.freshness.moved.notify_waiters();
@@ -306,7 +312,8 @@ impl Registry {
 
     /// Whether the mirror may be trusted for decisions that depend on revocation and account
     /// state: always without a feed; with one, within the staleness bound of the feed's last
-    /// heartbeat and with no failed catch-up pending.
+    /// heartbeat (on the monotonic and the wall clock: after a suspend, or a wall clock set
+    /// back, it is stale until the next heartbeat) and with no failed catch-up pending.
     pub fn is_fresh(&self) -> bool {
         let Some(bound) = self.freshness.bound else {
             return true;
@@ -314,7 +321,9 @@ impl Registry {
         if self.freshness.catch_up_failed.load(SeqCst) {
             return false;
         }
-        lock(&self.freshness.synced_at).is_some_and(|t| t.elapsed() <= bound)
+        lock(&self.freshness.synced_at).is_some_and(|(at, wall)| {
+            at.elapsed() <= bound && wall.elapsed().is_ok_and(|d| d <= bound)
+        })
     }
 
     /// [`Registry::is_fresh`], or, when the mirror is stale, asks the feed to read the
@@ -359,15 +368,32 @@ impl Registry {
         self.reload(store, id).await
     }
 
-    /// Re-reads the account under the write lock (a secret created on another node a moment
-    /// ago, not yet applied here).
+    /// The account as the store holds it, taken into the mirror (under the write lock) only
+    /// when `news` says the store's copy holds something worth it (a secret created on
+    /// another node a moment ago, not yet applied here). A request that only repeats what the
+    /// mirror already refuses (anyone may send them) costs one read and no lock.
     pub async fn refresh(
         &self,
         store: &dyn Store,
         id: ClientId,
+        news: impl Fn(&ServiceAccount) -> bool,
     ) -> StoreResult<Option<Arc<ServiceAccount>>> {
-        let _guard = self.write().await;
-        self.reload(store, id).await
+        match store.get_service_account(id).await? {
+            Some(a) if news(&a) => {
+                let _guard = self.write().await;
+                self.reload(store, id).await
+            }
+            other => Ok(other.map(Arc::new)),
+        }
+    }
+
+    /// Whether `account` (as the store holds it) has a secret the mirror's copy does not.
+    pub fn has_new_secret(&self, account: &ServiceAccount) -> bool {
+        let held = self.get(account.client_id);
+        account.secrets.iter().any(|s| {
+            held.as_ref()
+                .is_none_or(|h| !h.secrets.iter().any(|m| m.id == s.id))
+        })
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {

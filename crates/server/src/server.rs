@@ -215,19 +215,26 @@ async fn follow_changes(
 ) {
     use tessera_store::Change;
     use tokio::sync::broadcast::error::RecvError;
+    // Read once now: a rotation committed between this node's key load and its subscription
+    // reached nobody here. A read that fails is retried on every heartbeat until it succeeds.
+    let mut keys_pending = !keys.reload(&state).await;
     loop {
         let change = match changes.recv().await {
             Ok(c) => c,
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "fell behind the change feed; re-reading everything");
-                keys.reload(&state).await;
                 Change::Everything
             }
             Err(RecvError::Closed) => return,
         };
-        if change == Change::ServerKeys {
-            keys.reload(&state).await;
-            continue;
+        match change {
+            Change::ServerKeys => {
+                keys_pending = !keys.reload(&state).await;
+                continue;
+            }
+            Change::Everything => keys_pending = !keys.reload(&state).await,
+            Change::Synced(_) if keys_pending => keys_pending = !keys.reload(&state).await,
+            _ => {}
         }
         if let Err(e) = state
             .registry
@@ -247,9 +254,10 @@ struct KeyReload {
 }
 
 impl KeyReload {
-    async fn reload(&self, state: &AppState) {
+    /// `false`: the keys could not be read (logged); the caller retries.
+    async fn reload(&self, state: &AppState) -> bool {
         let Some(master) = &self.master else {
-            return;
+            return true;
         };
         let result = async {
             let keys = ServerKeys::load_shared(state.store.as_ref(), master).await?;
@@ -259,13 +267,22 @@ impl KeyReload {
             let service = TokenService::new(self.issuer.clone(), &keys.signing_keys()?)
                 .map_err(|e| anyhow::anyhow!("token signing keys: {e}"))?;
             let kids = service.kids();
+            let changed = kids != state.tokens.current().kids();
             state.tokens.replace(service);
-            Ok(kids)
+            Ok((kids, changed))
         }
         .await;
         match result {
-            Ok(kids) => tracing::info!(?kids, "server keys re-read: signing keys in use"),
-            Err(e) => tracing::error!(error = %e, "re-reading the server keys failed"),
+            Ok((kids, changed)) => {
+                if changed {
+                    tracing::info!(?kids, "server keys re-read: signing keys in use");
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "re-reading the server keys failed; retried on the next heartbeat");
+                false
+            }
         }
     }
 }

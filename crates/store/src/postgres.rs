@@ -73,14 +73,20 @@ pub struct PgStore {
     tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
-/// Records `change` in the change log, in the transaction (see [`feed`]): it exists exactly
-/// when the change commits, and other nodes read it from there.
-async fn notify(
-    tx: &mut Transaction<'_, Postgres>,
+/// Commits a change that nodes keep in memory: writes its events, then records `change` in
+/// the change log (see [`feed`]) as the last statement before the commit, so the row exists
+/// exactly when the change commits and its sequence number is in flight only for the commit
+/// itself (a number taken earlier would be a gap for as long as the rest of the transaction
+/// waits on locks).
+async fn commit_logged(
+    mut tx: Transaction<'static, Postgres>,
+    evs: &[NewEvent],
     node: &str,
     change: &Change,
 ) -> StoreResult<()> {
-    feed::log_change(tx, node, change).await
+    events::insert(&mut tx, evs).await?;
+    feed::log_change(&mut tx, node, change).await?;
+    tx.commit().await.map_err(backend)
 }
 
 /// Bumps the API-key version when dropped, i.e. after the write (and its commit) on every path
@@ -197,7 +203,7 @@ impl PgStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         // Read from here on: whatever is committed later reaches this node through the feed
         // (the registry subscribes before it loads, so nothing falls between).
-        let start = feed::head(&mut first).await.map_err(backend)?;
+        let start = feed::start_point(&mut first).await.map_err(backend)?;
         let _ = first.close().await;
         let node: Arc<str> = ObjectId::generate(DateTime::<Utc>::UNIX_EPOCH)
             .to_hex()
@@ -791,8 +797,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &Change::ServerKeys).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_logged(tx, &[], &self.node, &Change::ServerKeys).await?;
         Ok(true)
     }
 
@@ -816,16 +821,14 @@ impl Store for PgStore {
             Ok(_) => {}
         }
         write_new_org(&mut tx, &new).await?;
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await
     }
 
     async fn create_org(&self, new: NewOrg<'_>, events: &[NewEvent]) -> StoreResult<()> {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         write_new_org(&mut tx, &new).await?;
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await
     }
 
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
@@ -937,8 +940,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(DeleteOrgOutcome::NotFound);
         }
-        notify(&mut tx, &self.node, &Change::Everything).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Everything).await?;
         Ok(DeleteOrgOutcome::Deleted)
     }
 
@@ -954,8 +956,7 @@ impl Store for PgStore {
         if let Some(key) = creator {
             upsert_key_group(&mut tx, key, group.id, &[GroupRole::Owner]).await?;
         }
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await
     }
 
     async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>> {
@@ -1189,8 +1190,7 @@ impl Store for PgStore {
         let _bump = ApiKeysChanged(&self.api_keys_version);
         let mut tx = self.begin().await?;
         insert_api_key(&mut tx, key).await?;
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await
     }
 
     async fn get_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
@@ -1298,8 +1298,7 @@ impl Store for PgStore {
         if let Some((group, roles)) = group_roles {
             upsert_key_group(&mut tx, id, group, roles).await?;
         }
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await?;
         Ok(true)
     }
 
@@ -1322,8 +1321,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         upsert_key_group(&mut tx, id, group, roles).await?;
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await?;
         Ok(true)
     }
 
@@ -1346,8 +1344,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await?;
         Ok(true)
     }
 
@@ -1362,8 +1359,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &Change::ApiKeys).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::ApiKeys).await?;
         Ok(true)
     }
 
@@ -1468,8 +1464,7 @@ impl Store for PgStore {
             upsert_sa_group(&mut tx, a.client_id, *group, roles).await?;
         }
         insert_access_entries(&mut tx, a.client_id, &a.access_list).await?;
-        notify(&mut tx, &self.node, &Change::Account(a.client_id)).await?;
-        commit_with(tx, events).await
+        commit_logged(tx, events, &self.node, &Change::Account(a.client_id)).await
     }
 
     async fn update_service_account(
@@ -1499,8 +1494,7 @@ impl Store for PgStore {
         if let Some((group, roles)) = group_roles {
             upsert_sa_group(&mut tx, id, group, roles).await?;
         }
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(true)
     }
 
@@ -1521,8 +1515,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(true)
     }
 
@@ -1552,8 +1545,7 @@ impl Store for PgStore {
             return Ok(AddSecretOutcome::TooMany);
         }
         insert_secret(&mut tx, id, secret).await?;
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(AddSecretOutcome::Added)
     }
 
@@ -1575,8 +1567,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(true)
     }
 
@@ -1607,8 +1598,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         insert_access_entries(&mut tx, id, entries).await?;
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(true)
     }
 
@@ -1630,8 +1620,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(true)
     }
 
@@ -1669,8 +1658,7 @@ impl Store for PgStore {
             return Ok(false);
         }
         upsert_sa_group(&mut tx, id, group, roles).await?;
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(true)
     }
 
@@ -1692,8 +1680,7 @@ impl Store for PgStore {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        notify(&mut tx, &self.node, &Change::Account(id)).await?;
-        commit_with(tx, events).await?;
+        commit_logged(tx, events, &self.node, &Change::Account(id)).await?;
         Ok(true)
     }
 
@@ -1721,7 +1708,6 @@ impl Store for PgStore {
             jti: jti.to_owned(),
             expires_at,
         };
-        notify(&mut tx, &self.node, &revoked).await?;
         // One revocation, one event: a token revoked before (or by a concurrent call that
         // committed first; the insert waits for it) gets none.
         let events = if inserted.rows_affected() == 1 {
@@ -1729,7 +1715,7 @@ impl Store for PgStore {
         } else {
             &[]
         };
-        commit_with(tx, events).await
+        commit_logged(tx, events, &self.node, &revoked).await
     }
 
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {

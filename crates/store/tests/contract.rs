@@ -1632,6 +1632,124 @@ mod postgres {
         db.drop_database().await.unwrap();
     }
 
+    /// A change whose transaction took its sequence number before a node started, and commits
+    /// after a later change was committed (so below the log's head when the node read it), is
+    /// still read: the node starts with the numbers missing below the head as gaps.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_a_change_in_flight_when_a_node_starts_is_read() {
+        use sqlx::Connection;
+        let Some(db) = scratch("pg_a_change_in_flight_when_a_node_starts_is_read").await else {
+            return;
+        };
+        let a = PgStore::open(&db.url).await.unwrap();
+        let o = org("F");
+        a.create_org(
+            NewOrg {
+                org: &o,
+                group: None,
+                api_key: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+        let acc = account(o.id);
+        // Another node's write, in flight: its change row takes a number and waits.
+        let mut writer = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut writer).await.unwrap();
+        sqlx::query(
+            "INSERT INTO change_log (node, kind, subject, created_at) \
+             VALUES ('another', 'sa', $1, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)",
+        )
+        .bind(acc.client_id.0.to_hex())
+        .execute(&mut writer)
+        .await
+        .unwrap();
+        // A later change commits above it, and then B starts.
+        let marker = account(o.id);
+        a.create_service_account(&marker, &[]).await.unwrap();
+        let b = PgStore::open(&db.url).await.unwrap();
+        let mut at_b = b.changes().unwrap();
+        sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
+        a.create_service_account(&acc, &[]).await.unwrap();
+        // B hears of the in-flight change (and of the later account write).
+        let mut heard = Vec::new();
+        while !heard.contains(&Change::Account(acc.client_id)) || heard.len() < 2 {
+            heard.push(next(&mut at_b).await);
+        }
+        assert_eq!(
+            heard,
+            vec![
+                Change::Account(acc.client_id),
+                Change::Account(acc.client_id)
+            ],
+            "the in-flight row (a gap at start), then A's write"
+        );
+        writer.close().await.unwrap();
+        a.close().await;
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// A node that comes back to find rows it never read purged (it was away past the log's
+    /// retention, or suspended) re-reads everything instead of skipping them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pg_rows_purged_before_a_node_read_them_mean_everything() {
+        use sqlx::Connection;
+        let Some(db) = scratch("pg_rows_purged_before_a_node_read_them_mean_everything").await
+        else {
+            return;
+        };
+        // B polls only when nudged (its heartbeat is an hour), and raw rows wake nobody.
+        let b = PgStore::open_with(
+            &db.url,
+            tessera_store::postgres::feed::FeedSettings {
+                poll_every: std::time::Duration::from_secs(3600),
+                poll_timeout: std::time::Duration::from_secs(30),
+            },
+        )
+        .await
+        .unwrap();
+        let mut at_b = b.changes().unwrap();
+        let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let o = org("P");
+        let ids: Vec<ClientId> = (0..4).map(|_| account(o.id).client_id).collect();
+        let log = |id: ClientId| {
+            sqlx::query(
+                "INSERT INTO change_log (node, kind, subject, created_at) \
+                 VALUES ('another', 'sa', $1, 0)",
+            )
+            .bind(id.0.to_hex())
+        };
+        // B reads the first row (in a poll after this subscription).
+        log(ids[0]).execute(&mut other).await.unwrap();
+        b.nudge_feed();
+        assert_eq!(next(&mut at_b).await, Change::Account(ids[0]));
+        for id in &ids[1..] {
+            log(*id).execute(&mut other).await.unwrap();
+        }
+        // The purge takes the first three rows before B reads the second and the third.
+        let third: i64 =
+            sqlx::query_scalar("SELECT seq FROM change_log ORDER BY seq OFFSET 2 LIMIT 1")
+                .fetch_one(&mut other)
+                .await
+                .unwrap();
+        sqlx::query("DELETE FROM change_log WHERE seq <= $1")
+            .bind(third)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        b.nudge_feed();
+        let mut heard = Vec::new();
+        while !heard.contains(&Change::Everything) {
+            heard.push(next(&mut at_b).await);
+        }
+        assert_eq!(heard, vec![Change::Account(ids[3]), Change::Everything]);
+        other.close().await.unwrap();
+        b.close().await;
+        db.drop_database().await.unwrap();
+    }
+
     /// Failed authentications flushed by two nodes into the same (principal, address,
     /// minute) aggregate: one event whose count is the sum, counted once in the totals.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

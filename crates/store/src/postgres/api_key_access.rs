@@ -112,8 +112,7 @@ impl PgStore {
                 events.push(event.clone());
             }
         }
-        super::notify(&mut tx, &self.node, &crate::Change::ApiKeys).await?;
-        super::commit_with(tx, &events).await?;
+        super::commit_logged(tx, &events, &self.node, &crate::Change::ApiKeys).await?;
         Ok(true)
     }
 
@@ -154,8 +153,7 @@ impl PgStore {
                 return Ok(DeleteKeyAccessOutcome::WouldLockOut);
             }
         }
-        super::notify(&mut tx, &self.node, &crate::Change::ApiKeys).await?;
-        super::commit_with(tx, events).await?;
+        super::commit_logged(tx, events, &self.node, &crate::Change::ApiKeys).await?;
         Ok(DeleteKeyAccessOutcome::Deleted)
     }
 

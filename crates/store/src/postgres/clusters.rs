@@ -135,8 +135,7 @@ impl PgStore {
             .await
             .map_err(backend)?;
         // The deletion cascades to memberships of service accounts other nodes hold.
-        super::notify(&mut tx, &self.node, &crate::Change::Everything).await?;
-        commit_with(tx, events).await?;
+        super::commit_logged(tx, events, &self.node, &crate::Change::Everything).await?;
         Ok(DeleteGroupOutcome::Deleted)
     }
 

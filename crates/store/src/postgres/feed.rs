@@ -49,8 +49,12 @@ const MAX_GAPS: usize = 10_000;
 /// Polls woken by notifications are at least this far apart: a flood of forged
 /// notifications costs at most one small indexed query per gap.
 pub(crate) const MIN_HINTED_POLL_GAP: Duration = Duration::from_millis(10);
-/// Rows are kept this long; a node away longer re-reads everything when it comes back.
+/// Rows are kept this long; a node that comes back to find rows it never read purged re-reads
+/// everything.
 const RETENTION: Duration = Duration::from_secs(3600);
+/// A node starting up treats the numbers missing among those taken this recently as gaps
+/// (transactions that may still commit).
+const START_LOOKBACK: Duration = Duration::from_secs(10);
 /// How often a node purges rows past the retention.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
@@ -131,11 +135,32 @@ pub(crate) async fn log_change(
     Ok(())
 }
 
-/// The highest sequence number in the log (0 when empty): where a new node starts reading.
-pub(crate) async fn head(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::BIGINT FROM change_log")
-        .fetch_one(conn)
-        .await
+/// Where a new node starts reading: the highest sequence number in the log (0 when empty),
+/// and the numbers below it that no row holds yet among those taken in the last
+/// [`START_LOOKBACK`] — a transaction that took one may still commit (its change is then read
+/// as a gap fills; one committed in between is applied twice, which is harmless).
+pub(crate) async fn start_point(conn: &mut PgConnection) -> Result<(i64, Vec<i64>), sqlx::Error> {
+    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::BIGINT FROM change_log")
+        .fetch_one(&mut *conn)
+        .await?;
+    // The last number taken before the look-back window (by the database's clock).
+    let floor: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(seq), 0)::BIGINT FROM change_log WHERE created_at < \
+         (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT - $1",
+    )
+    .bind(i64::try_from(START_LOOKBACK.as_millis()).unwrap_or(i64::MAX))
+    .fetch_one(&mut *conn)
+    .await?;
+    let from = floor.max(head.saturating_sub(i64::try_from(MAX_GAPS).unwrap_or(i64::MAX)));
+    let missing: Vec<i64> = sqlx::query_scalar(
+        "SELECT g FROM generate_series($1::BIGINT + 1, $2::BIGINT) g \
+         WHERE NOT EXISTS (SELECT 1 FROM change_log c WHERE c.seq = g)",
+    )
+    .bind(from)
+    .bind(head)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((head, missing))
 }
 
 /// What the feed shares with the store handle.
@@ -152,14 +177,17 @@ pub(crate) struct FeedShared {
 /// Where the reader is: the last sequence number read, and the numbers skipped below it.
 struct Cursor {
     last: i64,
+    /// Whether `last` is a row this node saw (or the head of a non-empty log at start). An
+    /// empty log at start says nothing about where its sequence stands, so the first number
+    /// read after it is not taken as proof that rows were purged unread.
+    anchored: bool,
     gaps: BTreeMap<i64, Instant>,
-    /// When the last poll succeeded (for a node away longer than the log keeps rows).
-    last_ok: Instant,
 }
 
 impl Cursor {
     /// Takes in one row's sequence number; `false` when too many gaps pile up.
     fn see(&mut self, seq: i64, now: Instant) -> bool {
+        self.anchored = true;
         if seq > self.last {
             if seq > self.last + 1 {
                 let missing = usize::try_from(seq - self.last - 1).unwrap_or(usize::MAX);
@@ -182,7 +210,9 @@ impl Cursor {
         self.gaps.retain(|seq, since| {
             let keep = now.duration_since(*since) < GAP_GIVE_UP;
             if !keep {
-                tracing::debug!(seq, "change log gap given up (a rolled-back write)");
+                // A number is taken by the last statement before a commit, so this is a
+                // rolled-back write, or a commit slower than GAP_GIVE_UP (see architecture.md).
+                tracing::warn!(seq, "change log gap given up (a rolled-back write?)");
             }
             keep
         });
@@ -197,40 +227,63 @@ async fn poll_once(
     cursor: &mut Cursor,
 ) -> Result<bool, sqlx::Error> {
     let gaps: Vec<i64> = cursor.gaps.keys().copied().collect();
+    // One statement, so one snapshot: the oldest row still kept, and what is new (no rows:
+    // one row of NULLs after the oldest).
     let rows = sqlx::query(
-        "SELECT seq, node, kind, subject, expires_at FROM change_log \
-         WHERE seq > $1 OR seq = ANY($2) ORDER BY seq LIMIT $3",
+        "SELECT o.oldest, c.seq, c.node, c.kind, c.subject, c.expires_at \
+         FROM (SELECT MIN(seq) AS oldest FROM change_log) o \
+         LEFT JOIN LATERAL (SELECT seq, node, kind, subject, expires_at FROM change_log \
+           WHERE seq > $1 OR seq = ANY($2) ORDER BY seq LIMIT $3) c ON true",
     )
     .bind(cursor.last)
     .bind(&gaps)
     .bind(PAGE)
     .fetch_all(conn)
     .await?;
-    let now = Instant::now();
-    let mut everything = false;
+    // Every column is read before the cursor moves: a row that cannot be read is read again.
+    let mut oldest: Option<i64> = None;
+    let mut read = Vec::with_capacity(rows.len());
     for row in &rows {
-        let seq: i64 = row.try_get("seq")?;
-        if !cursor.see(seq, now) {
-            everything = true;
-        }
-        let node: String = row.try_get("node")?;
-        if node.as_str() == &*shared.node {
+        oldest = row.try_get("oldest")?;
+        let Some(seq) = row.try_get::<Option<i64>, _>("seq")? else {
             continue;
-        }
+        };
+        let node: String = row.try_get("node")?;
         let kind: String = row.try_get("kind")?;
         let subject: String = row.try_get("subject")?;
         let expires_at: i64 = row.try_get("expires_at")?;
+        read.push((seq, node, kind, subject, expires_at));
+    }
+    // Rows this node never read that are gone: purged while it was away (or suspended).
+    let mut everything = cursor.anchored && oldest.is_some_and(|oldest| oldest > cursor.last + 1);
+    if everything {
+        tracing::warn!(
+            last = cursor.last,
+            oldest,
+            "change log rows this node never read were purged; re-reading everything"
+        );
+        cursor.gaps.clear();
+    }
+    let now = Instant::now();
+    let read_count = read.len();
+    for (seq, node, kind, subject, expires_at) in read {
+        if !cursor.see(seq, now) {
+            tracing::warn!("too many gaps in the change log; re-reading everything");
+            everything = true;
+        }
+        if node.as_str() == &*shared.node {
+            continue;
+        }
         match decode(&kind, &subject, expires_at) {
             Some(change) => publish(shared, change),
             None => tracing::warn!(seq, kind, "change log row of an unknown kind; skipped"),
         }
     }
     if everything {
-        tracing::warn!("too many gaps in the change log; re-reading everything");
         publish(shared, Change::Everything);
     }
     cursor.expire_gaps(now);
-    Ok(rows.len() as i64 >= PAGE)
+    Ok(read_count as i64 >= PAGE)
 }
 
 fn publish(shared: &FeedShared, change: Change) {
@@ -259,12 +312,13 @@ pub(crate) async fn follow(
     opts: PgConnectOptions,
     settings: FeedSettings,
     shared: Arc<FeedShared>,
-    start: i64,
+    (start, in_flight): (i64, Vec<i64>),
 ) {
+    let now = Instant::now();
     let mut cursor = Cursor {
         last: start,
-        gaps: BTreeMap::new(),
-        last_ok: Instant::now(),
+        anchored: start > 0,
+        gaps: in_flight.into_iter().map(|seq| (seq, now)).collect(),
     };
     let mut conn: Option<PgConnection> = None;
     let mut last_poll = Instant::now() - settings.poll_every;
@@ -289,7 +343,6 @@ pub(crate) async fn follow(
             failing = true;
             continue;
         };
-        let away = started.duration_since(cursor.last_ok);
         let result = tokio::time::timeout(settings.poll_timeout, async {
             let mut more = true;
             while more {
@@ -300,16 +353,10 @@ pub(crate) async fn follow(
         .await;
         match result {
             Ok(Ok(())) => {
-                if away > RETENTION {
-                    // Rows this node never read may be purged already.
-                    tracing::warn!("change feed was away longer than the log keeps rows; re-reading everything");
-                    publish(&shared, Change::Everything);
-                }
                 if failing {
                     tracing::info!("change feed answering again; caught up");
                     failing = false;
                 }
-                cursor.last_ok = started;
                 shared.polls.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("tessera_feed_polls_total").increment(1);
                 let _ = shared.changes.send(Change::Synced(started));
@@ -413,8 +460,8 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Cursor {
             last: 5,
+            anchored: true,
             gaps: BTreeMap::new(),
-            last_ok: t0,
         };
         assert!(c.see(6, t0));
         assert!(c.see(9, t0));
