@@ -152,39 +152,43 @@ pub fn parse_authorization(header_value: &str) -> Result<DigestCredentials, Dige
         return Err(DigestParseError::NotDigest);
     }
 
-    let mut seen = HashSet::new();
-    let mut username = None;
-    let mut realm = None;
-    let mut nonce = None;
-    let mut uri = None;
-    let mut algorithm = None;
-    let mut qop = None;
-    let mut nc = None;
-    let mut cnonce = None;
-    let mut response = None;
-    let mut opaque = None;
-
+    // Known names are matched case-insensitively without allocating; only unknown names
+    // (ignored, but still refused when repeated) are lowercased into a set.
+    const KNOWN: [&str; 10] = [
+        "username",
+        "realm",
+        "nonce",
+        "uri",
+        "algorithm",
+        "qop",
+        "nc",
+        "cnonce",
+        "response",
+        "opaque",
+    ];
+    let mut values: [Option<String>; 10] = Default::default();
+    let mut unknown: HashSet<String> = HashSet::new();
     for param in ParamIter::new(params) {
         let (name, value) = param?;
-        let name = name.to_ascii_lowercase();
-        if !seen.insert(name.clone()) {
-            return Err(DigestParseError::Duplicate(name));
+        match KNOWN.iter().position(|k| k.eq_ignore_ascii_case(name)) {
+            Some(i) => {
+                let slot = values
+                    .get_mut(i)
+                    .ok_or(DigestParseError::Syntax("parameter table"))?;
+                if slot.is_some() {
+                    return Err(DigestParseError::Duplicate(name.to_ascii_lowercase()));
+                }
+                *slot = Some(value);
+            }
+            None => {
+                let lower = name.to_ascii_lowercase();
+                if !unknown.insert(lower.clone()) {
+                    return Err(DigestParseError::Duplicate(lower));
+                }
+            }
         }
-        let slot = match name.as_str() {
-            "username" => &mut username,
-            "realm" => &mut realm,
-            "nonce" => &mut nonce,
-            "uri" => &mut uri,
-            "algorithm" => &mut algorithm,
-            "qop" => &mut qop,
-            "nc" => &mut nc,
-            "cnonce" => &mut cnonce,
-            "response" => &mut response,
-            "opaque" => &mut opaque,
-            _ => continue,
-        };
-        *slot = Some(value);
     }
+    let [username, realm, nonce, uri, algorithm, qop, nc, cnonce, response, opaque] = values;
 
     let algorithm = match algorithm {
         Some(a) => a.parse()?,
@@ -230,14 +234,16 @@ impl<'a> ParamIter<'a> {
         }
     }
 
+    /// The byte at the cursor, as a char when it is ASCII; a byte of a multi-byte character
+    /// reads as `U+FFFD`, which no delimiter, `tchar` or whitespace test matches.
     fn peek(&self) -> Option<char> {
-        self.s.get(self.pos..).and_then(|rest| rest.chars().next())
-    }
-
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.pos += c.len_utf8();
-        Some(c)
+        self.s.as_bytes().get(self.pos).map(|&b| {
+            if b.is_ascii() {
+                char::from(b)
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
     }
 
     fn skip_ows(&mut self) {
@@ -266,25 +272,40 @@ impl<'a> ParamIter<'a> {
         self.s.get(start..self.pos).unwrap_or_default()
     }
 
-    /// Reads a quoted string; the cursor is on the opening quote.
+    /// Reads a quoted string; the cursor is on the opening quote. Copies runs between escapes
+    /// as slices (one allocation when there is no escape).
     fn quoted(&mut self) -> Result<String, DigestParseError> {
-        self.pos += 1;
+        const UNTERMINATED: DigestParseError =
+            DigestParseError::Syntax("unterminated quoted string");
+        const CONTROL: DigestParseError =
+            DigestParseError::Syntax("control character in quoted string");
+        let s = self.s;
         let mut out = String::new();
+        let mut run = self.pos + 1;
+        let mut i = run;
         loop {
-            let c = match self.bump() {
-                None => return Err(DigestParseError::Syntax("unterminated quoted string")),
-                Some('"') => return Ok(out),
-                Some('\\') => self
-                    .bump()
-                    .ok_or(DigestParseError::Syntax("unterminated quoted string"))?,
-                Some(c) => c,
-            };
-            if c.is_control() && c != '\t' {
-                return Err(DigestParseError::Syntax(
-                    "control character in quoted string",
-                ));
+            let rest = s.get(i..).ok_or(UNTERMINATED)?;
+            let c = rest.chars().next().ok_or(UNTERMINATED)?;
+            match c {
+                '"' => {
+                    out.push_str(s.get(run..i).ok_or(UNTERMINATED)?);
+                    self.pos = i + 1;
+                    return Ok(out);
+                }
+                '\\' => {
+                    out.push_str(s.get(run..i).ok_or(UNTERMINATED)?);
+                    let escaped = rest.get(1..).and_then(|r| r.chars().next());
+                    let escaped = escaped.ok_or(UNTERMINATED)?;
+                    if escaped.is_control() && escaped != '\t' {
+                        return Err(CONTROL);
+                    }
+                    out.push(escaped);
+                    i += 1 + escaped.len_utf8();
+                    run = i;
+                }
+                c if c.is_control() && c != '\t' => return Err(CONTROL),
+                c => i += c.len_utf8(),
             }
-            out.push(c);
         }
     }
 
@@ -294,11 +315,12 @@ impl<'a> ParamIter<'a> {
             return Err(DigestParseError::Syntax("expected a parameter name"));
         }
         self.skip_ows();
-        if self.bump() != Some('=') {
+        if self.peek() != Some('=') {
             return Err(DigestParseError::Syntax(
                 "expected `=` after a parameter name",
             ));
         }
+        self.pos += 1;
         self.skip_ows();
         let value = if self.peek() == Some('"') {
             self.quoted()?
@@ -328,6 +350,69 @@ impl<'a> Iterator for ParamIter<'a> {
         self.failed = item.is_err();
         Some(item)
     }
+}
+
+/// `H(parts[0]:parts[1]:...)` into `out`; returns the digest's length (16 or 32).
+fn hash_into(alg: DigestAlgorithm, parts: &[&str], out: &mut [u8; 32]) -> usize {
+    match alg {
+        DigestAlgorithm::Md5 => {
+            let mut h = Md5::new();
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    h.update(b":");
+                }
+                h.update(part.as_bytes());
+            }
+            let d = h.finalize();
+            out[..16].copy_from_slice(&d);
+            16
+        }
+        DigestAlgorithm::Sha256 => {
+            let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    h.update(b":");
+                }
+                h.update(part.as_bytes());
+            }
+            out.copy_from_slice(h.finish().as_ref());
+            32
+        }
+    }
+}
+
+/// Whether `given` (hex, either case) is the `qop=auth` response for these fields, compared
+/// in constant time; the same formula as [`expected_response`], without allocating.
+#[allow(clippy::too_many_arguments)] // mirrors the RFC formula, one argument per field
+fn response_matches(
+    alg: DigestAlgorithm,
+    given: &str,
+    ha1_hex: &str,
+    nonce: &str,
+    nc: &str,
+    cnonce: &str,
+    qop: &str,
+    method: &str,
+    uri: &str,
+) -> bool {
+    let mut digest = [0u8; 32];
+    let n = hash_into(alg, &[method, uri], &mut digest);
+    let mut ha2_hex = [0u8; 64];
+    let Some(ha2_hex) = ha2_hex.get_mut(..2 * n) else {
+        return false;
+    };
+    if hex::encode_to_slice(&digest[..n], ha2_hex).is_err() {
+        return false;
+    }
+    let Ok(ha2) = std::str::from_utf8(ha2_hex) else {
+        return false;
+    };
+    let n = hash_into(alg, &[ha1_hex, nonce, nc, cnonce, qop, ha2], &mut digest);
+    let mut presented = [0u8; 32];
+    if given.len() != 2 * n || hex::decode_to_slice(given, &mut presented[..n]).is_err() {
+        return false;
+    }
+    bool::from(digest[..n].ct_eq(&presented[..n]))
 }
 
 /// Lowercase hex of `H(parts[0]:parts[1]:...)`.
@@ -395,7 +480,8 @@ pub enum NonceCheck {
 
 /// Highest `nc` seen per nonce, with the nonce's issue time for pruning.
 struct SeenNonces {
-    entries: HashMap<String, (u32, i64)>,
+    /// Keyed by the nonce's text (fixed length: no allocation per entry beyond the map's).
+    entries: HashMap<[u8; NONCE_TEXT_LEN], (u32, i64)>,
     prune_at: usize,
 }
 
@@ -517,8 +603,20 @@ impl NonceManager {
         if self.classify((issued_at, ours), now) != NonceCheck::Valid {
             return false;
         }
+        self.record_valid_nc(nonce, nc, issued_at, now)
+    }
+
+    /// [`NonceManager::record_nc`] for a nonce already found authentic, ours and valid at
+    /// `now` (issued at `issued_at`): one HMAC per request instead of two.
+    fn record_valid_nc(&self, nonce: &str, nc: u32, issued_at: i64, now: DateTime<Utc>) -> bool {
+        if nc == 0 {
+            return false;
+        }
+        let Ok(key) = <[u8; NONCE_TEXT_LEN]>::try_from(nonce.as_bytes()) else {
+            return false;
+        };
         let mut seen = self.lock();
-        if let Some((highest, _)) = seen.entries.get_mut(nonce) {
+        if let Some((highest, _)) = seen.entries.get_mut(&key) {
             if nc <= *highest {
                 return false;
             }
@@ -532,7 +630,7 @@ impl NonceManager {
                 .retain(|_, (_, issued)| now.saturating_sub(*issued) <= ttl);
             seen.prune_at = PRUNE_THRESHOLD.max(seen.entries.len().saturating_mul(2));
         }
-        seen.entries.insert(nonce.to_owned(), (nc, issued_at));
+        seen.entries.insert(key, (nc, issued_at));
         true
     }
 
@@ -617,13 +715,18 @@ pub fn verify(
     if creds.uri != request_target {
         return Err(DigestFailure::UriMismatch);
     }
-    match nonces.validate(&creds.nonce, now) {
+    // Authenticated once; the same finding is used to record the count below.
+    let found = nonces
+        .authentic(&creds.nonce)
+        .ok_or(DigestFailure::BadNonce)?;
+    match nonces.classify(found, now) {
         NonceCheck::Valid => {}
         NonceCheck::Stale => return Err(DigestFailure::Stale),
         NonceCheck::Invalid | NonceCheck::Replay => return Err(DigestFailure::BadNonce),
     }
-    let expected = expected_response(
+    if !response_matches(
         creds.algorithm,
+        &creds.response,
         ha1_hex,
         &creds.nonce,
         nc_text,
@@ -631,12 +734,10 @@ pub fn verify(
         qop,
         method,
         &creds.uri,
-    );
-    let given = creds.response.to_ascii_lowercase();
-    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+    ) {
         return Err(DigestFailure::BadResponse);
     }
-    if !nonces.record_nc(&creds.nonce, nc, now) {
+    if !nonces.record_valid_nc(&creds.nonce, nc, found.0, now) {
         return Err(DigestFailure::Replay);
     }
     Ok(())
@@ -899,6 +1000,9 @@ mod tests {
             r#"Digest username=="u""#,
             "Digest username=\"a\u{0}b\"",
             "Digest username=\"a\nb\"",
+            "Digest username=\"a\u{85}b\"",
+            "Digest username=\"a\\\u{85}b\"",
+            "Digest username=\"a\\\u{7f}b\"",
             r#"Digest usérname="u""#,
         ] {
             assert!(
