@@ -417,28 +417,9 @@ fn response_matches(
 
 /// Lowercase hex of `H(parts[0]:parts[1]:...)`.
 fn hash_hex(alg: DigestAlgorithm, parts: &[&str]) -> String {
-    match alg {
-        DigestAlgorithm::Md5 => {
-            let mut h = Md5::new();
-            for (i, part) in parts.iter().enumerate() {
-                if i > 0 {
-                    h.update(b":");
-                }
-                h.update(part.as_bytes());
-            }
-            hex::encode(h.finalize())
-        }
-        DigestAlgorithm::Sha256 => {
-            let mut h = ring::digest::Context::new(&ring::digest::SHA256);
-            for (i, part) in parts.iter().enumerate() {
-                if i > 0 {
-                    h.update(b":");
-                }
-                h.update(part.as_bytes());
-            }
-            hex::encode(h.finish())
-        }
-    }
+    let mut digest = [0u8; 32];
+    let n = hash_into(alg, parts, &mut digest);
+    hex::encode(&digest[..n])
 }
 
 /// `HA1`: lowercase hex of `H(username:realm:password)`.

@@ -672,14 +672,7 @@ async fn changes_from_another_node_reach_the_registry() {
         .unwrap();
 
     // A revocation made elsewhere: not known here until it is published.
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
-    let jti = claims["jti"].as_str().unwrap().to_owned();
-    let exp = DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0).unwrap();
+    let (jti, exp) = jti_and_expiry(&token);
     other
         .revoke_token(&jti, client, exp, revoked_event(client))
         .await
@@ -744,14 +737,7 @@ async fn a_failed_change_keeps_the_node_stale_until_everything_is_read_again() {
     let other = tessera::export::open_store(&s.store_config())
         .await
         .unwrap();
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
-    let jti = claims["jti"].as_str().unwrap().to_owned();
-    let exp = DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0).unwrap();
+    let (jti, exp) = jti_and_expiry(&token);
     other
         .revoke_token(&jti, client, exp, revoked_event(client))
         .await
@@ -787,6 +773,19 @@ async fn a_failed_change_keeps_the_node_stale_until_everything_is_read_again() {
     let fresh = s.token(&c).await;
     s.bearer(&fresh, Method::GET, &org, None).await.expect(200);
     s.stop().await;
+}
+
+/// A token's `jti` and expiry, read from its payload.
+fn jti_and_expiry(token: &str) -> (String, DateTime<Utc>) {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let jti = claims["jti"].as_str().unwrap().to_owned();
+    let exp = DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0).unwrap();
+    (jti, exp)
 }
 
 fn revoked_event(client: ClientId) -> NewEvent {
