@@ -562,3 +562,55 @@ impl Registry {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod freshness_tests {
+    use super::*;
+    use std::time::{Duration, Instant, SystemTime};
+
+    fn with_bound(bound: Duration) -> Registry {
+        let mut reg = Registry::default();
+        reg.freshness.bound = Some(bound);
+        reg
+    }
+
+    #[test]
+    fn without_a_feed_the_mirror_is_always_fresh() {
+        assert!(Registry::default().is_fresh());
+    }
+
+    #[test]
+    fn a_heartbeat_keeps_the_mirror_fresh_only_within_the_bound() {
+        let reg = with_bound(Duration::from_secs(2));
+        assert!(!reg.is_fresh(), "no heartbeat yet");
+        reg.mark_synced(Instant::now());
+        assert!(reg.is_fresh());
+        // A heartbeat older than the bound on the monotonic clock.
+        *lock(&reg.freshness.synced_at) = Instant::now()
+            .checked_sub(Duration::from_secs(3))
+            .map(|at| (at, SystemTime::now()));
+        assert!(!reg.is_fresh());
+    }
+
+    #[test]
+    fn time_the_monotonic_clock_did_not_count_still_makes_the_mirror_stale() {
+        // After a suspend, the monotonic clock says the heartbeat is recent; the wall clock
+        // says it is not.
+        let reg = with_bound(Duration::from_secs(2));
+        let an_hour_ago = SystemTime::now().checked_sub(Duration::from_secs(3600));
+        *lock(&reg.freshness.synced_at) = an_hour_ago.map(|wall| (Instant::now(), wall));
+        assert!(!reg.is_fresh());
+        // A wall clock set back (the heartbeat seems to be in the future): stale too.
+        let ahead = SystemTime::now().checked_add(Duration::from_secs(60));
+        *lock(&reg.freshness.synced_at) = ahead.map(|wall| (Instant::now(), wall));
+        assert!(!reg.is_fresh());
+    }
+
+    #[test]
+    fn a_failed_catch_up_makes_the_mirror_stale_whatever_the_heartbeat() {
+        let reg = with_bound(Duration::from_secs(2));
+        reg.mark_synced(Instant::now());
+        reg.freshness.catch_up_failed.store(true, SeqCst);
+        assert!(!reg.is_fresh());
+    }
+}
