@@ -58,15 +58,28 @@ pub struct Registry {
     freshness: Freshness,
 }
 
+/// Nanoseconds on the boot-time clock: monotonic like `Instant`, but it keeps counting while
+/// the machine or VM is suspended (Linux `CLOCK_BOOTTIME`; elsewhere the monotonic clock). Not
+/// the time of day: this is how old the mirror is, not a domain time.
+fn boot_nanos() -> i128 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = rustix::time::ClockId::Boottime;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = rustix::time::ClockId::Monotonic;
+    let t = rustix::time::clock_gettime(clock);
+    i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec)
+}
+
 /// How current the mirror is (see the module documentation).
 #[derive(Default)]
 struct Freshness {
     /// `None`: no feed (a store only this process changes), always current.
     bound: Option<std::time::Duration>,
-    /// The last heartbeat applied: every change committed before it is in the mirror. Kept on
-    /// the monotonic clock and, since that clock stops while the machine or VM is suspended,
-    /// on the wall clock too; the mirror is trusted only while both are within the bound.
-    synced_at: Mutex<Option<(std::time::Instant, std::time::SystemTime)>>,
+    /// The last heartbeat applied: every change committed before it is in the mirror. Kept as
+    /// an `Instant` and, since that clock stops while the machine or VM is suspended, as a
+    /// reading of the boot-time clock ([`boot_nanos`]), which does not; the mirror is trusted
+    /// only while both are within the bound.
+    synced_at: Mutex<Option<(std::time::Instant, i128)>>,
     /// A change could not be applied (the store failed while re-reading): the mirror is not
     /// trusted until everything has been re-read.
     catch_up_failed: std::sync::atomic::AtomicBool,
@@ -169,7 +182,7 @@ impl Registry {
         let mut reg = Registry::default();
         reg.freshness.bound = staleness_bound;
         // What the load reads is current as of its start.
-        *lock(&reg.freshness.synced_at) = Some((started, std::time::SystemTime::now()));
+        *lock(&reg.freshness.synced_at) = Some((started, boot_nanos()));
         let accounts = store.list_service_accounts().await?;
         let revoked = store.revoked_tokens(now).await?;
         write(&reg.accounts).extend(accounts.into_iter().map(|a| (a.client_id, Arc::new(a))));
@@ -297,14 +310,12 @@ impl Registry {
     }
 
     fn mark_synced(&self, at: std::time::Instant) {
-        // The wall-clock time the poll started (not when it was applied: never later).
-        let wall = std::time::SystemTime::now()
-            .checked_sub(at.elapsed())
-            .unwrap_or(std::time::UNIX_EPOCH);
+        // The boot-clock time the poll started (not when it was applied: never later).
+        let boot = boot_nanos() - i128::try_from(at.elapsed().as_nanos()).unwrap_or(i128::MAX);
         {
             let mut synced = lock(&self.freshness.synced_at);
             if synced.is_none_or(|(s, _)| s < at) {
-                *synced = Some((at, wall));
+                *synced = Some((at, boot));
             }
         }
         self.freshness.moved.notify_waiters();
@@ -312,8 +323,8 @@ impl Registry {
 
     /// Whether the mirror may be trusted for decisions that depend on revocation and account
     /// state: always without a feed; with one, within the staleness bound of the feed's last
-    /// heartbeat (on the monotonic and the wall clock: after a suspend, or a wall clock set
-    /// back, it is stale until the next heartbeat) and with no failed catch-up pending.
+    /// heartbeat (by `Instant` and by the boot-time clock: after a suspend it is stale until
+    /// the next heartbeat) and with no failed catch-up pending.
     pub fn is_fresh(&self) -> bool {
         let Some(bound) = self.freshness.bound else {
             return true;
@@ -321,9 +332,9 @@ impl Registry {
         if self.freshness.catch_up_failed.load(SeqCst) {
             return false;
         }
-        lock(&self.freshness.synced_at).is_some_and(|(at, wall)| {
-            at.elapsed() <= bound && wall.elapsed().is_ok_and(|d| d <= bound)
-        })
+        let bound_ns = i128::try_from(bound.as_nanos()).unwrap_or(i128::MAX);
+        lock(&self.freshness.synced_at)
+            .is_some_and(|(at, boot)| at.elapsed() <= bound && boot_nanos() - boot <= bound_ns)
     }
 
     /// [`Registry::is_fresh`], or, when the mirror is stale, asks the feed to read the
@@ -566,7 +577,7 @@ impl Registry {
 #[cfg(test)]
 mod freshness_tests {
     use super::*;
-    use std::time::{Duration, Instant, SystemTime};
+    use std::time::{Duration, Instant};
 
     fn with_bound(bound: Duration) -> Registry {
         let mut reg = Registry::default();
@@ -585,24 +596,20 @@ mod freshness_tests {
         assert!(!reg.is_fresh(), "no heartbeat yet");
         reg.mark_synced(Instant::now());
         assert!(reg.is_fresh());
-        // A heartbeat older than the bound on the monotonic clock.
+        // A heartbeat older than the bound by `Instant`.
         *lock(&reg.freshness.synced_at) = Instant::now()
             .checked_sub(Duration::from_secs(3))
-            .map(|at| (at, SystemTime::now()));
+            .map(|at| (at, boot_nanos()));
         assert!(!reg.is_fresh());
     }
 
     #[test]
-    fn time_the_monotonic_clock_did_not_count_still_makes_the_mirror_stale() {
-        // After a suspend, the monotonic clock says the heartbeat is recent; the wall clock
-        // says it is not.
+    fn time_spent_suspended_still_makes_the_mirror_stale() {
+        // After a suspend, `Instant` says the heartbeat is recent; the boot-time clock, which
+        // counted the hour spent suspended, says it is not.
         let reg = with_bound(Duration::from_secs(2));
-        let an_hour_ago = SystemTime::now().checked_sub(Duration::from_secs(3600));
-        *lock(&reg.freshness.synced_at) = an_hour_ago.map(|wall| (Instant::now(), wall));
-        assert!(!reg.is_fresh());
-        // A wall clock set back (the heartbeat seems to be in the future): stale too.
-        let ahead = SystemTime::now().checked_add(Duration::from_secs(60));
-        *lock(&reg.freshness.synced_at) = ahead.map(|wall| (Instant::now(), wall));
+        let an_hour_ago = boot_nanos() - 3_600 * 1_000_000_000;
+        *lock(&reg.freshness.synced_at) = Some((Instant::now(), an_hour_ago));
         assert!(!reg.is_fresh());
     }
 
