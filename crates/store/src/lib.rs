@@ -698,3 +698,95 @@ pub(crate) fn split_roles<R: std::str::FromStr>(s: &str) -> StoreResult<Vec<R>> 
         })
         .collect()
 }
+
+/// A shipped migration is never edited: a database that applied it keeps its checksum, and
+/// sqlx refuses to open it with a different file. These are the checksums (SHA-384, as sqlx
+/// records them) of every shipped migration; a new migration adds its line here, an edited
+/// one fails this test instead of failing at a customer's next start.
+#[cfg(test)]
+mod shipped_migrations {
+    const SQLITE: &[(i64, &str)] = &[
+        (
+            1,
+            "3c980713aa14f68f11a69527cb1632fcec88e7045816d6ea04fb3cec19471639bbb6526067f7be76b23ec3122137fc2f",
+        ),
+        (
+            2,
+            "7c6d3fe61f501b27f4f3e67f6bfbd3ecc1d5cc34a8f5afd24eac7d9cf2bf22a90e0dbcbe5996c13de01fe66aabf54cb9",
+        ),
+        (
+            3,
+            "7f8970a0946085e074791ac7fbb04849a82ee880e840534977f969bc5ed21f7435eee40f73e4af4fa2a98fa5a9e5a111",
+        ),
+        (
+            4,
+            "3205e1a72ccf4c5765f689606698d4a66df3b229adf373d93fd02151f3aa3e8b30f3886a26e8238f822361cf1d78c1b5",
+        ),
+        (
+            5,
+            "7bed2951969fa0f85d87583a370ad6527df2882a4c1a1ad0afc8c91f49e0000cc3838544f93662432bec431fbdeb13c1",
+        ),
+    ];
+    const POSTGRES: &[(i64, &str)] = &[
+        (
+            1,
+            "db47f2ea5dc0b7f67d609d63b284a4e19c369a0fe5f74ed8347551d98a03f7861fc87dbc845bdb02964cf09a545daf76",
+        ),
+        (
+            2,
+            "3c4c3e25ed5d9f4939655eafb2aafb7dcd798faccb313675fe53ab518e12c80be3f1b8c5e871fdd29b77df9e35168a40",
+        ),
+        (
+            3,
+            "f1f990d19c98bddb5402ca7c73ef6f1256aaeef4f1c869749d007555fc5540728458455c897a2e2c86d5a7a8fc776902",
+        ),
+        (
+            4,
+            "b9f72eef6329323b4cb5d5ac363609e04b11cbe4aa8f1a7e7624a8f1b356b08560e055f798cedcd7a80d8d9bb6163ed0",
+        ),
+        (
+            5,
+            "b8bac4c9ec7d41b6bc40cf3f313748fb1c4bae6dbf1d1f353a90f742209c3c0d749a0379adfb6436b00e368e4ba0cb9c",
+        ),
+        (
+            6,
+            "943be7520914bcba6f7f228eeaa8da9bd17b056902d17bf85d1d4403b18378ee308316df4b3d0e90887d5a992a55e65f",
+        ),
+    ];
+
+    fn checksums(m: &sqlx::migrate::Migrator) -> Vec<(i64, String)> {
+        m.iter()
+            .map(|m| {
+                let hex: String = m.checksum.iter().map(|b| format!("{b:02x}")).collect();
+                (m.version, hex)
+            })
+            .collect()
+    }
+
+    fn check(dialect: &str, m: &sqlx::migrate::Migrator, shipped: &[(i64, &str)]) {
+        let now = checksums(m);
+        for (version, sum) in shipped {
+            let found = now.iter().find(|(v, _)| v == version);
+            assert!(
+                found.is_some_and(|(_, s)| s == sum),
+                "{dialect} migration {version} was edited or removed (shipped checksum {sum}, now {found:?}); add a new migration instead"
+            );
+        }
+        for (version, sum) in &now {
+            assert!(
+                shipped.iter().any(|(v, _)| v == version),
+                "{dialect} migration {version} is not listed as shipped; add (\"{version}\", \"{sum}\") to this test"
+            );
+        }
+    }
+
+    #[test]
+    fn shipped_sqlite_migrations_are_never_edited() {
+        check("SQLite", &crate::sqlite::MIGRATOR, SQLITE);
+    }
+
+    #[test]
+    fn shipped_postgres_migrations_are_never_edited() {
+        check("PostgreSQL", &crate::postgres::MIGRATOR, POSTGRES);
+    }
+}

@@ -37,7 +37,7 @@ async fn commit_with(mut tx: Transaction<'static, Postgres>, evs: &[NewEvent]) -
     tx.commit().await.map_err(backend)
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a request waits for a connection before it fails as unavailable.
 const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);

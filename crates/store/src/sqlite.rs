@@ -33,7 +33,7 @@ async fn commit_with(mut tx: Transaction<'static, Sqlite>, evs: &[NewEvent]) -> 
     tx.commit().await.map_err(backend)
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Reads go through a pool of connections; every write goes through one writer connection and
 /// starts its transaction as a writer (`BEGIN IMMEDIATE`). A deferred transaction that reads
