@@ -220,7 +220,7 @@ impl TestServer {
         let dir = self.stop_keep_dir().await;
         if let (Some(url), Some(admin)) = (url, postgres_admin()) {
             let name = url.rsplit('/').next().unwrap().to_owned();
-            tessera_store::PgStore::drop_database(&admin, &name)
+            tessera_store::postgres::test_support::drop_database(&admin, &name)
                 .await
                 .unwrap();
         }

@@ -421,7 +421,7 @@ async fn a_node_moving_to_shared_keys_keeps_its_own() {
     node.task.await.unwrap().unwrap();
     if let (Some(url), Some(admin)) = (url, crate::harness::postgres_admin()) {
         let name = url.rsplit('/').next().unwrap().to_owned();
-        tessera_store::PgStore::drop_database(&admin, &name)
+        tessera_store::postgres::test_support::drop_database(&admin, &name)
             .await
             .unwrap();
     }
