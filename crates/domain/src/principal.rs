@@ -66,6 +66,11 @@ impl Principal {
         }
     }
 
+    /// Whether this principal may create an organization: `ORG_OWNER` of its own.
+    pub fn may_create_org(&self) -> bool {
+        self.decide_org(self.org_id, Requirement::OrgOwner) == Decision::Allow
+    }
+
     /// Decision for a resource of project `group` that belongs to `org`.
     pub fn decide_group(&self, org: OrgId, group: GroupId, req: Requirement) -> Decision {
         let org_roles = self.org_roles_in(org);

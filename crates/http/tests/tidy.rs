@@ -2,7 +2,8 @@
 //! tree, as rust-analyzer does. Each fails naming the file and line that breaks the rule.
 //!
 //! - no handler under `crates/http/src/routes/` names a role value (`OrgRole::…`,
-//!   `GroupRole::…`): authorization is decided by `tessera_domain::Principal` only;
+//!   `GroupRole::…`), and no code outside `tessera-domain` applies a `Requirement` to raw
+//!   roles (`.is_met(`): authorization is decided by `tessera_domain::Principal` only;
 //! - SQL appears only in `crates/store` (in production code; tests may read the database to
 //!   prove "nothing changed");
 //! - `Utc::now` (and `Local::now`, `SystemTime::now`) appear only in the `SystemClock` file:
@@ -70,6 +71,24 @@ fn handlers_do_not_compare_roles() {
     assert!(
         hits.is_empty(),
         "handlers name role values; decide in tessera_domain::Principal instead:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn requirements_are_applied_only_by_the_domain() {
+    // `Requirement::is_met` on raw roles outside `tessera-domain` would be an authorization
+    // decision made beside `Principal`.
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates/http/src", "crates/server/src", "crates/store/src"] {
+        files.extend(rust_files(&root.join(dir)));
+    }
+    assert!(files.len() >= 10, "found only {files:?}");
+    let hits = offending_lines(&root, &files, &[".is_met("]);
+    assert!(
+        hits.is_empty(),
+        "a requirement applied outside tessera_domain::Principal:\n{}",
         hits.join("\n")
     );
 }

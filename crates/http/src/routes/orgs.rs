@@ -138,8 +138,7 @@ pub async fn create(
     Base(base): Base,
     ApiJson(body): ApiJson<CreateOrgIn>,
 ) -> ApiResult<Reply> {
-    // Creating an organization takes ORG_OWNER in the caller's own organization.
-    if !Requirement::OrgOwner.is_met(&caller.org_roles, &[]) {
+    if !caller.may_create_org() {
         return Err(ApiError::forbidden());
     }
     let name = EntityName::parse("name", &body.name)?;
