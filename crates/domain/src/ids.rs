@@ -127,7 +127,7 @@ object_id_newtype!(
     OperatorId, "operatorId");
 
 /// A service account's client id: `mdb_sa_id_` + 24 lowercase hex digits (Atlas).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct ClientId(pub ObjectId);
 
 impl ClientId {
@@ -147,6 +147,20 @@ impl ClientId {
             .ok_or_else(|| {
                 ValidationError::new("clientId", "must match ^mdb_sa_id_[a-fA-F\\d]{24}$")
             })
+    }
+}
+
+impl ClientId {
+    /// Parses the 24 lowercase hex digits alone, without the prefix (how a store keeps it).
+    pub fn parse_hex(s: &str) -> Result<Self, ValidationError> {
+        ObjectId::parse(s)
+            .map(Self)
+            .ok_or_else(|| ValidationError::new("clientId", "must be 24 lowercase hex digits"))
+    }
+
+    /// The 24 hex digits alone (the form [`ClientId::parse_hex`] reads).
+    pub fn hex(&self) -> String {
+        self.0.to_hex()
     }
 }
 

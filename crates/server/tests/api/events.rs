@@ -1184,10 +1184,10 @@ async fn failed_authentications_show_their_count() {
         minute: crate::harness::t0(),
         count,
     };
-    tessera_store::Store::record_auth_failures(&*store, &[failure(3)])
+    tessera_store::EventStore::record_auth_failures(&*store, &[failure(3)])
         .await
         .unwrap();
-    tessera_store::Store::record_auth_failures(&*store, &[failure(2)])
+    tessera_store::EventStore::record_auth_failures(&*store, &[failure(2)])
         .await
         .unwrap();
     let r = s

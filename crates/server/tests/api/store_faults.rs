@@ -19,6 +19,7 @@ use tessera_store::{
     Listed, NewOrg, Operator, Org, OrgChanges, Page, RevokeGrantOutcome, SaSecret, ServiceAccount,
     Store, StoreError, StoreResult,
 };
+use tessera_store::{AccountStore, ApiKeyStore, ClusterStore, EventStore, OrgStore, TokenStore};
 
 use crate::harness::{basic, TestServer};
 
@@ -56,6 +57,21 @@ impl Store for FailingStore {
         self.inner.bootstrap(new, at, events).await
     }
 
+    async fn close(&self) {
+        self.inner.close().await
+    }
+
+    fn api_keys_version(&self) -> Option<u64> {
+        self.inner.api_keys_version()
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<tessera_store::Change>> {
+        Some(self.feed.subscribe())
+    }
+}
+
+#[async_trait]
+impl OrgStore for FailingStore {
     async fn create_org(&self, new: NewOrg<'_>, events: &[NewEvent]) -> StoreResult<()> {
         self.inner.create_org(new, events).await
     }
@@ -129,7 +145,10 @@ impl Store for FailingStore {
     ) -> StoreResult<DeleteGroupOutcome> {
         self.inner.delete_group(id, events).await
     }
+}
 
+#[async_trait]
+impl ClusterStore for FailingStore {
     async fn create_cluster(&self, cluster: &Cluster, events: &[NewEvent]) -> StoreResult<bool> {
         self.inner.create_cluster(cluster, events).await
     }
@@ -248,7 +267,10 @@ impl Store for FailingStore {
     async fn delete_operator(&self, id: OperatorId, events: &[NewEvent]) -> StoreResult<bool> {
         self.inner.delete_operator(id, events).await
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for FailingStore {
     async fn create_api_key(&self, key: &ApiKeyRecord, events: &[NewEvent]) -> StoreResult<()> {
         self.inner.create_api_key(key, events).await
     }
@@ -316,6 +338,33 @@ impl Store for FailingStore {
         self.inner.delete_api_key(id, events).await
     }
 
+    async fn add_api_key_access_entries(
+        &self,
+        id: ApiKeyId,
+        entries: &[(AccessListEntry, NewEvent)],
+    ) -> StoreResult<bool> {
+        self.inner.add_api_key_access_entries(id, entries).await
+    }
+
+    async fn delete_api_key_access_entry(
+        &self,
+        id: ApiKeyId,
+        entry_key: &str,
+        keep_admitting: Option<std::net::IpAddr>,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteKeyAccessOutcome> {
+        self.inner
+            .delete_api_key_access_entry(id, entry_key, keep_admitting, events)
+            .await
+    }
+
+    async fn record_api_key_access_use(&self, uses: &[AccessUse<ApiKeyId>]) -> StoreResult<()> {
+        self.inner.record_api_key_access_use(uses).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for FailingStore {
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
         self.inner.list_service_accounts().await
     }
@@ -417,30 +466,6 @@ impl Store for FailingStore {
         self.inner.record_access_use(uses).await
     }
 
-    async fn add_api_key_access_entries(
-        &self,
-        id: ApiKeyId,
-        entries: &[(AccessListEntry, NewEvent)],
-    ) -> StoreResult<bool> {
-        self.inner.add_api_key_access_entries(id, entries).await
-    }
-
-    async fn delete_api_key_access_entry(
-        &self,
-        id: ApiKeyId,
-        entry_key: &str,
-        keep_admitting: Option<std::net::IpAddr>,
-        events: &[NewEvent],
-    ) -> StoreResult<DeleteKeyAccessOutcome> {
-        self.inner
-            .delete_api_key_access_entry(id, entry_key, keep_admitting, events)
-            .await
-    }
-
-    async fn record_api_key_access_use(&self, uses: &[AccessUse<ApiKeyId>]) -> StoreResult<()> {
-        self.inner.record_api_key_access_use(uses).await
-    }
-
     async fn set_service_account_group_roles(
         &self,
         id: ClientId,
@@ -463,7 +488,10 @@ impl Store for FailingStore {
             .remove_service_account_from_group(id, group, events)
             .await
     }
+}
 
+#[async_trait]
+impl TokenStore for FailingStore {
     async fn revoke_token(
         &self,
         jti: &str,
@@ -476,6 +504,20 @@ impl Store for FailingStore {
             .await
     }
 
+    async fn revoked_tokens(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        self.inner.revoked_tokens(now).await
+    }
+
+    async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.purge_revoked_tokens(now).await
+    }
+}
+
+#[async_trait]
+impl EventStore for FailingStore {
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {
         self.inner.list_events(q).await
     }
@@ -495,29 +537,6 @@ impl Store for FailingStore {
 
     async fn record_auth_failures(&self, failures: &[AuthFailure]) -> StoreResult<()> {
         self.inner.record_auth_failures(failures).await
-    }
-
-    async fn revoked_tokens(
-        &self,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
-        self.inner.revoked_tokens(now).await
-    }
-
-    async fn purge_revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        self.inner.purge_revoked_tokens(now).await
-    }
-
-    async fn close(&self) {
-        self.inner.close().await
-    }
-
-    fn api_keys_version(&self) -> Option<u64> {
-        self.inner.api_keys_version()
-    }
-
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<tessera_store::Change>> {
-        Some(self.feed.subscribe())
     }
 }
 

@@ -185,7 +185,7 @@ mod tests {
             .await
             .expect("open");
         let (pages,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
-            .fetch_one(&store.writer)
+            .fetch_one(&store.dialect.writer)
             .await
             .expect("pragma");
         assert_eq!(pages, 0, "the writer must leave checkpoints to the task");

@@ -1,28 +1,29 @@
-//! API-key access lists on SQLite (CONTRACT §7, "the same holds for API keys"): the same
+//! API-key access lists on PostgreSQL (CONTRACT §7, "the same holds for API keys"): the same
 //! entries and counters as a service account's list, in `api_key_access_list`.
 //!
-//! The lock-out check of a delete runs inside the delete's transaction: SQLite's single writer
-//! (`BEGIN IMMEDIATE`) orders it after any other change to the list. PostgreSQL will need a row
-//! lock on the key (`SELECT ... FROM api_keys WHERE id = $1 FOR UPDATE`) for the same effect.
+//! The lock-out check of a delete runs inside the delete's transaction, after the key's row
+//! lock (`SELECT … FROM api_keys WHERE id = $1 FOR UPDATE`), which orders it after any other
+//! change to the list on any node.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Pool, Transaction};
 use std::net::IpAddr;
 use tessera_domain::access::allows;
 use tessera_domain::time::to_millis;
 use tessera_domain::ApiKeyId;
 
-use super::{backend, entry_from_row, limit_i64, parse_id, SqliteStore};
+use super::*;
 use crate::events::NewEvent;
-use crate::{AccessListEntry, AccessUse, ApiKeyRecord, DeleteKeyAccessOutcome, StoreResult};
+use crate::{
+    AccessListEntry, AccessUse, ApiKeyRecord, Change, DeleteKeyAccessOutcome, StoreResult,
+};
 
 /// Inserts `entry` unless the key already has it; whether a row was written.
-async fn insert_entry(
-    conn: &mut SqliteConnection,
+async fn insert_entry<DB: Exec>(
+    tx: &mut Transaction<'_, DB>,
     id: ApiKeyId,
     e: &AccessListEntry,
 ) -> StoreResult<bool> {
-    let r = sqlx::query(
+    let r = query(
         "INSERT INTO api_key_access_list (api_key_id, entry, is_cidr, created_at, last_used_at, last_used_address, request_count) \
          VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (api_key_id, entry) DO NOTHING",
     )
@@ -33,40 +34,38 @@ async fn insert_entry(
     .bind(e.last_used_at.map(to_millis))
     .bind(&e.last_used_address)
     .bind(limit_i64(e.request_count))
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
+    .execute(&mut *tx)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Writes a new key's initial list (inside `create_api_key`'s transaction).
-pub(super) async fn insert_all(
-    conn: &mut SqliteConnection,
+pub(super) async fn insert_all<DB: Exec>(
+    tx: &mut Transaction<'_, DB>,
     id: ApiKeyId,
     entries: &[AccessListEntry],
 ) -> StoreResult<()> {
     for e in entries {
-        insert_entry(conn, id, e).await?;
+        insert_entry(tx, id, e).await?;
     }
     Ok(())
 }
 
-async fn entries_of(
-    conn: &mut SqliteConnection,
+async fn entries_of<DB: Exec>(
+    tx: &mut Transaction<'_, DB>,
     id: ApiKeyId,
 ) -> StoreResult<Vec<AccessListEntry>> {
-    sqlx::query("SELECT * FROM api_key_access_list WHERE api_key_id = ? ORDER BY entry")
+    query("SELECT * FROM api_key_access_list WHERE api_key_id = ? ORDER BY entry")
         .bind(id.to_string())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?
+        .fetch_all(&mut *tx)
+        .await?
         .iter()
         .map(entry_from_row)
         .collect()
 }
 
 /// Fills in the access lists of `keys` with one query.
-pub(super) async fn fill(pool: &SqlitePool, keys: &mut [ApiKeyRecord]) -> StoreResult<()> {
+pub(super) async fn fill<DB: Exec>(pool: &Pool<DB>, keys: &mut [ApiKeyRecord]) -> StoreResult<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -75,13 +74,13 @@ pub(super) async fn fill(pool: &SqlitePool, keys: &mut [ApiKeyRecord]) -> StoreR
         "SELECT * FROM api_key_access_list WHERE api_key_id IN ({placeholders}) \
          ORDER BY api_key_id, entry"
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = query(sql);
     for k in keys.iter() {
         q = q.bind(k.id.to_string());
     }
-    let rows: Vec<SqliteRow> = q.fetch_all(pool).await.map_err(backend)?;
+    let rows = q.fetch_all(pool).await?;
     for row in &rows {
-        let key_id = ApiKeyId(parse_id(row.try_get("api_key_id").map_err(backend)?)?);
+        let key_id = id(row, "api_key_id", ApiKeyId::parse)?;
         let entry = entry_from_row(row)?;
         if let Some(k) = keys.iter_mut().find(|k| k.id == key_id) {
             k.access_list.push(entry);
@@ -90,18 +89,17 @@ pub(super) async fn fill(pool: &SqlitePool, keys: &mut [ApiKeyRecord]) -> StoreR
     Ok(())
 }
 
-impl SqliteStore {
+impl<D: Dialect> SqlStore<D> {
     pub(super) async fn add_key_access(
         &self,
         id: ApiKeyId,
         entries: &[(AccessListEntry, NewEvent)],
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM api_keys WHERE id = ?")
+        let mut tx = self.work().await?;
+        let exists = query(locked::<D::Db>("SELECT 1 FROM api_keys WHERE id = ?", None))
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
+            .await?
             .is_some();
         if !exists {
             return Ok(false);
@@ -112,7 +110,7 @@ impl SqliteStore {
                 events.push(event.clone());
             }
         }
-        super::commit_with(tx, &events).await?;
+        tx.commit(&events, Change::ApiKeys).await?;
         Ok(true)
     }
 
@@ -123,13 +121,22 @@ impl SqliteStore {
         keep_admitting: Option<IpAddr>,
         events: &[NewEvent],
     ) -> StoreResult<DeleteKeyAccessOutcome> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("DELETE FROM api_key_access_list WHERE api_key_id = ? AND entry = ?")
+        let mut tx = self.work().await?;
+        // The key's row lock orders this check-then-delete after any other change to the list
+        // (on every node): two concurrent deletes cannot lock the caller out together.
+        let key_exists = query(locked::<D::Db>("SELECT 1 FROM api_keys WHERE id = ?", None))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !key_exists {
+            return Ok(DeleteKeyAccessOutcome::NotFound);
+        }
+        let r = query("DELETE FROM api_key_access_list WHERE api_key_id = ? AND entry = ?")
             .bind(id.to_string())
             .bind(entry_key)
             .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            .await?;
         if r.rows_affected() != 1 {
             return Ok(DeleteKeyAccessOutcome::NotFound);
         }
@@ -140,7 +147,7 @@ impl SqliteStore {
                 return Ok(DeleteKeyAccessOutcome::WouldLockOut);
             }
         }
-        super::commit_with(tx, events).await?;
+        tx.commit(events, Change::ApiKeys).await?;
         Ok(DeleteKeyAccessOutcome::Deleted)
     }
 
@@ -148,9 +155,12 @@ impl SqliteStore {
         &self,
         uses: &[AccessUse<ApiKeyId>],
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        for u in uses {
-            sqlx::query(
+        // Rows in one order on every node, so two nodes' flushes cannot deadlock.
+        let mut uses = uses.to_vec();
+        uses.sort_by(|x, y| (x.account.0, &x.entry_key).cmp(&(y.account.0, &y.entry_key)));
+        let mut tx = self.work().await?;
+        for u in &uses {
+            query(
                 "UPDATE api_key_access_list SET last_used_at = ?, last_used_address = ?, \
                  request_count = request_count + ? WHERE api_key_id = ? AND entry = ?",
             )
@@ -160,9 +170,8 @@ impl SqliteStore {
             .bind(u.account.to_string())
             .bind(&u.entry_key)
             .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            .await?;
         }
-        tx.commit().await.map_err(backend)
+        tx.commit_all(&[], &[]).await
     }
 }

@@ -1,14 +1,14 @@
-//! The event log on SQLite: written inside a change's transaction, read with the index alone
+//! The event log: written inside a change's transaction, read with the index alone
 //! until the page is known (a deferred join), so page 1000 of a million events skips index
 //! entries, not table rows.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Pool, Transaction};
 use tessera_domain::time::{from_millis, to_millis};
-use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, ObjectId, OrgId};
+use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, OrgId};
 
-use super::{backend, parse_id};
+use super::{id, query, query_scalar, Dialect, Exec, Query, RowGet, SqlStore};
 use crate::events::*;
+use crate::EventStore;
 use crate::{GroupFilter, Listed, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, created_at, event_type, org_id, group_id, actor_kind, \
@@ -22,7 +22,7 @@ fn actor_columns(actor: &Actor) -> (&'static str, Option<String>, Option<String>
             Some(public_key.clone()),
             None,
         ),
-        Actor::ServiceAccount(c) => ("service_account", None, None, Some(c.0.to_hex())),
+        Actor::ServiceAccount(c) => ("service_account", None, None, Some(c.hex())),
         Actor::System => ("system", None, None, None),
         Actor::Anonymous => ("anonymous", None, None, None),
     }
@@ -41,45 +41,36 @@ fn scopes(org: Option<OrgId>, group: Option<GroupId>) -> impl Iterator<Item = St
         .chain(group.map(|g| format!("group:{g}")))
 }
 
-/// Adds `n` to each scope's event count (one statement per scope).
-async fn add_counts(
-    conn: &mut SqliteConnection,
+/// Adds `n` to each scope's count (the totals of unfiltered listings), in scope order.
+async fn add_counts<DB: Exec>(
+    tx: &mut Transaction<'_, DB>,
     counts: std::collections::BTreeMap<String, i64>,
 ) -> StoreResult<()> {
     for (scope, n) in counts {
-        sqlx::query(
+        query(
             "INSERT INTO event_counts (scope, n) VALUES (?, ?) \
-             ON CONFLICT(scope) DO UPDATE SET n = n + excluded.n",
+             ON CONFLICT (scope) DO UPDATE SET n = event_counts.n + excluded.n",
         )
         .bind(scope)
         .bind(n)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(())
 }
 
-async fn bump_counts(
-    conn: &mut SqliteConnection,
-    org: Option<OrgId>,
-    group: Option<GroupId>,
+/// Writes `events` in the change's transaction, a few dozen rows per statement.
+pub(super) async fn insert<DB: Exec>(
+    tx: &mut Transaction<'_, DB>,
+    events: &[NewEvent],
 ) -> StoreResult<()> {
-    add_counts(conn, scopes(org, group).map(|s| (s, 1)).collect()).await
-}
-
-/// Writes `events` on the change's connection (inside its transaction): a few statements for
-/// a batch (many rows per INSERT, one count update per scope), since every statement is a
-/// round trip to the connection's thread and a group-committed batch of revocations carries
-/// one event each.
-pub(super) async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> StoreResult<()> {
     const ROWS_PER_STATEMENT: usize = 64;
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO events ({COLUMNS}) VALUES {}",
             vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"; chunk.len()].join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = query(sql);
         for e in chunk {
             let (kind, key_id, public_key, client_id) = actor_columns(&e.actor);
             q = q
@@ -95,7 +86,7 @@ pub(super) async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> 
                 .bind(e.remote_address.map(|a| a.to_string()))
                 .bind(target_json(e.target.iter().map(|(k, v)| (*k, v.as_str()))));
         }
-        q.execute(&mut *conn).await.map_err(backend)?;
+        q.execute(&mut *tx).await?;
     }
     let mut counts = std::collections::BTreeMap::new();
     for e in events {
@@ -103,29 +94,27 @@ pub(super) async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> 
             *counts.entry(scope).or_insert(0i64) += 1;
         }
     }
-    add_counts(conn, counts).await
+    add_counts(tx, counts).await
 }
 
-/// Adds failed authentications to their (principal, address, minute) aggregates.
-pub(super) async fn add_auth_failures(
-    conn: &mut SqliteConnection,
+/// Adds failed authentications to their (principal, address, minute) aggregates: a new
+/// aggregate is inserted (and counted in its scope), an existing one (of this node or another)
+/// adds to its count. In aggregation-key order, so two nodes' flushes cannot deadlock.
+pub(super) async fn add_auth_failures<DB: Exec>(
+    tx: &mut Transaction<'_, DB>,
     failures: &[AuthFailure],
 ) -> StoreResult<()> {
+    let mut failures: Vec<&AuthFailure> = failures.iter().collect();
+    failures.sort_by_cached_key(|f| f.key());
+    let mut counts = std::collections::BTreeMap::new();
     for f in failures {
         let key = f.key();
         let count = i64::try_from(f.count).unwrap_or(i64::MAX);
-        let updated = sqlx::query("UPDATE events SET count = count + ? WHERE agg_key = ?")
-            .bind(count)
-            .bind(&key)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        if updated.rows_affected() > 0 {
-            continue;
-        }
         let (kind, key_id, public_key, client_id) = actor_columns(&f.actor);
-        sqlx::query(&format!(
-            "INSERT INTO events ({COLUMNS}, agg_key) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)"
+        // Inserted, or (the aggregate exists; a concurrent insert is waited for) nothing.
+        let inserted = query(format!(
+            "INSERT INTO events ({COLUMNS}, agg_key) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (agg_key) DO NOTHING"
         ))
         .bind(EventId::generate(f.minute).to_string())
         .bind(to_millis(f.minute))
@@ -138,39 +127,52 @@ pub(super) async fn add_auth_failures(
         .bind(f.remote_address.map(|a| a.to_string()))
         .bind(target_json(std::iter::once(("principal", f.principal.as_str()))))
         .bind(count)
-        .bind(key)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        bump_counts(conn, f.org_id, None).await?;
+        .bind(key.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            for scope in scopes(f.org_id, None) {
+                *counts.entry(scope).or_insert(0i64) += 1;
+            }
+        } else {
+            query("UPDATE events SET count = count + ? WHERE agg_key = ?")
+                .bind(count)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
-    Ok(())
+    add_counts(tx, counts).await
 }
 
-fn opt_id<T>(row: &SqliteRow, col: &str, make: fn(ObjectId) -> T) -> StoreResult<Option<T>> {
-    let v: Option<String> = row.try_get(col).map_err(backend)?;
-    v.map(|s| parse_id(&s).map(make)).transpose()
+fn opt_id<T>(
+    row: &impl RowGet,
+    col: &str,
+    parse: fn(&str) -> Result<T, tessera_domain::ValidationError>,
+) -> StoreResult<Option<T>> {
+    let v: Option<String> = row.try_get(col)?;
+    v.map(|s| parse(&s).map_err(|_| StoreError::Backend(format!("malformed id {s:?} in store"))))
+        .transpose()
 }
 
-fn record(row: &SqliteRow) -> StoreResult<EventRecord> {
-    let kind: String = row.try_get("actor_kind").map_err(backend)?;
+fn record(row: &impl RowGet) -> StoreResult<EventRecord> {
+    let kind: String = row.try_get("actor_kind")?;
     let actor = match kind.as_str() {
         "api_key" => Actor::ApiKey {
-            id: opt_id(row, "actor_api_key_id", ApiKeyId)?
+            id: opt_id(row, "actor_api_key_id", ApiKeyId::parse)?
                 .ok_or_else(|| StoreError::Backend("event without its API key".into()))?,
             public_key: row
-                .try_get::<Option<String>, _>("actor_public_key")
-                .map_err(backend)?
+                .try_get::<Option<String>, _>("actor_public_key")?
                 .unwrap_or_default(),
         },
         "service_account" => Actor::ServiceAccount(
-            opt_id(row, "actor_client_id", ClientId)?
+            opt_id(row, "actor_client_id", ClientId::parse_hex)?
                 .ok_or_else(|| StoreError::Backend("event without its client id".into()))?,
         ),
         "system" => Actor::System,
         _ => Actor::Anonymous,
     };
-    let target: String = row.try_get("target").map_err(backend)?;
+    let target: String = row.try_get("target")?;
     let target = match serde_json::from_str::<serde_json::Value>(&target) {
         Ok(serde_json::Value::Object(map)) => map
             .into_iter()
@@ -178,23 +180,23 @@ fn record(row: &SqliteRow) -> StoreResult<EventRecord> {
             .collect(),
         _ => Vec::new(),
     };
-    let id: String = row.try_get("id").map_err(backend)?;
     Ok(EventRecord {
-        id: EventId(parse_id(&id)?),
-        created: from_millis(row.try_get("created_at").map_err(backend)?),
-        event_type: row.try_get("event_type").map_err(backend)?,
-        org_id: opt_id(row, "org_id", OrgId)?,
-        group_id: opt_id(row, "group_id", GroupId)?,
+        id: id(row, "id", EventId::parse)?,
+        created: from_millis(row.try_get("created_at")?),
+        event_type: row.try_get("event_type")?,
+        org_id: opt_id(row, "org_id", OrgId::parse)?,
+        group_id: opt_id(row, "group_id", GroupId::parse)?,
         actor,
-        remote_address: row.try_get("remote_address").map_err(backend)?,
+        remote_address: row.try_get("remote_address")?,
         target,
-        count: u64::try_from(row.try_get::<i64, _>("count").map_err(backend)?).unwrap_or(0),
+        count: u64::try_from(row.try_get::<i64, _>("count")?).unwrap_or(0),
     })
 }
 
+/// The `WHERE` of a listing.
 /// Narrows an org's log to what its reader may see: the org's own events (no project) if
 /// `org_events`, and the events of the projects in `groups`.
-fn push_visibility<'a>(qb: &mut QueryBuilder<'a, Sqlite>, v: &'a EventVisibility) {
+fn push_visibility<'a>(qb: &mut Query<'a>, v: &'a EventVisibility) {
     match (&v.groups, v.org_events) {
         (GroupFilter::All, true) => {}
         (GroupFilter::All, false) => {
@@ -210,17 +212,16 @@ fn push_visibility<'a>(qb: &mut QueryBuilder<'a, Sqlite>, v: &'a EventVisibility
                 // `IN ()` is not SQL; no id matches this.
                 qb.push("NULL");
             }
-            let mut sep = qb.separated(", ");
-            for g in ids {
-                sep.push_bind(g.to_string());
+            for (i, g) in ids.iter().enumerate() {
+                qb.push(if i == 0 { "" } else { ", " })
+                    .push_bind(g.to_string());
             }
             qb.push("))");
         }
     }
 }
 
-/// The `WHERE` of a listing.
-fn push_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, q: &'a EventQuery) {
+fn push_filter<'a>(qb: &mut Query<'a>, q: &'a EventQuery) {
     match q.scope {
         EventScope::Org(o) => {
             qb.push(" WHERE org_id = ").push_bind(o.to_string());
@@ -232,9 +233,9 @@ fn push_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, q: &'a EventQuery) {
     };
     if !q.types.is_empty() {
         qb.push(" AND event_type IN (");
-        let mut sep = qb.separated(", ");
-        for t in &q.types {
-            sep.push_bind(t.as_str());
+        for (i, t) in q.types.iter().enumerate() {
+            qb.push(if i == 0 { "" } else { ", " })
+                .push_bind(t.as_str());
         }
         qb.push(")");
     }
@@ -246,12 +247,16 @@ fn push_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, q: &'a EventQuery) {
     }
 }
 
-pub(super) async fn list(pool: &SqlitePool, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {
+pub(super) async fn list<DB: Exec>(
+    pool: &Pool<DB>,
+    q: &EventQuery,
+) -> StoreResult<Listed<EventRecord>> {
     let limit = i64::try_from(q.page.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(q.page.offset).unwrap_or(i64::MAX);
-    // The page's rowids from the index alone, then their rows.
-    let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {COLUMNS} FROM events WHERE rowid IN (SELECT rowid FROM events"
+    // The page's ids from the index alone, then their rows.
+    let key = DB::ROW_KEY;
+    let mut qb = query(format!(
+        "SELECT {COLUMNS} FROM events WHERE {key} IN (SELECT {key} FROM events"
     ));
     push_filter(&mut qb, q);
     qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -259,7 +264,7 @@ pub(super) async fn list(pool: &SqlitePool, q: &EventQuery) -> StoreResult<Liste
         .push(" OFFSET ")
         .push_bind(offset)
         .push(") ORDER BY created_at DESC, id DESC");
-    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+    let rows = qb.fetch_all(pool).await?;
     let items = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
     let total = if !q.include_count {
         0
@@ -272,19 +277,17 @@ pub(super) async fn list(pool: &SqlitePool, q: &EventQuery) -> StoreResult<Liste
             EventScope::Org(o) => format!("org:{o}"),
             EventScope::Group(g) => format!("group:{g}"),
         };
-        sqlx::query_scalar::<_, i64>("SELECT n FROM event_counts WHERE scope = ?")
+        query_scalar::<i64>("SELECT n FROM event_counts WHERE scope = ?")
             .bind(scope)
             .fetch_optional(pool)
-            .await
-            .map_err(backend)?
+            .await?
             .unwrap_or(0)
     } else {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM events");
+        let mut qb = query("SELECT COUNT(*) FROM events");
         push_filter(&mut qb, q);
-        qb.build_query_scalar::<i64>()
-            .fetch_one(pool)
+        qb.fetch_one(pool)
             .await
-            .map_err(backend)?
+            .and_then(|r| r.try_get::<i64, _>(0))?
     };
     Ok(Listed {
         items,
@@ -292,23 +295,25 @@ pub(super) async fn list(pool: &SqlitePool, q: &EventQuery) -> StoreResult<Liste
     })
 }
 
-pub(super) async fn get(pool: &SqlitePool, id: EventId) -> StoreResult<Option<EventRecord>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE id = ?"))
+pub(super) async fn get<DB: Exec>(
+    pool: &Pool<DB>,
+    id: EventId,
+) -> StoreResult<Option<EventRecord>> {
+    let row = query(format!("SELECT {COLUMNS} FROM events WHERE id = ?"))
         .bind(id.to_string())
         .fetch_optional(pool)
-        .await
-        .map_err(backend)?;
+        .await?;
     row.as_ref().map(record).transpose()
 }
 
-pub(super) async fn export(
-    pool: &SqlitePool,
+pub(super) async fn export<DB: Exec>(
+    pool: &Pool<DB>,
     org: Option<OrgId>,
     after: ExportCursor,
     limit: u64,
 ) -> StoreResult<Vec<EventRecord>> {
     let ms = to_millis(after.created);
-    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM events WHERE "));
+    let mut qb = query(format!("SELECT {COLUMNS} FROM events WHERE "));
     match after.id {
         // Strictly after the last event printed: same millisecond, larger id, or later.
         Some(id) => {
@@ -329,6 +334,35 @@ pub(super) async fn export(
     }
     qb.push(" ORDER BY created_at, id LIMIT ")
         .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
-    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+    let rows = qb.fetch_all(pool).await?;
     rows.iter().map(record).collect()
+}
+
+#[async_trait::async_trait]
+impl<D: Dialect> EventStore for SqlStore<D> {
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Listed<EventRecord>> {
+        list(&self.pool, q).await
+    }
+
+    async fn get_event(&self, id: EventId) -> StoreResult<Option<EventRecord>> {
+        get(&self.pool, id).await
+    }
+
+    async fn export_events(
+        &self,
+        org: Option<OrgId>,
+        after: ExportCursor,
+        limit: u64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        export(&self.pool, org, after, limit).await
+    }
+
+    async fn record_auth_failures(&self, failures: &[AuthFailure]) -> StoreResult<()> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.work().await?;
+        add_auth_failures(&mut tx, failures).await?;
+        tx.commit_all(&[], &[]).await
+    }
 }
