@@ -855,6 +855,81 @@ async fn group_event_types(s: &dyn Store, group: GroupId) -> Vec<String> {
     v
 }
 
+/// The unit of work writes an event only for what happened: a PATCH that changes nothing
+/// writes none, and one that changes only the name writes only the rename.
+async fn events_only_for_changes(s: &dyn Store) {
+    use tessera_domain::EventType as T;
+    let o = org("uow");
+    s.create_org(
+        tessera_store::NewOrg {
+            org: &o,
+            group: None,
+            api_key: None,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let g = group(o.id, "uow-project");
+    s.create_group(&g, None, &[]).await.unwrap();
+    let same_org = tessera_store::OrgChanges {
+        name: Some(o.name.clone()),
+        skip_default_alerts: Some(o.skip_default_alerts),
+    };
+    let org_events = [
+        cluster_event(T::OrgRenamed, o.id, g.id),
+        cluster_event(T::OrgSettingsChanged, o.id, g.id),
+    ];
+    let org_events: Vec<_> = org_events
+        .into_iter()
+        .map(|mut e| {
+            e.group_id = Some(g.id);
+            e
+        })
+        .collect();
+    s.update_org(o.id, &same_org, &org_events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        group_event_types(s, g.id).await,
+        Vec::<String>::new(),
+        "no-op org PATCH"
+    );
+    let same_group = tessera_store::GroupChanges {
+        name: Some(g.name.clone()),
+        with_default_alerts: Some(g.with_default_alerts),
+        tags: Some(g.tags.clone()),
+    };
+    let group_events = [
+        cluster_event(T::GroupRenamed, o.id, g.id),
+        cluster_event(T::GroupTagsChanged, o.id, g.id),
+        cluster_event(T::GroupSettingsChanged, o.id, g.id),
+    ];
+    s.update_group(g.id, &same_group, &group_events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        group_event_types(s, g.id).await,
+        Vec::<String>::new(),
+        "no-op project PATCH"
+    );
+    let renamed = tessera_store::GroupChanges {
+        name: Some("uow-renamed".into()),
+        ..same_group
+    };
+    s.update_group(g.id, &renamed, &group_events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        group_event_types(s, g.id).await,
+        ["GROUP_RENAMED"],
+        "only the rename"
+    );
+}
+
 /// Clusters, their grants (stored with the expiry, never swept), the project-deletion guard.
 async fn clusters_and_grants(s: &dyn Store) {
     use tessera_domain::clusters::{EmployeeAccessGrant, EmployeeAccessLevel};
@@ -1111,6 +1186,7 @@ async fn sqlite_meets_the_contract() {
     meta_swaps(&store).await;
     clusters_and_grants(&store).await;
     operators(&store).await;
+    events_only_for_changes(&store).await;
     // Durable: a second handle on the same file sees the data.
     store.close().await;
     let again = SqliteStore::open(&dir.path().join("contract.db"))
@@ -1350,6 +1426,7 @@ mod postgres {
         meta_swaps(&store).await;
         clusters_and_grants(&store).await;
         operators(&store).await;
+        events_only_for_changes(&store).await;
         store.close().await;
         // Committed: a second connection pool sees the data.
         let again = PgStore::open(&db.url).await.unwrap();
