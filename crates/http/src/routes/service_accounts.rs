@@ -11,6 +11,7 @@ use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_domain::access::AccessEntry;
+use tessera_domain::authorization::Credential;
 use tessera_domain::names::{ServiceAccountDescription, ServiceAccountName};
 use tessera_domain::roles::{parse_role_list, OrgRole};
 use tessera_domain::secrets::{
@@ -18,13 +19,14 @@ use tessera_domain::secrets::{
 };
 use tessera_domain::service_accounts::{secret_expiry, MAX_ACTIVE_SECRETS};
 use tessera_domain::time::format;
-use tessera_domain::{ClientId, OrgId, Principal, PrincipalKind, Requirement, SecretId};
+use tessera_domain::{ClientId, OrgId, Principal, Rule, SecretId};
 use tessera_domain::{EventType, GroupId};
 use tessera_store::{AccessListEntry, AddSecretOutcome, SaSecret, ServiceAccount};
 
 use super::{authorize_org, paginate};
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiJsonList, PathParams};
 use crate::oauth::Peer;
@@ -145,6 +147,29 @@ pub fn no_check(_: &ServiceAccount) -> ApiResult<()> {
     Ok(())
 }
 
+/// Who changes an account, and through which route: the caller, its route's rule (from the
+/// table in `crate::authz`), the project the route names (`None`: an org route; the change's
+/// events are that project's) and the decision to make on the account as read under the
+/// registry's write lock.
+pub struct Acting<'a> {
+    pub caller: &'a Principal,
+    pub rule: Rule,
+    pub group: Option<GroupId>,
+    pub check: AccountCheck<'a>,
+}
+
+impl<'a> Acting<'a> {
+    /// Through an org route: authorized on the org, nothing to decide on the account.
+    pub fn org(caller: &'a Principal, rule: Rule) -> Self {
+        Acting {
+            caller,
+            rule,
+            group: None,
+            check: &no_check,
+        }
+    }
+}
+
 /// Takes the registry's write lock, re-reads the account under it and runs `check` on that
 /// copy. A decision made on a copy read before the lock could miss a change that landed in
 /// between (an account promoted to `ORG_OWNER`, unassigned from the project, deleted): the
@@ -212,11 +237,12 @@ pub async fn reload(state: &AppState, id: ClientId) -> ApiResult<Arc<ServiceAcco
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     page: Pagination,
     Query(q): Query,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     // Accepted for compatibility: Tessera has no system-managed accounts.
     parse_bool_param(&q, "includeSystemManaged")?;
     let listed = state
@@ -308,10 +334,11 @@ pub async fn create_account(
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     ApiJson(body): ApiJson<CreateIn>,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let roles = parse_role_list::<OrgRole>("roles", &body.roles, false).map_err(role_error)?;
     let c = create_account(&state, &caller, org, &body, roles, Vec::new()).await?;
     Ok(Reply::created(account_out(
@@ -324,9 +351,10 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
     Ok(Reply::ok(account_out(&state.registry, &account, None)))
 }
@@ -366,10 +394,11 @@ impl UpdateIn {
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     ApiJson(body): ApiJson<UpdateIn>,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
     let (name, description) = body.texts()?;
     let roles = body
@@ -414,9 +443,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
     let ev = audit::event(
         &state,
@@ -447,27 +477,26 @@ pub struct SecretIn {
 pub async fn create_secret(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     ApiJson(body): ApiJson<SecretIn>,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    add_secret(&state, &caller, None, &account, body, &no_check).await
+    add_secret(&state, &Acting::org(&caller, rule), &account, body).await
 }
 
-/// Adds a secret to `account`, for a caller authorized on it (org or project route);
-/// `check` runs on the account as read under the registry's write lock.
+/// Adds a secret to `account`, for a caller authorized on it (org or project route).
 pub async fn add_secret(
     state: &AppState,
-    caller: &Principal,
-    group: Option<GroupId>,
+    by: &Acting<'_>,
     account: &ServiceAccount,
     body: SecretIn,
-    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
+    let (caller, group) = (by.caller, by.group);
     let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
     let secret = &secret;
-    let ((), _stored) = change_existing(state, account.client_id, check, |account| async move {
+    let ((), _stored) = change_existing(state, account.client_id, by.check, |account| async move {
         let mut target = audit::account_target(account.client_id);
         target.push(("secretId", secret.id.to_string()));
         let ev = audit::event(
@@ -518,33 +547,25 @@ pub async fn add_secret(
 pub async fn delete_secret(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    remove_secret(
-        &state,
-        &caller,
-        None,
-        &account,
-        path.get("secretId"),
-        &no_check,
-    )
-    .await
+    let by = Acting::org(&caller, rule);
+    remove_secret(&state, &by, &account, path.get("secretId")).await
 }
 
-/// Deletes secret `raw` of `account`, for a caller authorized on it; `check` runs on the
-/// account as read under the registry's write lock.
+/// Deletes secret `raw` of `account`, for a caller authorized on it.
 pub async fn remove_secret(
     state: &AppState,
-    caller: &Principal,
-    group: Option<GroupId>,
+    by: &Acting<'_>,
     account: &ServiceAccount,
     raw: &str,
-    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
+    let (caller, group) = (by.caller, by.group);
     let secret = SecretId::parse(raw)?;
-    let ((), _stored) = change_existing(state, account.client_id, check, |account| async move {
+    let ((), _stored) = change_existing(state, account.client_id, by.check, |account| async move {
         let mut target = audit::account_target(account.client_id);
         target.push(("secretId", secret.to_string()));
         let ev = audit::event(
@@ -608,10 +629,11 @@ fn access_out(registry: &Registry, account: ClientId, e: &AccessListEntry) -> Ac
 pub async fn list_access(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     page: Pagination,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
     Ok(access_page(&state, &account, &page))
 }
@@ -690,32 +712,32 @@ pub fn cannot_remove_caller_entry(raw: &str, why: &str) -> ApiError {
 pub async fn add_access(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     page: Pagination,
     ApiJsonList(body): ApiJsonList<AccessEntryIn>,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    add_access_entries(&state, &caller, None, &account, &page, body, &no_check).await
+    let by = Acting::org(&caller, rule);
+    add_access_entries(&state, &by, &account, &page, body).await
 }
 
 /// Adds entries to `account`'s access list, for a caller authorized on it; answers with the
-/// first page of the list. `check` runs on the account as read under the registry's write
-/// lock.
+/// first page of the list.
 pub async fn add_access_entries(
     state: &AppState,
-    caller: &Principal,
-    group: Option<GroupId>,
+    by: &Acting<'_>,
     account: &ServiceAccount,
     page: &Pagination,
     body: Vec<AccessEntryIn>,
-    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
+    let (caller, group) = (by.caller, by.group);
     let entries = new_access_entries(
         body.into_iter().map(|i| (i.ip_address, i.cidr_block)),
         state.clock.now(),
     )?;
-    let ((), stored) = change_existing(state, account.client_id, check, |account| async move {
+    let ((), stored) = change_existing(state, account.client_id, by.check, |account| async move {
         // One event per entry that is new (entries already present are ignored).
         let events: Vec<_> = entries
             .iter()
@@ -757,37 +779,28 @@ pub async fn add_access_entries(
 pub async fn delete_access(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     Peer(peer): Peer,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgOwner)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
-    remove_access_entry(
-        &state,
-        &caller,
-        None,
-        &account,
-        path.get("ipAddress"),
-        peer,
-        &no_check,
-    )
-    .await
+    let by = Acting::org(&caller, rule);
+    remove_access_entry(&state, &by, &account, path.get("ipAddress"), peer).await
 }
 
-/// Removes entry `raw` from `account`'s access list, for a caller authorized on it; `peer`
-/// is the address the request comes from. `check` runs on the account as read under the
-/// registry's write lock.
+/// Removes entry `raw` from `account`'s access list, for a caller authorized on it; `peer` is
+/// the address the request comes from (see the rule's `KeepsOwnAccess`).
 pub async fn remove_access_entry(
     state: &AppState,
-    caller: &Principal,
-    group: Option<GroupId>,
+    by: &Acting<'_>,
     account: &ServiceAccount,
     raw: &str,
     peer: IpAddr,
-    check: AccountCheck<'_>,
 ) -> ApiResult<Reply> {
+    let (caller, group) = (by.caller, by.group);
     let entry = AccessEntry::parse_any(raw)?;
-    let ((), _stored) = change_existing(state, account.client_id, check, |account| async move {
+    let ((), _stored) = change_existing(state, account.client_id, by.check, |account| async move {
         let not_found = || {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -803,9 +816,11 @@ pub async fn remove_access_entry(
         {
             return Err(not_found());
         }
-        // The account may not remove the entry its own request comes through (Atlas).
-        if let PrincipalKind::ServiceAccount { client_id, .. } = &caller.kind {
-            if *client_id == account.client_id && entry.contains(peer) {
+        // `KeepsOwnAccess`: the account may not remove the entry its own request comes
+        // through (Atlas).
+        let own = Credential::ServiceAccount(account.client_id);
+        if let Some(addr) = caller.own_address_to_keep(by.rule, own, peer) {
+            if entry.contains(addr) {
                 return Err(cannot_remove_caller_entry(
                     raw,
                     "it allows the address this request comes from.",
@@ -845,10 +860,11 @@ struct AccountGroupOut {
 pub async fn list_groups(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     page: Pagination,
 ) -> ApiResult<Reply> {
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgReadOnly)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let account = account_in_org(&state, org, path.get("clientId"))?;
     let listed = paginate(account.group_roles.clone(), page.page());
     Ok(Reply::ok(page.list(listed, |(g, roles)| AccountGroupOut {
