@@ -2,7 +2,7 @@
 //! `/orgs/{orgId}/apiKeys/{apiUserId}/accessList[/{ipAddress}]`.
 //!
 //! The entries, their validation and the per-request limit are the service accounts' (see
-//! [`super::service_accounts::new_access_entries`]); the wire names are the subset's for API
+//! [`super::access_entries::new_access_entries`]); the wire names are the subset's for API
 //! keys (`created`, `lastUsed`, `count`, `links`). Enforcement is in `auth` (Digest): a key
 //! with a non-empty list is refused from any other address. Every change moves the store's
 //! API-key version, so the Digest cache re-reads the key on its next request.
@@ -16,8 +16,8 @@ use tessera_domain::authorization::Credential;
 use tessera_domain::EventType;
 use tessera_store::{AccessListEntry, ApiKeyRecord, DeleteKeyAccessOutcome};
 
+use super::access_entries::{cannot_remove_caller_entry, new_access_entries};
 use super::api_keys::key_in_org;
-use super::service_accounts::{cannot_remove_caller_entry, new_access_entries};
 use super::{org_for, paginate, Base};
 use crate::audit;
 use crate::auth::Caller;

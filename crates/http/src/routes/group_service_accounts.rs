@@ -26,8 +26,8 @@ use tessera_store::{Group, ServiceAccount};
 
 use super::group_for;
 use super::service_accounts::{
-    self as sa, account_in_org, account_not_found, account_out, create_account, role_error,
-    AccessEntryIn, AccountOut, Acting, CreateIn, SecretIn, UpdateIn,
+    self as sa, account_in_org, account_out, create_account, role_error, AccessEntryIn, AccountOut,
+    Acting, CreateIn, SecretIn, UpdateIn,
 };
 use crate::audit;
 use crate::auth::Caller;
@@ -36,6 +36,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiJsonList, PathParams};
 use crate::oauth::Peer;
 use crate::query::{parse_bool_param, Pagination, Query};
+use crate::registry::unit_of_work::{change_existing, no_check, AccountCheck};
 use crate::registry::Registry;
 use crate::render::Reply;
 use crate::state::AppState;
@@ -70,7 +71,7 @@ pub fn account_in_group(
 ) -> ApiResult<Arc<ServiceAccount>> {
     let account = account_in_org(state, group.org_id, raw)?;
     if roles_in(&account, group.id).is_none() {
-        return Err(account_not_found(raw));
+        return Err(ApiError::service_account_not_found(raw));
     }
     Ok(account)
 }
@@ -80,7 +81,7 @@ pub fn account_in_group(
 /// account must still be assigned to `group` (else 404, as if read afresh).
 ///
 /// Handlers run it on the account as read under the registry's write lock (through
-/// [`sa::change_account`]), so a promotion or an assignment that landed while the request
+/// [`crate::registry::unit_of_work::change_account`]), so a promotion or an assignment that landed while the request
 /// waited for the lock is seen. The registry lists no deleted project then: deleting a
 /// project reloads the registry under the same lock (and if that reload fails, a stale
 /// project only makes this refuse).
@@ -91,7 +92,9 @@ fn check_reach(
     account: &ServiceAccount,
 ) -> ApiResult<()> {
     if roles_in(account, group.id).is_none() {
-        return Err(account_not_found(&account.client_id.to_string()));
+        return Err(ApiError::service_account_not_found(
+            &account.client_id.to_string(),
+        ));
     }
     let holder = Holder {
         org_roles: &account.org_roles,
@@ -109,7 +112,7 @@ fn acting<'a>(
     caller: &'a Principal,
     rule: Rule,
     group: &Group,
-    check: sa::AccountCheck<'a>,
+    check: AccountCheck<'a>,
 ) -> Acting<'a> {
     Acting {
         caller,
@@ -208,7 +211,7 @@ pub async fn update(
             check_reach(&caller, &group, rule, a)
         } else if roles_in(a, group.id).is_none() {
             // Unassigned since: setting roles must not undo that.
-            Err(account_not_found(raw))
+            Err(ApiError::service_account_not_found(raw))
         } else {
             Ok(())
         }
@@ -217,7 +220,7 @@ pub async fn update(
     check(&account)?;
     let caller = &caller;
     let st = &state;
-    let ((), stored) = sa::change_existing(st, account.client_id, &check, |account| async move {
+    let ((), stored) = change_existing(st, account.client_id, &check, |account| async move {
         let events = audit::update_events(
             st,
             caller,
@@ -243,7 +246,7 @@ pub async fn update(
             )
             .await?;
         if !changed {
-            return Err(account_not_found(raw));
+            return Err(ApiError::service_account_not_found(raw));
         }
         Ok(())
     })
@@ -279,15 +282,17 @@ pub async fn delete(
     let still_assigned = |a: &ServiceAccount| {
         roles_in(a, group.id)
             .map(|_| ())
-            .ok_or_else(|| account_not_found(raw))
+            .ok_or_else(|| ApiError::service_account_not_found(raw))
     };
     let st = &state;
-    sa::change_existing(st, account.client_id, &still_assigned, |a| async move {
+    change_existing(st, account.client_id, &still_assigned, |a| async move {
         let removed = st
             .store
             .remove_service_account_from_group(a.client_id, group.id, &[ev])
             .await?;
-        removed.then_some(()).ok_or_else(|| account_not_found(raw))
+        removed
+            .then_some(())
+            .ok_or_else(|| ApiError::service_account_not_found(raw))
     })
     .await?;
     tracing::info!(client_id = %account.client_id, group_id = %group.id, "service account unassigned from project");
@@ -320,7 +325,7 @@ pub async fn action(
     let account = account_in_org(&state, group.org_id, raw)?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
     let st = &state;
-    let ((), stored) = sa::change_existing(st, account.client_id, &sa::no_check, |a| async move {
+    let ((), stored) = change_existing(st, account.client_id, &no_check, |a| async move {
         let assigned = roles_in(&a, group.id).is_some();
         let ev = audit::event(
             st,
@@ -339,7 +344,7 @@ pub async fn action(
             .set_service_account_group_roles(a.client_id, group.id, &roles, &[ev])
             .await?
         {
-            return Err(account_not_found(raw));
+            return Err(ApiError::service_account_not_found(raw));
         }
         Ok(())
     })

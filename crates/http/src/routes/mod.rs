@@ -2,6 +2,7 @@
 //! ids, authorize with the domain's decision on its route's rule (`RouteRule`, from the
 //! table in `crate::authz`), call the store, map to wire types.
 
+pub mod access_entries;
 pub mod api_key_access;
 pub mod api_keys;
 pub mod clusters;
