@@ -2,8 +2,7 @@
 //!
 //! Tessera hosts no databases: a cluster is a record that roles, grants and events attach to.
 //! What is decided here: which names are clusters' names, the three ordered access levels, a
-//! grant and whether it is active at an instant, the rules for a new grant's expiry, who may
-//! do what to a cluster (as [`Requirement`]s of the subset's `x-rolesRequirements`), and the
+//! grant and whether it is active at an instant, the rules for a new grant's expiry, and the
 //! support decision (ours): may the platform's staff act on a cluster at a level, now.
 //!
 //! Expiry is computed, never swept: a grant is active while `now < expires_at`, so it is gone
@@ -13,7 +12,6 @@ use chrono::{DateTime, Duration, Utc};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::roles::Requirement;
 use crate::ValidationError;
 
 /// A cluster's name: `^[a-zA-Z0-9][a-zA-Z0-9-]*$` (Atlas), at most 64 characters (ours:
@@ -151,24 +149,6 @@ pub fn parse_grant_expiry(
     Ok(at)
 }
 
-/// Who may do what to clusters: the subset's `x-rolesRequirements`, read as CONTRACT §9.
-/// Handlers pass these to [`crate::Principal::decide_group`].
-pub mod requirements {
-    use super::Requirement;
-
-    /// listClusters, getCluster: "Project Read Only".
-    pub const READ: Requirement = Requirement::ProjectReadOnly;
-    /// createCluster: "Project Cluster Creator".
-    pub const CREATE: Requirement = Requirement::ProjectClusterManager;
-    /// updateCluster: "Project Cluster Manager".
-    pub const UPDATE: Requirement = Requirement::ProjectClusterManager;
-    /// deleteCluster: "Project Owner".
-    pub const DELETE: Requirement = Requirement::ProjectOwner;
-    /// grantMongoEmployeeAccess, revokeMongoEmployeeAccess: "Project Support Access Manager"
-    /// in the subset; issue 8 also admits the project's cluster managers.
-    pub const MANAGE_EMPLOYEE_ACCESS: Requirement = Requirement::ProjectEmployeeAccessManager;
-}
-
 /// The answer to "may support staff access this cluster at this level, now?" (ours).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SupportDecision {
@@ -215,38 +195,8 @@ pub fn decide_support_access(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roles::{GroupRole, OrgRole};
     use crate::time::from_millis;
     use EmployeeAccessLevel::*;
-
-    #[test]
-    fn who_manages_employee_access() {
-        let req = requirements::MANAGE_EMPLOYEE_ACCESS;
-        let member = [OrgRole::Member];
-        for ok in [
-            GroupRole::Owner,
-            GroupRole::SupportAccessManager,
-            GroupRole::ClusterManager,
-        ] {
-            assert!(req.is_met(&member, &[ok]), "{ok}");
-        }
-        for no in [
-            GroupRole::ReadOnly,
-            GroupRole::AccessManager,
-            GroupRole::DataAccessAdmin,
-            GroupRole::NetworkAccessManager,
-        ] {
-            assert!(!req.is_met(&member, &[no]), "{no}");
-        }
-        assert!(req.is_met(&[OrgRole::Owner], &[]));
-        assert!(!req.is_met(&[OrgRole::ReadOnly], &[]));
-        // Reading clusters: any project role; changing them: cluster manager; deleting: owner.
-        assert!(requirements::READ.is_met(&member, &[GroupRole::ReadOnly]));
-        assert!(!requirements::CREATE.is_met(&member, &[GroupRole::ReadOnly]));
-        assert!(requirements::UPDATE.is_met(&member, &[GroupRole::ClusterManager]));
-        assert!(!requirements::DELETE.is_met(&member, &[GroupRole::ClusterManager]));
-        assert!(requirements::DELETE.is_met(&member, &[GroupRole::Owner]));
-    }
 
     #[test]
     fn cluster_names() {

@@ -5,6 +5,7 @@
 //! expiry of secrets, tokens, nonces and grants is tested without sleeping.
 
 pub mod access;
+pub mod authorization;
 pub mod clock;
 pub mod clusters;
 pub mod events;
@@ -16,13 +17,14 @@ pub mod secrets;
 pub mod service_accounts;
 pub mod time;
 
+pub use authorization::{Decision, GroupVisibility, OrgLogVisibility, Requirement, Rule};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::EventType;
 pub use ids::{
     ApiKeyId, ClientId, ClusterId, EventId, GroupId, ObjectId, OperatorId, OrgId, SecretId,
 };
-pub use principal::{Decision, GroupVisibility, OrgLogVisibility, Principal, PrincipalKind};
-pub use roles::{GroupRole, OrgRole, Requirement};
+pub use principal::{Principal, PrincipalKind};
+pub use roles::{GroupRole, OrgRole};
 
 /// A value failed validation. `field` names the input, `reason` says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

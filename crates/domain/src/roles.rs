@@ -1,4 +1,5 @@
-//! Roles and the role lattice (CONTRACT §9).
+//! Roles (CONTRACT §9): the org and project role names. Who meets what is decided in
+//! [`crate::authorization`] (the lattice is `Requirement::is_met` there).
 
 use std::fmt;
 use std::str::FromStr;
@@ -65,63 +66,6 @@ role_enum!(
     }
 );
 
-/// The least role an operation needs, as named in the subset's `x-rolesRequirements`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Requirement {
-    /// Any org role.
-    OrgMember,
-    /// `ORG_READ_ONLY` or `ORG_OWNER`.
-    OrgReadOnly,
-    /// `ORG_OWNER`.
-    OrgOwner,
-    /// `ORG_GROUP_CREATOR` or `ORG_OWNER` (creating projects).
-    OrgGroupCreator,
-    /// Any project role there, or `ORG_OWNER`/`ORG_READ_ONLY` of its org.
-    ProjectReadOnly,
-    /// `GROUP_OWNER` there, or `ORG_OWNER` of its org.
-    ProjectOwner,
-    /// `GROUP_ACCESS_MANAGER` or Project Owner.
-    ProjectAccessManager,
-    /// `GROUP_SUPPORT_ACCESS_MANAGER` or Project Owner.
-    ProjectSupportAccessManager,
-    /// `GROUP_CLUSTER_MANAGER` or Project Owner.
-    ProjectClusterManager,
-    /// `GROUP_SUPPORT_ACCESS_MANAGER`, `GROUP_CLUSTER_MANAGER` or Project Owner: managing
-    /// MongoDB employee access to a cluster (issue 8 widens the subset's "Project Support
-    /// Access Manager" to the project's cluster managers).
-    ProjectEmployeeAccessManager,
-}
-
-impl Requirement {
-    /// Whether a principal holding `org_roles` in the resource's org and `group_roles` in the
-    /// resource's project (empty for org-level resources) meets this requirement.
-    pub fn is_met(self, org_roles: &[OrgRole], group_roles: &[GroupRole]) -> bool {
-        let org = |r: OrgRole| org_roles.contains(&r);
-        let group = |r: GroupRole| group_roles.contains(&r);
-        let project_owner = org(OrgRole::Owner) || group(GroupRole::Owner);
-        match self {
-            Requirement::OrgMember => !org_roles.is_empty(),
-            Requirement::OrgReadOnly => org(OrgRole::Owner) || org(OrgRole::ReadOnly),
-            Requirement::OrgOwner => org(OrgRole::Owner),
-            Requirement::OrgGroupCreator => org(OrgRole::Owner) || org(OrgRole::GroupCreator),
-            Requirement::ProjectReadOnly => {
-                !group_roles.is_empty() || org(OrgRole::Owner) || org(OrgRole::ReadOnly)
-            }
-            Requirement::ProjectOwner => project_owner,
-            Requirement::ProjectAccessManager => project_owner || group(GroupRole::AccessManager),
-            Requirement::ProjectSupportAccessManager => {
-                project_owner || group(GroupRole::SupportAccessManager)
-            }
-            Requirement::ProjectClusterManager => project_owner || group(GroupRole::ClusterManager),
-            Requirement::ProjectEmployeeAccessManager => {
-                project_owner
-                    || group(GroupRole::SupportAccessManager)
-                    || group(GroupRole::ClusterManager)
-            }
-        }
-    }
-}
-
 /// The org roles of an API key or service account created for a project: it is also an org
 /// member, and no more (Atlas).
 pub fn project_member_org_roles() -> Vec<OrgRole> {
@@ -174,60 +118,6 @@ mod tests {
         }
         assert!("GROUP_OWNER".parse::<OrgRole>().is_err());
         assert!("org_owner".parse::<OrgRole>().is_err());
-    }
-
-    /// Exhaustive check of the lattice over every single role: the owner meets everything,
-    /// ORG_MEMBER meets only OrgMember, project roles never confer org-level rights.
-    #[test]
-    fn lattice_single_roles() {
-        use Requirement::*;
-        let all_reqs = [
-            OrgMember,
-            OrgReadOnly,
-            OrgOwner,
-            OrgGroupCreator,
-            ProjectReadOnly,
-            ProjectOwner,
-            ProjectAccessManager,
-            ProjectSupportAccessManager,
-            ProjectClusterManager,
-            ProjectEmployeeAccessManager,
-        ];
-        for req in all_reqs {
-            assert!(req.is_met(&[OrgRole::Owner], &[]), "{req:?}");
-        }
-        for req in all_reqs {
-            assert_eq!(
-                req.is_met(&[OrgRole::Member], &[]),
-                req == OrgMember,
-                "{req:?}"
-            );
-        }
-        let ro = |req: Requirement| req.is_met(&[OrgRole::ReadOnly], &[]);
-        assert!(ro(OrgReadOnly) && ro(ProjectReadOnly) && ro(OrgMember));
-        assert!(!ro(OrgOwner) && !ro(ProjectOwner) && !ro(OrgGroupCreator));
-        for g in GroupRole::ALL {
-            let roles = [*g];
-            assert!(ProjectReadOnly.is_met(&[OrgRole::Member], &roles));
-            assert!(!OrgReadOnly.is_met(&[OrgRole::Member], &roles));
-            assert_eq!(
-                ProjectOwner.is_met(&[OrgRole::Member], &roles),
-                *g == GroupRole::Owner
-            );
-            assert_eq!(
-                ProjectAccessManager.is_met(&[OrgRole::Member], &roles),
-                matches!(g, GroupRole::Owner | GroupRole::AccessManager)
-            );
-            assert_eq!(
-                ProjectSupportAccessManager.is_met(&[OrgRole::Member], &roles),
-                matches!(g, GroupRole::Owner | GroupRole::SupportAccessManager)
-            );
-            assert_eq!(
-                ProjectClusterManager.is_met(&[OrgRole::Member], &roles),
-                matches!(g, GroupRole::Owner | GroupRole::ClusterManager)
-            );
-        }
-        assert!(!OrgMember.is_met(&[], &[]));
     }
 
     #[test]

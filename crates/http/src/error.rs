@@ -97,6 +97,15 @@ impl ApiError {
         .with_params([json!(id)])
     }
 
+    pub fn service_account_not_found(client_id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "SERVICE_ACCOUNT_NOT_FOUND",
+            format!("No service account with client ID {client_id} exists."),
+        )
+        .with_params([json!(client_id)])
+    }
+
     pub fn api_key_not_found(id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

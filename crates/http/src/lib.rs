@@ -4,12 +4,17 @@
 //! `/api/atlas/v2` (versioned media types) and at `/api/public/v1.0` (`application/json`).
 //! The dialect is a parameter carried in request extensions, not a copy of the handlers.
 //!
+//! Every route registered here has its authorization rule in [`authz::TABLE`], one row per
+//! (mount, method, path); handlers read it with [`authz::RouteRule`]. `tests/tidy.rs` reads the
+//! `.route(` calls of this file and fails when a route has no row or a row no route.
+//!
 //! Architecture invariant: this crate is the only one that knows about HTTP and JSON wire
 //! shapes. It never builds SQL; it calls `tessera_store::Store`.
 
 pub mod audit;
 pub mod auth;
 pub mod auth_failures;
+pub mod authz;
 pub mod client_addr;
 pub mod error;
 pub mod extract;
@@ -48,7 +53,7 @@ fn family(router: Router<AppState>, versions: Versions) -> Router<AppState> {
     router.route_layer(from_fn_with_state(versions, versioned))
 }
 
-/// The route table shared by both dialects.
+/// The route table shared by both dialects (each route's rule: [`authz::TABLE`], `Mount::Api`).
 pub fn api_routes() -> Router<AppState> {
     let foundation = Router::new()
         .route("/", get(routes::system_status::get))
@@ -265,8 +270,8 @@ fn tessera_router(max_body: usize) -> Router<AppState> {
 pub fn app(state: AppState) -> Router {
     let max_body = state.settings.max_body_bytes;
     Router::new()
-        .nest("/api/atlas/v2", dialect_router(Dialect::V2, max_body))
-        .nest("/api/public/v1.0", dialect_router(Dialect::V1, max_body))
+        .nest(Dialect::V2.base(), dialect_router(Dialect::V2, max_body))
+        .nest(Dialect::V1.base(), dialect_router(Dialect::V1, max_body))
         .nest(routes::support::BASE, tessera_router(max_body))
         .merge(oauth_routes())
         .route("/healthz", get(telemetry::healthz))

@@ -21,12 +21,13 @@ use std::sync::Arc;
 use tessera_domain::access::allows;
 use tessera_domain::secrets::SecretHasher;
 use tessera_domain::service_accounts::{secret_is_active, TOKEN_LIFETIME_SECS};
-use tessera_domain::{ClientId, Clock, SecretId};
+use tessera_domain::{ClientId, Clock, Rule, SecretId};
 use tessera_domain::{EventId, EventType};
 use tessera_protocols::basic::parse_basic;
 use tessera_store::events::{Actor, NewEvent};
 use tessera_store::ServiceAccount;
 
+use crate::authz::RouteRule;
 use crate::client_addr::client_addr;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -194,12 +195,17 @@ async fn authenticated_client(
 }
 
 /// `POST /api/oauth/revoke` (RFC 7009).
-pub async fn revoke(State(state): State<AppState>, Peer(peer): Peer, req: Request) -> Response {
+pub async fn revoke(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    RouteRule(rule): RouteRule,
+    req: Request,
+) -> Response {
     let (headers, body) = match read_request(&state, req).await {
         Ok(hb) => hb,
         Err(e) => return e.into_response(),
     };
-    revoke_inner(&state, peer, &headers, &body)
+    revoke_inner(&state, peer, rule, &headers, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -207,6 +213,7 @@ pub async fn revoke(State(state): State<AppState>, Peer(peer): Peer, req: Reques
 async fn revoke_inner(
     state: &AppState,
     peer: IpAddr,
+    rule: Rule,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
@@ -239,7 +246,8 @@ async fn revoke_inner(
     let Ok(claims) = state.tokens.current().verify_signature(token, now) else {
         return Ok(ok());
     };
-    if claims.sub != account.client_id.to_string() {
+    // The table's `OwnTokens` (RFC 7009): a client revokes only its own tokens.
+    if !rule.may_revoke(account.client_id, &claims.sub) {
         tracing::warn!(client_id = %account.client_id, "revocation of another client's token refused");
         return Err(OAuthError::InvalidGrant);
     }
@@ -278,8 +286,13 @@ async fn revoke_inner(
 }
 
 /// `POST /api/oauth/introspect` (RFC 7662), for authenticated clients. Tokens of other
-/// organizations are reported inactive.
-pub async fn introspect(State(state): State<AppState>, Peer(peer): Peer, req: Request) -> Response {
+/// organizations are reported inactive (the table's `OwnOrgTokens`).
+pub async fn introspect(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    RouteRule(rule): RouteRule,
+    req: Request,
+) -> Response {
     let (headers, body) = match read_request(&state, req).await {
         Ok(hb) => hb,
         Err(e) => return e.into_response(),
@@ -299,7 +312,7 @@ pub async fn introspect(State(state): State<AppState>, Peer(peer): Peer, req: Re
             .ok_or(OAuthError::InvalidForm(FormProblem::Missing("token")))?;
         let now = state.clock.now();
         let body = match crate::auth::authenticate_bearer(&state, token, now).await? {
-            Ok((v, account)) if account.org_id == caller.org_id => json!({
+            Ok((v, account)) if rule.may_introspect(caller.org_id, account.org_id) => json!({
                 "active": true,
                 "client_id": v.claims.sub,
                 "sub": v.claims.sub,

@@ -17,6 +17,16 @@ pub enum Dialect {
     V1,
 }
 
+impl Dialect {
+    /// The base path the surface is mounted at.
+    pub const fn base(self) -> &'static str {
+        match self {
+            Dialect::V2 => "/api/atlas/v2",
+            Dialect::V1 => "/api/public/v1.0",
+        }
+    }
+}
+
 /// The resource version a v2 request is served at (`YYYY-MM-DD`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServedVersion(pub &'static str);

@@ -2,7 +2,7 @@
 //! `/orgs/{orgId}/apiKeys/{apiUserId}/accessList[/{ipAddress}]`.
 //!
 //! The entries, their validation and the per-request limit are the service accounts' (see
-//! [`super::service_accounts::new_access_entries`]); the wire names are the subset's for API
+//! [`super::access_entries::new_access_entries`]); the wire names are the subset's for API
 //! keys (`created`, `lastUsed`, `count`, `links`). Enforcement is in `auth` (Digest): a key
 //! with a non-empty list is refused from any other address. Every change moves the store's
 //! API-key version, so the Digest cache re-reads the key on its next request.
@@ -12,14 +12,16 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tessera_domain::access::AccessEntry;
-use tessera_domain::{EventType, PrincipalKind, Requirement};
+use tessera_domain::authorization::Credential;
+use tessera_domain::EventType;
 use tessera_store::{AccessListEntry, ApiKeyRecord, DeleteKeyAccessOutcome};
 
+use super::access_entries::{cannot_remove_caller_entry, new_access_entries};
 use super::api_keys::key_in_org;
-use super::service_accounts::{cannot_remove_caller_entry, new_access_entries};
 use super::{org_for, paginate, Base};
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJsonList, PathParams};
 use crate::oauth::Peer;
@@ -96,11 +98,12 @@ fn entry_not_found(raw: &str, key: &ApiKeyRecord) -> ApiError {
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     page: Pagination,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
     Ok(page_of(&state, &base, &key, &page))
 }
@@ -131,12 +134,13 @@ pub struct KeyAccessEntryIn {
 pub async fn add(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     page: Pagination,
     ApiJsonList(body): ApiJsonList<KeyAccessEntryIn>,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
     let entries = new_access_entries(
         body.into_iter().map(|i| (i.ip_address, i.cidr_block)),
@@ -173,10 +177,11 @@ pub async fn add(
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
     let raw = path.get("ipAddress");
     let entry = AccessEntry::parse_any(raw)?;
@@ -188,22 +193,25 @@ pub async fn get(
     Ok(Reply::ok(entry_out(&base, &state.registry, &key, found)))
 }
 
-/// `deleteApiKeyAccessListEntry` (Organization Owner, as for adding). A key may not remove
-/// the entry its own request depends on: when the caller is this key and the list left
+/// `deleteApiKeyAccessListEntry` (Organization Owner, as for adding; the table's
+/// `KeepsOwnAccess`). A key may not remove the entry its own request depends on: when the
+/// caller is this key and the list left
 /// behind would be non-empty and no longer admit the request's address, the delete is
 /// refused (400 `CANNOT_REMOVE_CALLER_ACCESS_LIST_ENTRY`). The store checks that in the
 /// delete's transaction.
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     Peer(peer): Peer,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
     let raw = path.get("ipAddress");
     let entry = AccessEntry::parse_any(raw)?;
-    let is_self = matches!(&caller.kind, PrincipalKind::ApiKey { id, .. } if *id == key.id);
+    // `KeepsOwnAccess`: a key removing an entry of its own list keeps the request's address.
+    let keep = caller.own_address_to_keep(rule, Credential::ApiKey(key.id), peer);
     let mut target = audit::key_target(&key);
     target.push(("whitelistEntry", entry.key()));
     let ev = audit::event(
@@ -216,7 +224,7 @@ pub async fn delete(
     );
     match state
         .store
-        .delete_api_key_access_entry(key.id, &entry.key(), is_self.then_some(peer), &[ev])
+        .delete_api_key_access_entry(key.id, &entry.key(), keep, &[ev])
         .await?
     {
         DeleteKeyAccessOutcome::Deleted => Ok(Reply::no_content()),

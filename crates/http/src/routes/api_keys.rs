@@ -5,19 +5,21 @@
 //! the Digest HA1 material, sealed under a server key, and a masked form for display.
 
 use axum::extract::State;
+use tessera_domain::authorization::{project_roles, Holder};
 use tessera_domain::names::ApiKeyDescription;
 use tessera_domain::roles::{parse_role_list, project_member_org_roles, GroupRole, OrgRole};
 use tessera_domain::secrets::{
     generate_private_key, generate_public_key, mask_private_key, SecretValue,
 };
 use tessera_domain::EventType;
-use tessera_domain::{ApiKeyId, GroupId, OrgId, Requirement};
+use tessera_domain::{ApiKeyId, GroupId, OrgId, Rule};
 use tessera_protocols::digest::{ha1, DigestAlgorithm, REALM};
 use tessera_store::{ApiKeyRecord, Group};
 
 use super::{group_for, org_for, Base};
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiJsonList, PathParams};
 use crate::query::Pagination;
@@ -80,11 +82,12 @@ pub(crate) async fn key_in_org(
 pub async fn list_org(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     page: Pagination,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let listed = state.store.list_org_api_keys(org.id, page.page()).await?;
     Ok(Reply::ok(
         page.list(listed, |k| api_key_out(&base, k, None)),
@@ -94,11 +97,12 @@ pub async fn list_org(
 pub async fn create_org(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(body): ApiJson<CreateApiKeyIn>,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let roles = parse_role_list::<OrgRole>("roles", &body.roles, false).map_err(role_error)?;
     let (record, private_key) = new_api_key(&state, org.id, &body.desc, roles, Vec::new())?;
     let ev = audit::event(
@@ -120,10 +124,11 @@ pub async fn create_org(
 pub async fn get_org(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
     Ok(Reply::ok(api_key_out(&base, key, None)))
 }
@@ -131,11 +136,12 @@ pub async fn get_org(
 pub async fn update_org(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(body): ApiJson<UpdateApiKeyIn>,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
     let desc = body
         .desc
@@ -178,9 +184,10 @@ pub async fn update_org(
 pub async fn delete_org(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let key = key_in_org(&state, org.id, path.get("apiUserId")).await?;
     let ev = audit::event(
         &state,
@@ -199,17 +206,12 @@ pub async fn delete_org(
 pub async fn list_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     page: Pagination,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectReadOnly,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let listed = state
         .store
         .list_group_api_keys(group.id, page.page())
@@ -222,21 +224,14 @@ pub async fn list_group(
 pub async fn create_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(body): ApiJson<CreateApiKeyIn>,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectAccessManager,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
-    if !caller.may_assign_group_roles(group.org_id, group.id, &roles) {
-        return Err(ApiError::forbidden());
-    }
+    check_member(&caller, rule, &group, None, Some(&roles))?;
     // A key made for a project is an org key with ORG_MEMBER and the project roles (Atlas).
     let (record, private_key) = new_api_key(
         &state,
@@ -280,25 +275,30 @@ async fn key_for_group(
     assigned: bool,
 ) -> ApiResult<ApiKeyRecord> {
     let key = key_in_org(state, group.org_id, raw_id).await?;
-    if assigned && !key.group_roles.iter().any(|(g, _)| *g == group.id) {
+    if assigned && project_roles(&key.group_roles, group.id).is_none() {
         return Err(ApiError::api_key_not_found(raw_id));
     }
     Ok(key)
 }
 
-/// A caller below Project Owner may act only on keys that reach no further than itself.
-fn check_manage(
+/// The key as a member of the project, for [`tessera_domain::Principal::decide_member`].
+fn holder(key: &ApiKeyRecord) -> Holder<'_> {
+    Holder {
+        org_roles: &key.org_roles,
+        group_roles: &key.group_roles,
+    }
+}
+
+/// `GroupMember`: a caller below Project Owner may act only on keys that reach no further
+/// than itself, and hand out only roles it could assign (`Principal::decide_member`).
+fn check_member(
     caller: &tessera_domain::Principal,
+    rule: Rule,
     group: &Group,
-    key: &ApiKeyRecord,
+    key: Option<&ApiKeyRecord>,
+    roles: Option<&[GroupRole]>,
 ) -> ApiResult<()> {
-    let target = key
-        .group_roles
-        .iter()
-        .find(|(g, _)| *g == group.id)
-        .map(|(_, r)| r.as_slice())
-        .unwrap_or(&[]);
-    if caller.may_manage_member(group.org_id, group.id, &key.org_roles, target) {
+    if caller.decide_member(rule, group.org_id, group.id, key.map(holder), roles) {
         Ok(())
     } else {
         Err(ApiError::forbidden())
@@ -308,16 +308,11 @@ fn check_manage(
 pub async fn assign(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     ApiJsonList(body): ApiJsonList<UserAccessRoleAssignmentIn>,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectOwner,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let names: Vec<String> = body
         .into_iter()
         .flat_map(|a| {
@@ -327,7 +322,7 @@ pub async fn assign(
         .collect();
     let roles = parse_role_list::<GroupRole>("roles", &names, false).map_err(role_error)?;
     let key = key_for_group(&state, &group, path.get("apiUserId"), false).await?;
-    let already = key.group_roles.iter().any(|(g, _)| *g == group.id);
+    let already = project_roles(&key.group_roles, group.id).is_some();
     let ev = audit::event(
         &state,
         &caller,
@@ -353,17 +348,12 @@ pub async fn assign(
 pub async fn update_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(body): ApiJson<UpdateApiKeyIn>,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectAccessManager,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let key = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
     let desc = body
         .desc
@@ -376,12 +366,7 @@ pub async fn update_group(
         .map(|r| parse_role_list::<GroupRole>("roles", r, false))
         .transpose()
         .map_err(role_error)?;
-    check_manage(&caller, &group, &key)?;
-    if let Some(r) = &roles {
-        if !caller.may_assign_group_roles(group.org_id, group.id, r) {
-            return Err(ApiError::forbidden());
-        }
-    }
+    check_member(&caller, rule, &group, Some(&key), roles.as_deref())?;
     let events = audit::update_events(
         &state,
         &caller,
@@ -412,17 +397,12 @@ pub async fn update_group(
 pub async fn unassign(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectAccessManager,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let key = key_for_group(&state, &group, path.get("apiUserId"), true).await?;
-    check_manage(&caller, &group, &key)?;
+    check_member(&caller, rule, &group, Some(&key), None)?;
     let ev = audit::event(
         &state,
         &caller,

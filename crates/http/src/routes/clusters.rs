@@ -15,15 +15,16 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tessera_domain::clusters::{
-    parse_grant_expiry, requirements, ClusterName, EmployeeAccessGrant, EmployeeAccessLevel,
+    parse_grant_expiry, ClusterName, EmployeeAccessGrant, EmployeeAccessLevel,
 };
-use tessera_domain::{ClusterId, EventType, Principal};
+use tessera_domain::{ClusterId, EventType, Principal, Rule};
 use tessera_store::{Cluster, Group, RevokeGrantOutcome, StoreError, StoreResult};
 
 use super::groups::visible_groups;
-use super::{group_for, Base};
+use super::{authorize_own, group_for, Base};
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathParams};
 use crate::query::Pagination;
@@ -132,15 +133,15 @@ pub async fn record_expired_grants(state: &AppState) -> StoreResult<u64> {
     }
 }
 
-/// The project (authorized with `req`) and the cluster named in the path.
+/// The project (authorized under `rule`) and the cluster named in the path.
 async fn cluster_for(
     state: &AppState,
     caller: &Principal,
     path: &PathParams,
     raw_name: &str,
-    req: tessera_domain::Requirement,
+    rule: Rule,
 ) -> ApiResult<(Group, Cluster)> {
-    let group = group_for(state, caller, path.get("groupId"), req).await?;
+    let group = group_for(state, caller, path.get("groupId"), rule).await?;
     let name = ClusterName::parse("clusterName", raw_name)?;
     let cluster = state
         .store
@@ -153,11 +154,12 @@ async fn cluster_for(
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     page: Pagination,
 ) -> ApiResult<Reply> {
-    let group = group_for(&state, &caller, path.get("groupId"), requirements::READ).await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let listed = state.store.list_clusters(group.id, page.page()).await?;
     for c in &listed.items {
         observe_expiry(&state, c).await;
@@ -194,11 +196,12 @@ fn new_fields(mut body: Map<String, Value>) -> ApiResult<(ClusterName, Map<Strin
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Reply> {
-    let group = group_for(&state, &caller, path.get("groupId"), requirements::CREATE).await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let (name, body) = new_fields(body)?;
     let now = state.clock.now();
     let cluster = Cluster {
@@ -236,17 +239,11 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let (_, cluster) = cluster_for(
-        &state,
-        &caller,
-        &path,
-        path.get("clusterName"),
-        requirements::READ,
-    )
-    .await?;
+    let (_, cluster) = cluster_for(&state, &caller, &path, path.get("clusterName"), rule).await?;
     observe_expiry(&state, &cluster).await;
     Ok(Reply::ok(cluster_out(&base, &cluster, state.clock.now())))
 }
@@ -256,18 +253,13 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(mut body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Reply> {
-    let (group, cluster) = cluster_for(
-        &state,
-        &caller,
-        &path,
-        path.get("clusterName"),
-        requirements::UPDATE,
-    )
-    .await?;
+    let (group, cluster) =
+        cluster_for(&state, &caller, &path, path.get("clusterName"), rule).await?;
     match body.remove("name") {
         None => {}
         Some(Value::String(n)) if n == cluster.name => {}
@@ -303,16 +295,11 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let (group, cluster) = cluster_for(
-        &state,
-        &caller,
-        &path,
-        path.get("clusterName"),
-        requirements::DELETE,
-    )
-    .await?;
+    let (group, cluster) =
+        cluster_for(&state, &caller, &path, path.get("clusterName"), rule).await?;
     let ev = audit::event(
         &state,
         &caller,
@@ -364,6 +351,7 @@ const REVOKE: &str = "revokeMongoDBEmployeeAccess";
 pub async fn action(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     OriginalUri(uri): OriginalUri,
     request: Request,
@@ -374,14 +362,7 @@ pub async fn action(
     if action != GRANT && action != REVOKE {
         return Err(ApiError::route_not_found(uri.path()));
     }
-    let (group, cluster) = cluster_for(
-        &state,
-        &caller,
-        &path,
-        raw_name,
-        requirements::MANAGE_EMPLOYEE_ACCESS,
-    )
-    .await?;
+    let (group, cluster) = cluster_for(&state, &caller, &path, raw_name, rule).await?;
     if action == GRANT {
         let ApiJson(body) = ApiJson::<GrantIn>::from_request(request, &state).await?;
         grant(&state, &caller, &group, &cluster, body).await
@@ -475,8 +456,10 @@ async fn revoke(
 pub async fn list_all(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     page: Pagination,
 ) -> ApiResult<Reply> {
+    authorize_own(&caller, rule)?;
     let filter = visible_groups(&caller);
     let org = state
         .store

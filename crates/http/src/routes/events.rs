@@ -14,12 +14,13 @@ use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 use tessera_domain::events::parse_event_type_filter;
 use tessera_domain::time::format;
-use tessera_domain::{EventId, GroupVisibility, OrgLogVisibility, Principal, Requirement};
+use tessera_domain::{EventId, GroupVisibility, OrgLogVisibility, Principal};
 use tessera_store::events::{Actor, EventQuery, EventRecord, EventScope, EventVisibility};
 use tessera_store::GroupFilter;
 
 use super::{authorize_org, group_for, Base};
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::PathParams;
 use crate::query::{
@@ -234,13 +235,14 @@ async fn get_in_scope(
 pub async fn list_org(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     page: Pagination,
     Query(q): Query,
     path: PathParams,
 ) -> ApiResult<Reply> {
     let f = filters(&q)?;
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgMember)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     let visible = visible_events(caller.org_log_visibility(org));
     list_scope(&state, &base, EventScope::Org(org), visible, &page, f).await
 }
@@ -248,6 +250,7 @@ pub async fn list_org(
 pub async fn get_org(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     Query(q): Query,
     path: PathParams,
@@ -255,7 +258,7 @@ pub async fn get_org(
     let raw = include_raw(&q)?;
     let raw_id = path.get("eventId");
     let id = EventId::parse(raw_id)?;
-    let org = authorize_org(&caller, path.get("orgId"), Requirement::OrgMember)?;
+    let org = authorize_org(&caller, path.get("orgId"), rule)?;
     get_in_scope(
         &state,
         &caller,
@@ -271,19 +274,14 @@ pub async fn get_org(
 pub async fn list_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     page: Pagination,
     Query(q): Query,
     path: PathParams,
 ) -> ApiResult<Reply> {
     let f = filters(&q)?;
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectReadOnly,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let whole = EventVisibility::ALL;
     list_scope(&state, &base, EventScope::Group(group.id), whole, &page, f).await
 }
@@ -291,6 +289,7 @@ pub async fn list_group(
 pub async fn get_group(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     Query(q): Query,
     path: PathParams,
@@ -298,13 +297,7 @@ pub async fn get_group(
     let raw = include_raw(&q)?;
     let raw_id = path.get("eventId");
     let id = EventId::parse(raw_id)?;
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectReadOnly,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let scope = EventScope::Group(group.id);
     get_in_scope(&state, &caller, &base, scope, raw_id, id, raw).await
 }

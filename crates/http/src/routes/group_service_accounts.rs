@@ -12,38 +12,38 @@
 //! beyond `ORG_MEMBER`. Otherwise, once an `ORG_OWNER` account is invited into a project with
 //! any role, that project's owner could mint a secret for it and act as an org owner. The
 //! yaml's `x-rolesRequirements` name the least role needed (CONTRACT §9); this only adds to
-//! them. Changes confined to the project (its roles there, unassigning) need no more.
+//! them (the table's `GroupAccount` rule, decided by `Principal::may_change_account`). Changes
+//! confined to the project (its roles there, unassigning) need no more.
 
 use axum::extract::{FromRequest, OriginalUri, Request, State};
 use serde::Deserialize;
 use std::sync::Arc;
+use tessera_domain::authorization::{project_roles, Holder};
 use tessera_domain::roles::{parse_role_list, project_member_org_roles};
 use tessera_domain::EventType;
-use tessera_domain::{GroupId, GroupRole, Principal, Requirement, SecretId};
+use tessera_domain::{GroupId, GroupRole, Principal, Rule, SecretId};
 use tessera_store::{Group, ServiceAccount};
 
 use super::group_for;
 use super::service_accounts::{
-    self as sa, account_in_org, account_not_found, account_out, create_account, role_error,
-    AccessEntryIn, AccountOut, CreateIn, SecretIn, UpdateIn,
+    self as sa, account_in_org, account_out, create_account, role_error, AccessEntryIn, AccountOut,
+    Acting, CreateIn, SecretIn, UpdateIn,
 };
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiJsonList, PathParams};
 use crate::oauth::Peer;
 use crate::query::{parse_bool_param, Pagination, Query};
+use crate::registry::unit_of_work::{change_existing, no_check, AccountCheck};
 use crate::registry::Registry;
 use crate::render::Reply;
 use crate::state::AppState;
 
 /// The account's roles in `group`, or `None` when it is not assigned there.
 fn roles_in(account: &ServiceAccount, group: GroupId) -> Option<&[GroupRole]> {
-    account
-        .group_roles
-        .iter()
-        .find(|(g, _)| *g == group)
-        .map(|(_, roles)| roles.as_slice())
+    project_roles(&account.group_roles, group)
 }
 
 /// `GroupServiceAccount`: the org view with the roles in `group` instead of the org roles.
@@ -71,56 +71,66 @@ pub fn account_in_group(
 ) -> ApiResult<Arc<ServiceAccount>> {
     let account = account_in_org(state, group.org_id, raw)?;
     if roles_in(&account, group.id).is_none() {
-        return Err(account_not_found(raw));
+        return Err(ApiError::service_account_not_found(raw));
     }
     Ok(account)
 }
 
-/// See the module comment: may `caller`, acting through project `group` with `req`, change
-/// `account` as a whole? The decision is `Principal`'s; the account must still be assigned
-/// to `group` (else 404, as if read afresh).
+/// See the module comment: may `caller`, acting through project `group` under `rule` (the
+/// table's `GroupAccount`), change `account` as a whole? The decision is `Principal`'s; the
+/// account must still be assigned to `group` (else 404, as if read afresh).
 ///
 /// Handlers run it on the account as read under the registry's write lock (through
-/// [`sa::change_account`]), so a promotion or an assignment that landed while the request
+/// [`crate::registry::unit_of_work::change_account`]), so a promotion or an assignment that landed while the request
 /// waited for the lock is seen. The registry lists no deleted project then: deleting a
 /// project reloads the registry under the same lock (and if that reload fails, a stale
 /// project only makes this refuse).
 fn check_reach(
     caller: &Principal,
     group: &Group,
-    req: Requirement,
+    rule: Rule,
     account: &ServiceAccount,
 ) -> ApiResult<()> {
     if roles_in(account, group.id).is_none() {
-        return Err(account_not_found(&account.client_id.to_string()));
+        return Err(ApiError::service_account_not_found(
+            &account.client_id.to_string(),
+        ));
     }
-    if caller.may_manage_account_via_group(
-        group.org_id,
-        group.id,
-        req,
-        &account.org_roles,
-        account.group_roles.iter().map(|(g, _)| *g),
-    ) {
+    let holder = Holder {
+        org_roles: &account.org_roles,
+        group_roles: &account.group_roles,
+    };
+    if caller.may_change_account(rule, group.org_id, group.id, holder) {
         Ok(())
     } else {
         Err(ApiError::forbidden())
     }
 }
 
+/// A change made through project `group` under `rule`, with `check` on the account.
+fn acting<'a>(
+    caller: &'a Principal,
+    rule: Rule,
+    group: &Group,
+    check: AccountCheck<'a>,
+) -> Acting<'a> {
+    Acting {
+        caller,
+        rule,
+        group: Some(group.id),
+        check,
+    }
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     page: Pagination,
     Query(q): Query,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectReadOnly,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     // Accepted for compatibility: Tessera has no system-managed accounts.
     parse_bool_param(&q, "includeSystemManaged")?;
     let listed = state
@@ -135,16 +145,11 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     ApiJson(body): ApiJson<CreateIn>,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectOwner,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
     // A project service account is also an org member (Atlas).
     let c = create_account(
@@ -167,15 +172,10 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectReadOnly,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
     Ok(Reply::ok(group_account_out(
         &state.registry,
@@ -190,16 +190,11 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     ApiJson(body): ApiJson<UpdateIn>,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectOwner,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let raw = path.get("clientId");
     let account = account_in_group(&state, &group, raw)?;
     // Everything is validated before the first write.
@@ -211,13 +206,12 @@ pub async fn update(
         .transpose()
         .map_err(role_error)?;
     let renames = name.is_some() || description.is_some();
-    let req = Requirement::ProjectOwner;
     let check = |a: &ServiceAccount| {
         if renames {
-            check_reach(&caller, &group, req, a)
+            check_reach(&caller, &group, rule, a)
         } else if roles_in(a, group.id).is_none() {
             // Unassigned since: setting roles must not undo that.
-            Err(account_not_found(raw))
+            Err(ApiError::service_account_not_found(raw))
         } else {
             Ok(())
         }
@@ -226,7 +220,7 @@ pub async fn update(
     check(&account)?;
     let caller = &caller;
     let st = &state;
-    let ((), stored) = sa::change_existing(st, account.client_id, &check, |account| async move {
+    let ((), stored) = change_existing(st, account.client_id, &check, |account| async move {
         let events = audit::update_events(
             st,
             caller,
@@ -252,7 +246,7 @@ pub async fn update(
             )
             .await?;
         if !changed {
-            return Err(account_not_found(raw));
+            return Err(ApiError::service_account_not_found(raw));
         }
         Ok(())
     })
@@ -270,15 +264,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectOwner,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let raw = path.get("clientId");
     let account = account_in_group(&state, &group, raw)?;
     let ev = audit::event(
@@ -293,15 +282,17 @@ pub async fn delete(
     let still_assigned = |a: &ServiceAccount| {
         roles_in(a, group.id)
             .map(|_| ())
-            .ok_or_else(|| account_not_found(raw))
+            .ok_or_else(|| ApiError::service_account_not_found(raw))
     };
     let st = &state;
-    sa::change_existing(st, account.client_id, &still_assigned, |a| async move {
+    change_existing(st, account.client_id, &still_assigned, |a| async move {
         let removed = st
             .store
             .remove_service_account_from_group(a.client_id, group.id, &[ev])
             .await?;
-        removed.then_some(()).ok_or_else(|| account_not_found(raw))
+        removed
+            .then_some(())
+            .ok_or_else(|| ApiError::service_account_not_found(raw))
     })
     .await?;
     tracing::info!(client_id = %account.client_id, group_id = %group.id, "service account unassigned from project");
@@ -321,6 +312,7 @@ pub struct InviteIn {
 pub async fn action(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     OriginalUri(uri): OriginalUri,
     request: Request,
@@ -328,12 +320,12 @@ pub async fn action(
     let Some(raw) = path.get("clientId").strip_suffix(":invite") else {
         return Err(ApiError::route_not_found(uri.path()));
     };
-    let group = group_for(&state, &caller, path.get("groupId"), Requirement::OrgOwner).await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let ApiJson(body) = ApiJson::<InviteIn>::from_request(request, &state).await?;
     let account = account_in_org(&state, group.org_id, raw)?;
     let roles = parse_role_list::<GroupRole>("roles", &body.roles, false).map_err(role_error)?;
     let st = &state;
-    let ((), stored) = sa::change_existing(st, account.client_id, &sa::no_check, |a| async move {
+    let ((), stored) = change_existing(st, account.client_id, &no_check, |a| async move {
         let assigned = roles_in(&a, group.id).is_some();
         let ev = audit::event(
             st,
@@ -352,7 +344,7 @@ pub async fn action(
             .set_service_account_group_roles(a.client_id, group.id, &roles, &[ev])
             .await?
         {
-            return Err(account_not_found(raw));
+            return Err(ApiError::service_account_not_found(raw));
         }
         Ok(())
     })
@@ -369,51 +361,45 @@ pub async fn action(
 pub async fn create_secret(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     ApiJson(body): ApiJson<SecretIn>,
 ) -> ApiResult<Reply> {
-    let req = Requirement::ProjectOwner;
-    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, rule, a);
     check(&account)?;
-    sa::add_secret(&state, &caller, Some(group.id), &account, body, &check).await
+    sa::add_secret(
+        &state,
+        &acting(&caller, rule, &group, &check),
+        &account,
+        body,
+    )
+    .await
 }
 
 pub async fn delete_secret(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let req = Requirement::ProjectOwner;
-    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, rule, a);
     check(&account)?;
-    sa::remove_secret(
-        &state,
-        &caller,
-        Some(group.id),
-        &account,
-        path.get("secretId"),
-        &check,
-    )
-    .await
+    let by = acting(&caller, rule, &group, &check);
+    sa::remove_secret(&state, &by, &account, path.get("secretId")).await
 }
 
 pub async fn list_access(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     page: Pagination,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectReadOnly,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
     Ok(sa::access_page(&state, &account, &page))
 }
@@ -421,46 +407,30 @@ pub async fn list_access(
 pub async fn add_access(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     page: Pagination,
     ApiJsonList(body): ApiJsonList<AccessEntryIn>,
 ) -> ApiResult<Reply> {
-    let req = Requirement::ProjectAccessManager;
-    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, rule, a);
     check(&account)?;
-    sa::add_access_entries(
-        &state,
-        &caller,
-        Some(group.id),
-        &account,
-        &page,
-        body,
-        &check,
-    )
-    .await
+    let by = acting(&caller, rule, &group, &check);
+    sa::add_access_entries(&state, &by, &account, &page, body).await
 }
 
 pub async fn delete_access(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
     Peer(peer): Peer,
 ) -> ApiResult<Reply> {
-    let req = Requirement::ProjectAccessManager;
-    let group = group_for(&state, &caller, path.get("groupId"), req).await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let account = account_in_group(&state, &group, path.get("clientId"))?;
-    let check = |a: &ServiceAccount| check_reach(&caller, &group, req, a);
+    let check = |a: &ServiceAccount| check_reach(&caller, &group, rule, a);
     check(&account)?;
-    sa::remove_access_entry(
-        &state,
-        &caller,
-        Some(group.id),
-        &account,
-        path.get("ipAddress"),
-        peer,
-        &check,
-    )
-    .await
+    let by = acting(&caller, rule, &group, &check);
+    sa::remove_access_entry(&state, &by, &account, path.get("ipAddress"), peer).await
 }

@@ -4,16 +4,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
+use tessera_domain::authorization::On;
 use tessera_domain::names::EntityName;
 use tessera_domain::EventType;
 use tessera_domain::{
-    ApiKeyId, Decision, GroupId, GroupVisibility, OrgId, Principal, PrincipalKind, Requirement,
+    ApiKeyId, Decision, GroupId, GroupVisibility, OrgId, Principal, PrincipalKind,
 };
 use tessera_store::{DeleteGroupOutcome, Group, GroupChanges, GroupFilter, StoreError};
 
-use super::{group_for, Base};
+use super::{authorize_own, group_for, Base};
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathParams};
 use crate::query::{Pagination, Query};
@@ -72,9 +74,11 @@ fn name_conflict(name: &str) -> ApiError {
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     page: Pagination,
 ) -> ApiResult<Reply> {
+    authorize_own(&caller, rule)?;
     let filter = visible_groups(&caller);
     let listed = state
         .store
@@ -107,6 +111,7 @@ const REGION_USAGE_RESTRICTIONS: &[&str] = &["COMMERCIAL_FEDRAMP_REGIONS_ONLY", 
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     Query(q): Query,
     ApiJson(body): ApiJson<CreateGroupIn>,
@@ -121,7 +126,7 @@ pub async fn create(
         })?;
     }
     let org_id = OrgId::parse(&body.org_id)?;
-    match caller.decide_org(org_id, Requirement::OrgGroupCreator) {
+    match caller.authorize(rule, On::Org(org_id)) {
         Decision::NotFound => return Err(ApiError::org_not_found(&body.org_id)),
         Decision::Forbidden => return Err(ApiError::forbidden()),
         Decision::Allow => {}
@@ -166,22 +171,18 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectReadOnly,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     one_group_out(&state, &base, group).await
 }
 
 pub async fn get_by_name(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
 ) -> ApiResult<Reply> {
@@ -205,7 +206,11 @@ pub async fn get_by_name(
         .get_group_by_name(caller.org_id, name)
         .await?
         .ok_or_else(not_found)?;
-    match caller.decide_group(group.org_id, group.id, Requirement::ProjectReadOnly) {
+    let on = On::Group {
+        org: group.org_id,
+        group: group.id,
+    };
+    match caller.authorize(rule, on) {
         Decision::Allow => one_group_out(&state, &base, group).await,
         Decision::Forbidden => Err(ApiError::forbidden()),
         Decision::NotFound => Err(not_found()),
@@ -224,17 +229,12 @@ pub struct UpdateGroupIn {
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(body): ApiJson<UpdateGroupIn>,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectOwner,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let changes = GroupChanges {
         name: body
             .name
@@ -266,15 +266,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let group = group_for(
-        &state,
-        &caller,
-        path.get("groupId"),
-        Requirement::ProjectOwner,
-    )
-    .await?;
+    let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     // Service accounts lose the project at once: refresh the registry under its lock.
     let _guard = state.registry.write().await;
     let ev = audit::event(

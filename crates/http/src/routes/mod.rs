@@ -1,6 +1,8 @@
 //! Handlers, one module per resource family. Each handler: authenticate (`Caller`), parse
-//! ids, authorize with the domain's decision, call the store, map to wire types.
+//! ids, authorize with the domain's decision on its route's rule (`RouteRule`, from the
+//! table in `crate::authz`), call the store, map to wire types.
 
+pub mod access_entries;
 pub mod api_key_access;
 pub mod api_keys;
 pub mod clusters;
@@ -14,7 +16,8 @@ pub mod system_status;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use tessera_domain::{Decision, GroupId, OrgId, Principal, Requirement};
+use tessera_domain::authorization::On;
+use tessera_domain::{Decision, GroupId, OrgId, Principal, Rule};
 use tessera_store::{Group, Org};
 
 use crate::error::{ApiError, ApiResult};
@@ -29,18 +32,27 @@ impl FromRequestParts<AppState> for Base {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let prefix = match parts.extensions.get::<Dialect>() {
-            Some(Dialect::V1) => "/api/public/v1.0",
-            _ => "/api/atlas/v2",
+            Some(Dialect::V1) => Dialect::V1.base(),
+            _ => Dialect::V2.base(),
         };
         Ok(Base(format!("{}{prefix}", state.public_url())))
     }
 }
 
+/// Authorizes an operation on the caller's own organization (its lists; creating an
+/// organization): 403 when the rule refuses.
+pub fn authorize_own(caller: &Principal, rule: Rule) -> ApiResult<()> {
+    match caller.authorize(rule, On::Own) {
+        Decision::Allow => Ok(()),
+        Decision::Forbidden | Decision::NotFound => Err(ApiError::forbidden()),
+    }
+}
+
 /// Authorizes an org-level operation without touching the store: a caller's credential exists
 /// only while its organization does, so a role there proves the organization exists.
-pub fn authorize_org(caller: &Principal, raw_id: &str, req: Requirement) -> ApiResult<OrgId> {
+pub fn authorize_org(caller: &Principal, raw_id: &str, rule: Rule) -> ApiResult<OrgId> {
     let id = OrgId::parse(raw_id)?;
-    match caller.decide_org(id, req) {
+    match caller.authorize(rule, On::Org(id)) {
         Decision::NotFound => Err(ApiError::org_not_found(raw_id)),
         Decision::Forbidden => Err(ApiError::forbidden()),
         Decision::Allow => Ok(id),
@@ -58,16 +70,16 @@ pub fn paginate<T>(items: Vec<T>, page: tessera_store::Page) -> tessera_store::L
     tessera_store::Listed { items, total }
 }
 
-/// Loads an organization the caller may act on with `req`: 404 when the caller has no role
+/// Loads an organization the caller may act on under `rule`: 404 when the caller has no role
 /// in it (whether or not it exists), 403 when it lacks the role.
 pub async fn org_for(
     state: &AppState,
     caller: &Principal,
     raw_id: &str,
-    req: Requirement,
+    rule: Rule,
 ) -> ApiResult<Org> {
     let id = OrgId::parse(raw_id)?;
-    match caller.decide_org(id, req) {
+    match caller.authorize(rule, On::Org(id)) {
         Decision::NotFound => Err(ApiError::org_not_found(raw_id)),
         decision => {
             let org = state
@@ -83,12 +95,12 @@ pub async fn org_for(
     }
 }
 
-/// Loads a project the caller may act on with `req` (same 404-before-403 rule).
+/// Loads a project the caller may act on under `rule` (same 404-before-403 rule).
 pub async fn group_for(
     state: &AppState,
     caller: &Principal,
     raw_id: &str,
-    req: Requirement,
+    rule: Rule,
 ) -> ApiResult<Group> {
     let id = GroupId::parse(raw_id)?;
     let group = state
@@ -96,7 +108,11 @@ pub async fn group_for(
         .get_group(id)
         .await?
         .ok_or_else(|| ApiError::group_not_found(raw_id))?;
-    match caller.decide_group(group.org_id, group.id, req) {
+    let on = On::Group {
+        org: group.org_id,
+        group: group.id,
+    };
+    match caller.authorize(rule, on) {
         Decision::NotFound => Err(ApiError::group_not_found(raw_id)),
         Decision::Forbidden => Err(ApiError::forbidden()),
         Decision::Allow => Ok(group),

@@ -7,13 +7,14 @@ use serde_json::json;
 use tessera_domain::names::EntityName;
 use tessera_domain::roles::{parse_role_list, OrgRole};
 use tessera_domain::EventType;
-use tessera_domain::{OrgId, Requirement};
+use tessera_domain::OrgId;
 use tessera_store::{DeleteOrgOutcome, NewOrg, Org, OrgChanges};
 
 use super::api_keys::new_api_key;
-use super::{org_for, Base};
+use super::{authorize_own, org_for, Base};
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathParams};
 use crate::query::{Pagination, Query};
@@ -23,10 +24,12 @@ use crate::wire::{api_key_out, org_out, CreateApiKeyIn, Ignored};
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     page: Pagination,
     Query(q): Query,
 ) -> ApiResult<Reply> {
+    authorize_own(&caller, rule)?;
     let name = q.get("name")?;
     let listed = state
         .store
@@ -40,10 +43,11 @@ use crate::state::AppState;
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     Ok(Reply::ok(org_out(&base, org)))
 }
 
@@ -64,11 +68,12 @@ pub struct UpdateOrgIn {
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     ApiJson(body): ApiJson<UpdateOrgIn>,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let _ = (body.id, body.is_deleted, body.links);
     let changes = OrgChanges {
         name: Some(EntityName::parse("name", &body.name)?.into_inner()),
@@ -96,9 +101,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     path: PathParams,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgOwner).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     // Under the registry's write lock: the org's service accounts go with it, at once.
     let _guard = state.registry.write().await;
     let ev = audit::event(&state, &caller, EventType::OrgDeleted, org.id, None, vec![]);
@@ -135,12 +141,11 @@ pub struct CreateOrgIn {
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     ApiJson(body): ApiJson<CreateOrgIn>,
 ) -> ApiResult<Reply> {
-    if !caller.may_create_org() {
-        return Err(ApiError::forbidden());
-    }
+    authorize_own(&caller, rule)?;
     let name = EntityName::parse("name", &body.name)?;
     if let Some(owner) = &body.org_owner_id {
         OrgId::parse(owner).map_err(|_| {
@@ -228,12 +233,13 @@ pub async fn create(
 pub async fn list_groups(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
     page: Pagination,
     Query(q): Query,
 ) -> ApiResult<Reply> {
-    let org = org_for(&state, &caller, path.get("orgId"), Requirement::OrgMember).await?;
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let name = q.get("name")?;
     let filter = super::groups::visible_groups(&caller);
     let listed = state

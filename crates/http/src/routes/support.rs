@@ -16,6 +16,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
+use tessera_domain::authorization::Presenter;
 use tessera_domain::clusters::{decide_support_access, ClusterName, EmployeeAccessLevel};
 use tessera_domain::names::StaffMember;
 use tessera_domain::{EventId, EventType, GroupId, OperatorId};
@@ -25,6 +26,7 @@ use tessera_store::Operator;
 
 use super::clusters::observe_expiry;
 use crate::auth_failures::UNKNOWN_PRINCIPAL;
+use crate::authz::RouteRule;
 use crate::client_addr::client_addr;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -37,7 +39,8 @@ pub const BASE: &str = "/api/tessera/v1";
 /// The longest `staffMember` accepted.
 pub use tessera_domain::names::MAX_STAFF_MEMBER_LEN;
 
-/// An authenticated support operator, with the request's client address.
+/// An authenticated support operator, with the request's client address, admitted by its
+/// route's rule (the table's `Operator`: operator credentials only).
 pub struct OperatorCaller {
     pub operator: Operator,
     pub remote_address: std::net::IpAddr,
@@ -62,6 +65,7 @@ impl FromRequestParts<AppState> for OperatorCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let rule = RouteRule::of(parts)?;
         let Some(value) = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -70,7 +74,9 @@ impl FromRequestParts<AppState> for OperatorCaller {
             return Err(operator_challenge());
         };
         let scheme = value.split_whitespace().next().unwrap_or("");
-        if scheme.eq_ignore_ascii_case("digest") || scheme.eq_ignore_ascii_case("bearer") {
+        let customer =
+            scheme.eq_ignore_ascii_case("digest") || scheme.eq_ignore_ascii_case("bearer");
+        if customer && !rule.admits(Presenter::Customer) {
             // A customer's API key or service-account token: never an operator.
             return Err(operator_only());
         }
@@ -102,6 +108,9 @@ impl FromRequestParts<AppState> for OperatorCaller {
         }) else {
             return Err(failed(&principal));
         };
+        if !rule.admits(Presenter::Operator) {
+            return Err(operator_only());
+        }
         Ok(OperatorCaller {
             operator,
             remote_address: address,

@@ -14,8 +14,9 @@ use serde_json::Value;
 use tessera_domain::PrincipalKind;
 use tessera_store::ApiKeyRecord;
 
-use super::Base;
+use super::{authorize_own, Base};
 use crate::auth::Caller;
+use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::oauth::Peer;
 use crate::render::Reply;
@@ -91,9 +92,11 @@ fn key_status(k: ApiKeyRecord) -> ApiKeyStatus {
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
     Base(base): Base,
     Peer(peer): Peer,
 ) -> ApiResult<Reply> {
+    authorize_own(&caller, rule)?;
     let api_key = match &caller.kind {
         PrincipalKind::ApiKey { id, .. } => {
             // The key authenticated this very request; gone now means deleted meanwhile.
