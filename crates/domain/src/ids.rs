@@ -1,5 +1,5 @@
-//! Identifiers. Every id is a newtype that can only be made by parsing or generating, so code
-//! past the HTTP edge never holds an unchecked id.
+//! Identifiers. Every id is a newtype that can only be made by parsing or generating (its field
+//! is private to this module), so code past the HTTP edge never holds an unchecked id.
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -79,7 +79,7 @@ macro_rules! object_id_newtype {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-        pub struct $name(pub ObjectId);
+        pub struct $name(ObjectId);
 
         impl $name {
             /// The parameter name used in validation errors.
@@ -87,6 +87,11 @@ macro_rules! object_id_newtype {
 
             pub fn generate(now: DateTime<Utc>) -> Self {
                 Self(ObjectId::generate(now))
+            }
+
+            /// The object id inside.
+            pub fn object_id(&self) -> ObjectId {
+                self.0
             }
 
             pub fn parse(s: &str) -> Result<Self, ValidationError> {
@@ -128,7 +133,7 @@ object_id_newtype!(
 
 /// A service account's client id: `mdb_sa_id_` + 24 lowercase hex digits (Atlas).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct ClientId(pub ObjectId);
+pub struct ClientId(ObjectId);
 
 impl ClientId {
     pub const PREFIX: &'static str = "mdb_sa_id_";
@@ -156,6 +161,11 @@ impl ClientId {
         ObjectId::parse(s)
             .map(Self)
             .ok_or_else(|| ValidationError::new("clientId", "must be 24 lowercase hex digits"))
+    }
+
+    /// The object id inside.
+    pub fn object_id(&self) -> ObjectId {
+        self.0
     }
 
     /// The 24 hex digits alone (the form [`ClientId::parse_hex`] reads).

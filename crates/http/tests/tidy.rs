@@ -570,3 +570,22 @@ fn the_clock_is_read_only_by_system_clock() {
         hits.join("\n")
     );
 }
+
+/// An id newtype with a public field could be built from any `ObjectId`, unchecked: the field
+/// stays private to `ids.rs`, so ids are made only by parsing or generating.
+#[test]
+fn id_newtypes_keep_their_field_private() {
+    let root = workspace_root();
+    let ids = root.join("crates/domain/src/ids.rs");
+    let text = std::fs::read_to_string(&ids).expect("ids.rs");
+    assert!(
+        text.contains("(ObjectId);"),
+        "ids.rs no longer declares its newtypes over ObjectId; update this test"
+    );
+    let hits = offending_lines(&root, &[ids], &["(pub ObjectId)", "(pub(crate) ObjectId)"]);
+    assert!(
+        hits.is_empty(),
+        "an id newtype's field is public; ids are made only by parsing or generating:\n{}",
+        hits.join("\n")
+    );
+}

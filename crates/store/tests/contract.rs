@@ -700,7 +700,7 @@ async fn service_account_pages(s: &dyn Store) {
             .await
             .unwrap();
     }
-    mine.sort_by_key(|a| a.client_id.0);
+    mine.sort_by_key(|a| a.client_id);
     let page = s
         .list_org_service_accounts(
             o.id,
@@ -1754,7 +1754,7 @@ mod postgres {
             "INSERT INTO change_log (node, kind, subject, created_at) \
              VALUES ('another', 'sa', $1, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)",
         )
-        .bind(acc.client_id.0.to_hex())
+        .bind(acc.client_id.hex())
         .execute(&mut writer)
         .await
         .unwrap();
@@ -1812,7 +1812,7 @@ mod postgres {
                 "INSERT INTO change_log (node, kind, subject, created_at) \
                  VALUES ('another', 'sa', $1, 0)",
             )
-            .bind(id.0.to_hex())
+            .bind(id.hex())
         };
         // B reads the first row (in a poll after this subscription).
         log(ids[0]).execute(&mut other).await.unwrap();

@@ -20,13 +20,9 @@ fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
-fn id(hex: &str) -> ObjectId {
-    ObjectId::parse(hex).unwrap()
-}
-
 fn org() -> Org {
     Org {
-        id: OrgId(id("6955b90000000000000000a1")),
+        id: OrgId::parse("6955b90000000000000000a1").unwrap(),
         name: "Fixture Org".into(),
         skip_default_alerts: true,
         created_at: t0(),
@@ -35,7 +31,7 @@ fn org() -> Org {
 
 fn group() -> Group {
     Group {
-        id: GroupId(id("6955b90000000000000000b1")),
+        id: GroupId::parse("6955b90000000000000000b1").unwrap(),
         org_id: org().id,
         name: "Fixture Project".into(),
         with_default_alerts: false,
@@ -60,7 +56,7 @@ fn entry(s: &str, uses: u64) -> AccessListEntry {
 
 fn api_key() -> ApiKeyRecord {
     ApiKeyRecord {
-        id: ApiKeyId(id("6955b90000000000000000c1")),
+        id: ApiKeyId::parse("6955b90000000000000000c1").unwrap(),
         org_id: org().id,
         public_key: "fixturek".into(),
         description: "fixture key".into(),
@@ -76,7 +72,7 @@ fn api_key() -> ApiKeyRecord {
 
 fn account() -> ServiceAccount {
     ServiceAccount {
-        client_id: ClientId(id("6955b90000000000000000d1")),
+        client_id: ClientId::parse_hex("6955b90000000000000000d1").unwrap(),
         org_id: org().id,
         name: "fixture-sa".into(),
         description: "fixture service account".into(),
@@ -84,7 +80,7 @@ fn account() -> ServiceAccount {
         group_roles: vec![(group().id, vec![GroupRole::ReadOnly])],
         created_at: t0() + Duration::seconds(3),
         secrets: vec![SaSecret {
-            id: SecretId(id("6955b90000000000000000e1")),
+            id: SecretId::parse("6955b90000000000000000e1").unwrap(),
             hash: vec![0xab; 32],
             masked: "mdb_sa_sk_****wxyz".into(),
             created_at: t0() + Duration::seconds(3),
@@ -97,7 +93,7 @@ fn account() -> ServiceAccount {
 
 fn event() -> NewEvent {
     NewEvent {
-        id: EventId(id("6955b90000000000000000f1")),
+        id: EventId::parse("6955b90000000000000000f1").unwrap(),
         created: t0() + Duration::seconds(3),
         event_type: EventType::ServiceAccountCreated,
         org_id: Some(org().id),
@@ -135,7 +131,7 @@ async fn fill(s: &dyn Store) {
         account().client_id,
         t0() + Duration::days(3650),
         NewEvent {
-            id: EventId(id("6955b90000000000000000f2")),
+            id: EventId::parse("6955b90000000000000000f2").unwrap(),
             created: t0() + Duration::seconds(4),
             event_type: EventType::ServiceAccountTokenRevoked,
             org_id: Some(o.id),
@@ -211,7 +207,7 @@ async fn check(s: &dyn Store) {
     assert_eq!(exported.len(), 2);
     // And the upgraded database takes writes.
     let mut second = account();
-    second.client_id = ClientId(id("6955b90000000000000000d2"));
+    second.client_id = ClientId::parse_hex("6955b90000000000000000d2").unwrap();
     second.secrets.clear();
     second.access_list.clear();
     second.group_roles.clear();

@@ -13,7 +13,7 @@ fn principal(org_roles: Vec<OrgRole>, groups: Vec<(GroupId, Vec<GroupRole>)>) ->
             id: ApiKeyId::generate(now),
             public_key: "abcdefgh".into(),
         },
-        org_id: OrgId(crate::ObjectId::parse("000000000000000000000001").unwrap()),
+        org_id: OrgId::parse("000000000000000000000001").unwrap(),
         org_roles,
         group_roles: groups.into_iter().collect(),
         remote_address: None,
@@ -23,7 +23,7 @@ fn principal(org_roles: Vec<OrgRole>, groups: Vec<(GroupId, Vec<GroupRole>)>) ->
 #[test]
 fn other_org_is_not_found_not_forbidden() {
     let p = principal(vec![OrgRole::Owner], vec![]);
-    let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+    let other = OrgId::parse("000000000000000000000002").unwrap();
     assert_eq!(
         p.decide_org(other, Requirement::OrgMember),
         Decision::NotFound
@@ -112,11 +112,11 @@ fn visible_groups_follow_the_org_role() {
             "{role}"
         );
         // Nothing of another organization.
-        let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+        let other = OrgId::parse("000000000000000000000002").unwrap();
         assert_eq!(p.visible_groups(other), GroupVisibility::Only(vec![]));
     }
     let owner = principal(vec![OrgRole::Owner], vec![]);
-    let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+    let other = OrgId::parse("000000000000000000000002").unwrap();
     assert_eq!(owner.visible_groups(other), GroupVisibility::Only(vec![]));
 }
 
@@ -124,7 +124,7 @@ fn visible_groups_follow_the_org_role() {
 fn an_org_log_shows_only_what_its_reader_may_read_where_it_happened() {
     let g = GroupId::generate(from_millis(0));
     let h = GroupId::generate(from_millis(1000));
-    let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+    let other = OrgId::parse("000000000000000000000002").unwrap();
     // A GROUP_READ_ONLY of g (an ORG_MEMBER): the org's own events and g's, not h's.
     let p = principal(vec![OrgRole::Member], vec![(g, vec![GroupRole::ReadOnly])]);
     assert_eq!(
@@ -206,7 +206,7 @@ fn managing_an_account_through_a_project_needs_its_whole_reach() {
     // The org owner may manage anything in the org, but nothing elsewhere.
     let oo = principal(vec![OrgRole::Owner], vec![]);
     assert!(oo.may_manage_account_via_group(org, g, req, &[OrgRole::Owner], [g, h]));
-    let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+    let other = OrgId::parse("000000000000000000000002").unwrap();
     assert!(!oo.may_manage_account_via_group(other, g, req, &[OrgRole::Owner], [g]));
 }
 
@@ -218,8 +218,8 @@ fn credential_rules() {
     assert!(Rule::OwnTokens.may_revoke(me, &me.to_string()));
     assert!(!Rule::OwnTokens.may_revoke(me, &other.to_string()));
     assert!(!Rule::OwnOrgTokens.may_revoke(me, &me.to_string()));
-    let org = OrgId(crate::ObjectId::parse("000000000000000000000001").unwrap());
-    let other_org = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+    let org = OrgId::parse("000000000000000000000001").unwrap();
+    let other_org = OrgId::parse("000000000000000000000002").unwrap();
     assert!(Rule::OwnOrgTokens.may_introspect(org, org));
     assert!(!Rule::OwnOrgTokens.may_introspect(org, other_org));
     assert!(!Rule::OwnTokens.may_introspect(org, org));
@@ -243,7 +243,7 @@ fn authorize_applies_the_rule_to_its_scope_only() {
     let g = GroupId::generate(from_millis(0));
     let p = principal(vec![OrgRole::Member], vec![(g, vec![GroupRole::Owner])]);
     let org = p.org_id;
-    let other = OrgId(crate::ObjectId::parse("000000000000000000000002").unwrap());
+    let other = OrgId::parse("000000000000000000000002").unwrap();
     let on_group = On::Group { org, group: g };
     assert_eq!(p.authorize(Rule::Authenticated, On::Own), Decision::Allow);
     assert_eq!(p.authorize(Rule::CreateOrg, On::Own), Decision::Forbidden);

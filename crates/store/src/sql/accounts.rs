@@ -143,7 +143,7 @@ pub(crate) async fn insert_access_entries<DB: Exec>(
             "INSERT INTO sa_access_list (account_id, entry, is_cidr, created_at, last_used_at, last_used_address, request_count) \
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, entry) DO NOTHING",
         )
-        .bind(id.0.to_hex())
+        .bind(id.hex())
         .bind(e.entry.key())
         .bind(e.entry.is_cidr)
         .bind(to_millis(e.created_at))
@@ -166,7 +166,7 @@ pub(crate) async fn insert_secret<DB: Exec>(
          VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id.to_string())
-    .bind(id.0.to_hex())
+    .bind(id.hex())
     .bind(&s.hash)
     .bind(&s.masked)
     .bind(to_millis(s.created_at))
@@ -187,7 +187,7 @@ pub(crate) async fn upsert_sa_group<DB: Exec>(
         "INSERT INTO sa_groups (account_id, group_id, roles) VALUES (?, ?, ?) \
          ON CONFLICT (account_id, group_id) DO UPDATE SET roles = excluded.roles",
     )
-    .bind(id.0.to_hex())
+    .bind(id.hex())
     .bind(group.to_string())
     .bind(join_roles(roles))
     .execute(&mut *tx)
@@ -206,7 +206,7 @@ pub(crate) async fn account_exists<DB: Exec>(
         "SELECT 1 FROM service_accounts WHERE id = ?",
         None,
     ))
-    .bind(id.0.to_hex())
+    .bind(id.hex())
     .fetch_optional(&mut *tx)
     .await?
     .is_some())
@@ -254,7 +254,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         Ok(self
             .load_accounts(&AccountSelection {
                 ids: Some("SELECT CAST(? AS TEXT)".into()),
-                args: vec![id.0.to_hex()],
+                args: vec![id.hex()],
             })
             .await?
             .pop())
@@ -269,7 +269,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         query(
             "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(a.client_id.0.to_hex())
+        .bind(a.client_id.hex())
         .bind(a.org_id.to_string())
         .bind(&a.name)
         .bind(&a.description)
@@ -308,7 +308,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         .bind(name)
         .bind(description)
         .bind(org_roles.map(join_roles))
-        .bind(id.0.to_hex())
+        .bind(id.hex())
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
@@ -325,7 +325,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         let mut tx = self.work().await?;
         let org: Option<String> =
             query_scalar("DELETE FROM service_accounts WHERE id = ? RETURNING org_id")
-                .bind(id.0.to_hex())
+                .bind(id.hex())
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(org) = org else {
@@ -353,7 +353,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         }
         let active = count(
             &query("SELECT COUNT(*) FROM sa_secrets WHERE account_id = ? AND expires_at > ?")
-                .bind(id.0.to_hex())
+                .bind(id.hex())
                 .bind(to_millis(now))
                 .fetch_one(&mut *tx)
                 .await?,
@@ -374,7 +374,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
     ) -> StoreResult<bool> {
         let mut tx = self.work().await?;
         let r = query("DELETE FROM sa_secrets WHERE account_id = ? AND id = ?")
-            .bind(id.0.to_hex())
+            .bind(id.hex())
             .bind(secret.to_string())
             .execute(&mut *tx)
             .await?;
@@ -388,7 +388,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
     async fn record_secret_use(&self, uses: &[(SecretId, DateTime<Utc>)]) -> StoreResult<()> {
         // Rows in one order on every node, so two nodes' flushes cannot deadlock.
         let mut uses = uses.to_vec();
-        uses.sort_by_key(|(id, _)| id.0);
+        uses.sort_by_key(|(id, _)| *id);
         let mut tx = self.work().await?;
         for (id, at) in &uses {
             // Never moves the time back (a flush that lost a race to a later one).
@@ -428,7 +428,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
     ) -> StoreResult<bool> {
         let mut tx = self.work().await?;
         let r = query("DELETE FROM sa_access_list WHERE account_id = ? AND entry = ?")
-            .bind(id.0.to_hex())
+            .bind(id.hex())
             .bind(entry_key)
             .execute(&mut *tx)
             .await?;
@@ -442,7 +442,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
     async fn record_access_use(&self, uses: &[AccessUse]) -> StoreResult<()> {
         // Rows in one order on every node, so two nodes' flushes cannot deadlock.
         let mut uses = uses.to_vec();
-        uses.sort_by(|x, y| (x.account.0, &x.entry_key).cmp(&(y.account.0, &y.entry_key)));
+        uses.sort_by(|x, y| (x.account, &x.entry_key).cmp(&(y.account, &y.entry_key)));
         let mut tx = self.work().await?;
         for u in &uses {
             query(
@@ -452,7 +452,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
             .bind(to_millis(u.at))
             .bind(&u.address)
             .bind(limit_i64(u.count))
-            .bind(u.account.0.to_hex())
+            .bind(u.account.hex())
             .bind(&u.entry_key)
             .execute(&mut *tx)
             .await?;
@@ -484,7 +484,7 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
     ) -> StoreResult<bool> {
         let mut tx = self.work().await?;
         let r = query("DELETE FROM sa_groups WHERE account_id = ? AND group_id = ?")
-            .bind(id.0.to_hex())
+            .bind(id.hex())
             .bind(group.to_string())
             .execute(&mut *tx)
             .await?;

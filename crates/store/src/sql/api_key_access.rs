@@ -157,7 +157,7 @@ impl<D: Dialect> SqlStore<D> {
     ) -> StoreResult<()> {
         // Rows in one order on every node, so two nodes' flushes cannot deadlock.
         let mut uses = uses.to_vec();
-        uses.sort_by(|x, y| (x.account.0, &x.entry_key).cmp(&(y.account.0, &y.entry_key)));
+        uses.sort_by(|x, y| (x.account, &x.entry_key).cmp(&(y.account, &y.entry_key)));
         let mut tx = self.work().await?;
         for u in &uses {
             query(
