@@ -88,6 +88,9 @@ event_types! {
     /// Support staff were allowed into a cluster under its grant (ours).
     EmployeeAccessUsed = "MONGODB_EMPLOYEE_ACCESS_USED",
     /// A support operator created with `tessera operators create` (ours; no organization).
+    /// A signing key added to the server keys a database holds (`tessera rotate-signing-key`
+    /// with a master key; ours). The target holds the new key's `kid`, never key material.
+    SigningKeyRotated = "SIGNING_KEY_ROTATED",
     SupportOperatorCreated = "SUPPORT_OPERATOR_CREATED",
     /// A support operator deleted with `tessera operators delete` (ours; no organization).
     SupportOperatorDeleted = "SUPPORT_OPERATOR_DELETED",

@@ -12,6 +12,8 @@ use std::path::Path;
 
 use crate::fsutil::write_private_file;
 use tessera_domain::secrets::Sealer;
+use tessera_domain::{EventId, EventType};
+use tessera_store::events::{Actor, NewEvent};
 use tessera_store::Store;
 
 /// The `meta` key under which the sealed server keys are stored (shared mode).
@@ -265,7 +267,7 @@ impl ServerKeys {
             }
         }
         if store
-            .swap_meta(SHARED_META_KEY, None, &keys.seal(&sealer)?)
+            .swap_meta(SHARED_META_KEY, None, &keys.seal(&sealer)?, &[])
             .await?
         {
             tracing::info!("created server keys in the database, sealed with the master key");
@@ -303,8 +305,23 @@ impl ServerKeys {
             })?;
             let mut keys = Self::open(&sealer, &stored)?;
             let kid = keys.add_signing_key(now)?;
+            let rotated = NewEvent {
+                id: EventId::generate(now),
+                created: now,
+                event_type: EventType::SigningKeyRotated,
+                org_id: None,
+                group_id: None,
+                actor: Actor::System,
+                remote_address: None,
+                target: vec![("kid", kid.clone())],
+            };
             if store
-                .swap_meta(SHARED_META_KEY, Some(&stored), &keys.seal(&sealer)?)
+                .swap_meta(
+                    SHARED_META_KEY,
+                    Some(&stored),
+                    &keys.seal(&sealer)?,
+                    std::slice::from_ref(&rotated),
+                )
                 .await?
             {
                 return Ok(kid);
@@ -328,7 +345,10 @@ impl ServerKeys {
         let recorded = match store.meta(FINGERPRINT_META_KEY).await? {
             Some(f) => f,
             None => {
-                if store.swap_meta(FINGERPRINT_META_KEY, None, &mine).await? {
+                if store
+                    .swap_meta(FINGERPRINT_META_KEY, None, &mine, &[])
+                    .await?
+                {
                     return Ok(());
                 }
                 store.meta(FINGERPRINT_META_KEY).await?.ok_or_else(|| {

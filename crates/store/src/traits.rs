@@ -374,7 +374,14 @@ pub trait Store:
     /// Compare-and-set of a server-level value: with `expected` `None`, sets it only if it is
     /// absent; with `Some(old)`, replaces it only while it is still `old`. `true` when written.
     /// Nodes sharing a database agree on one value this way (the sealed server keys).
-    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool>;
+    /// `events` are written with the swap, only when it happened.
+    async fn swap_meta(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
 
     /// Creates the first org, project and key and sets the `bootstrapped_at` marker, all or
     /// nothing. Fails with `Conflict("bootstrap")` when the marker is already set.

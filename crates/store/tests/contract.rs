@@ -794,15 +794,52 @@ async fn service_account_pages(s: &dyn Store) {
 /// Compare-and-set of server-level values: the first writer wins, a stale `expected` loses.
 async fn meta_swaps(s: &dyn Store) {
     assert_eq!(s.meta("shared").await.unwrap(), None);
-    assert!(s.swap_meta("shared", None, "a").await.unwrap());
-    assert!(!s.swap_meta("shared", None, "b").await.unwrap());
+    assert!(s.swap_meta("shared", None, "a", &[]).await.unwrap());
+    assert!(!s.swap_meta("shared", None, "b", &[]).await.unwrap());
     assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("a"));
-    assert!(!s.swap_meta("shared", Some("x"), "c").await.unwrap());
-    assert!(s.swap_meta("shared", Some("a"), "c").await.unwrap());
-    assert!(!s.swap_meta("shared", Some("a"), "d").await.unwrap());
+    assert!(!s.swap_meta("shared", Some("x"), "c", &[]).await.unwrap());
+    assert!(s.swap_meta("shared", Some("a"), "c", &[]).await.unwrap());
+    assert!(!s.swap_meta("shared", Some("a"), "d", &[]).await.unwrap());
     assert_eq!(s.meta("shared").await.unwrap().as_deref(), Some("c"));
-    assert!(!s.swap_meta("absent", Some("a"), "b").await.unwrap());
+    assert!(!s.swap_meta("absent", Some("a"), "b", &[]).await.unwrap());
     assert_eq!(s.meta("absent").await.unwrap(), None);
+    // A swap's events are written only when it happened (a key rotation is recorded once,
+    // however many nodes race it).
+    let rotated = |kid: &str| events::NewEvent {
+        id: tessera_domain::EventId::generate(t0()),
+        created: t0(),
+        event_type: tessera_domain::EventType::SigningKeyRotated,
+        org_id: None,
+        group_id: None,
+        actor: events::Actor::System,
+        remote_address: None,
+        target: vec![("kid", kid.to_owned())],
+    };
+    let rotations = || async {
+        s.export_events(
+            None,
+            events::ExportCursor {
+                created: t0(),
+                id: None,
+            },
+            1_000,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "SIGNING_KEY_ROTATED")
+        .map(|e| e.target[0].1.clone())
+        .collect::<Vec<_>>()
+    };
+    assert!(!s
+        .swap_meta("shared", Some("a"), "e", &[rotated("lost")])
+        .await
+        .unwrap());
+    assert!(s
+        .swap_meta("shared", Some("c"), "e", &[rotated("won")])
+        .await
+        .unwrap());
+    assert_eq!(rotations().await, ["won"]);
 }
 
 fn cluster(org: OrgId, group: GroupId, name: &str) -> Cluster {

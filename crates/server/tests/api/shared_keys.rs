@@ -239,6 +239,23 @@ async fn two_nodes_on_one_database_share_the_server_keys() {
         tessera::keys::ServerKeys::rotate_signing_key_shared(store.as_ref(), &raw_master, t0())
             .await
             .unwrap();
+    // The rotation is an event (no organization: `tessera events export` shows it).
+    let rotations: Vec<_> = store
+        .export_events(
+            None,
+            tessera_store::events::ExportCursor {
+                created: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                id: None,
+            },
+            10_000,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "SIGNING_KEY_ROTATED")
+        .map(|e| e.target)
+        .collect();
+    assert_eq!(rotations, [vec![("kid".to_owned(), kid.clone())]]);
     let node_c = tempfile::tempdir().unwrap();
     let mut cc = config_in(node_c.path());
     cc.database_url = Some(url.clone());

@@ -44,8 +44,14 @@ impl Store for FailingStore {
         self.inner.meta(key).await
     }
 
-    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool> {
-        self.inner.swap_meta(key, expected, new).await
+    async fn swap_meta(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.swap_meta(key, expected, new, events).await
     }
 
     async fn bootstrap(

@@ -76,7 +76,13 @@ impl<D: Dialect> Store for SqlStore<D> {
             .transpose()
     }
 
-    async fn swap_meta(&self, key: &str, expected: Option<&str>, new: &str) -> StoreResult<bool> {
+    async fn swap_meta(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
         // One statement each: the insert loses to a concurrent one on the primary key, and
         // the update re-checks `value` after waiting for a concurrent writer's row lock. A
         // value that changed is in the change log too (every node re-reads the server keys).
@@ -97,7 +103,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        tx.commit(&[], Change::ServerKeys).await?;
+        tx.commit(events, Change::ServerKeys).await?;
         Ok(true)
     }
 
