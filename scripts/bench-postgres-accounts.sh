@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# A million service accounts on PostgreSQL: loads 1,000,000 accounts (100,000 in the
-# bootstrap org, 900,000 in another) with two unexpired secrets each straight into a fresh
-# database of a throwaway cluster (scripts/with-postgres.sh), then reports the release
-# server's time from start to healthy, its RSS, the org listing's pages 1 and 1000 (p99, wrk,
-# Bearer, one connection) and token issuance against the one-signature baseline. Unlike
-# scripts/bench.sh it does not pin CPUs: PostgreSQL needs a core of its own.
+# A million service accounts and a million events on PostgreSQL: loads 1,000,000 accounts
+# (100,000 in the bootstrap org, 900,000 in another) with two unexpired secrets each, and
+# 1,000,000 events in the bootstrap org's log, straight into a fresh database of a throwaway
+# cluster (scripts/with-postgres.sh), then reports the release server's time from start to
+# healthy, its RSS, pages 1 and 1000 of the event log (and page 1000 of one type) and of the
+# org's accounts (p99, wrk, Bearer, one connection) and token issuance against the
+# one-signature baseline. Unlike scripts/bench.sh it does not pin CPUs: PostgreSQL needs a
+# core of its own.
 #
 #   scripts/bench-postgres-accounts.sh
 #
@@ -32,17 +34,40 @@ PRIV=$(python3 -c "import json,sys; print(json.load(open('$DATA/d/bootstrap.json
 t0=$(date +%s.%N)
 "$psql" "$URL" -q -v ON_ERROR_STOP=1 <<SQL
 INSERT INTO orgs (id, name, skip_default_alerts, created_at) VALUES ('ffffffffffffffffffffffff', 'bench-other', false, 0);
-INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at)
+-- Places in each org after the one account the server made (migration 0007).
+INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at, org_pos)
   SELECT lpad(to_hex(i), 24, '0'), CASE WHEN i <= 100000 THEN '$ORG' ELSE 'ffffffffffffffffffffffff' END,
-         'sa' || i, 'bench', 'ORG_MEMBER', 1700000000000
+         'sa' || i, 'bench', 'ORG_MEMBER', 1700000000000,
+         CASE WHEN i <= 100000 THEN i + (SELECT COALESCE(MAX(last_pos), 0) FROM sa_org_counts WHERE org_id = '$ORG')
+              ELSE i - 100000 END
   FROM generate_series(1, 1000000) AS i;
 INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires_at)
   SELECT 'a' || lpad(to_hex(i * 2 + k), 23, '0'), lpad(to_hex(i), 24, '0'), decode(md5(i::text || k::text) || md5(k::text || i::text), 'hex'),
          'mdb_sa_sk_****abcd', 1700000000000, 4102444800000
   FROM generate_series(1, 1000000) AS i, generate_series(0, 1) AS k;
-INSERT INTO sa_org_counts (org_id, n)
-  SELECT org_id, COUNT(*) FROM service_accounts GROUP BY org_id
-  ON CONFLICT (org_id) DO UPDATE SET n = excluded.n;
+INSERT INTO sa_org_counts (org_id, n, last_pos)
+  SELECT org_id, COUNT(*), MAX(org_pos) FROM service_accounts GROUP BY org_id
+  ON CONFLICT (org_id) DO UPDATE SET n = excluded.n, last_pos = excluded.last_pos;
+DELETE FROM sa_org_blocks;
+INSERT INTO sa_org_blocks (org_id, block, n)
+  SELECT org_id, (org_pos - 1) / 1024, COUNT(*) FROM service_accounts GROUP BY 1, 2;
+-- A million events in the org's log, numbered after what the server wrote (migration 0007).
+INSERT INTO events (id, created_at, event_type, org_id, actor_kind, actor_api_key_id,
+                    actor_public_key, remote_address, target, count, org_pos, org_type_pos)
+  SELECT 'e' || lpad(to_hex(i), 23, '0'), 1600000000000 + i * 1000, t, '$ORG', 'api_key',
+         repeat('0', 24), 'benchkey', '127.0.0.1', '{"targetPublicKey":"benchkey"}', 1,
+         COALESCE((SELECT n FROM event_counts WHERE scope = 'org:$ORG'), 0) + i,
+         COALESCE((SELECT n FROM event_counts WHERE scope = 'org:$ORG:' || t), 0)
+           + ROW_NUMBER() OVER (PARTITION BY t ORDER BY i)
+  FROM (SELECT i, (ARRAY['API_KEY_CREATED', 'API_KEY_ROLES_CHANGED', 'SERVICE_ACCOUNT_CREATED',
+                         'SERVICE_ACCOUNT_SECRET_ADDED', 'SERVICE_ACCOUNT_TOKEN_REVOKED',
+                         'GROUP_CREATED'])[1 + i % 6] AS t
+        FROM generate_series(1, 1000000) AS i) AS g;
+INSERT INTO event_counts (scope, n)
+  SELECT 'org:$ORG', MAX(org_pos) FROM events WHERE org_id = '$ORG'
+  UNION ALL
+  SELECT 'org:$ORG:' || event_type, MAX(org_type_pos) FROM events WHERE org_id = '$ORG' GROUP BY event_type
+  ON CONFLICT (scope) DO UPDATE SET n = excluded.n;
 VACUUM ANALYZE;
 -- Write the load's dirty pages out now, not while the rows below are measured.
 CHECKPOINT;
@@ -89,6 +114,18 @@ row() { # name connections script url
     "$(awk '$1=="50%" {print $2}' "$DATA/$1.txt")" "$(awk '$1=="99%" {print $2}' "$DATA/$1.txt")"
   grep -E "Non-2xx|Socket errors" "$DATA/$1.txt" || true
 }
+cat >"$DATA/events.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["Accept"] = "application/vnd.atlas.2023-01-01+json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+EV="http://127.0.0.1:$PORT/api/atlas/v2/orgs/$ORG/events?itemsPerPage=100"
+curl -sf -H "Accept: application/vnd.atlas.2023-01-01+json" -H "Authorization: Bearer $TOKEN" \
+  "$EV&pageNum=1000&eventType=API_KEY_CREATED" | jq -e '.results | length == 100' >/dev/null \
+  || { echo "page 1000 of the org's API_KEY_CREATED events is not full"; exit 1; }
+row events_page1 1 "$DATA/events.lua" "$EV"
+row events_page1000 1 "$DATA/events.lua" "$EV&pageNum=1000"
+row events_type_page1000 1 "$DATA/events.lua" "$EV&pageNum=1000&eventType=API_KEY_CREATED"
 row sa_page1 1 "$DATA/sa.lua" "http://127.0.0.1:$PORT/api/atlas/v2/orgs/$ORG/serviceAccounts?itemsPerPage=100"
 row sa_page1000 1 "$DATA/sa.lua" "http://127.0.0.1:$PORT/api/atlas/v2/orgs/$ORG/serviceAccounts?itemsPerPage=100&pageNum=1000"
 # Token issuance does no database I/O: measured as scripts/bench.sh does, the server and the

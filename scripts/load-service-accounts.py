@@ -58,18 +58,24 @@ def main():
     plan = [org] * in_org + [o for (o, _, _) in new_orgs for _ in range(per_org)]
     total = len(plan)
     started = time.monotonic()
+    # Each account's place in its org, after the org's last (migration 0006), and the live
+    # accounts of each block of 1,024 places.
+    last = dict(conn.execute("SELECT org_id, last_pos FROM sa_org_counts").fetchall())
+    blocks: dict[tuple[str, int], int] = {}
     for first in range(0, total, BATCH):
         accounts, secrets = [], []
         for owner in plan[first:first + BATCH]:
             aid = next_id()
-            accounts.append((aid, owner, f"bench {aid[-6:]}", "loaded", "ORG_MEMBER", now_ms))
+            pos = last[owner] = last.get(owner, 0) + 1
+            blocks[(owner, (pos - 1) // 1024)] = blocks.get((owner, (pos - 1) // 1024), 0) + 1
+            accounts.append((aid, owner, f"bench {aid[-6:]}", "loaded", "ORG_MEMBER", now_ms, pos))
             for _ in range(2):
                 secrets.append((next_id(), aid, os.urandom(32), "mdb_sa_sk_****bnch",
                                 now_ms, expires_ms))
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
-            "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at, "
+            "org_pos) VALUES (?, ?, ?, ?, ?, ?, ?)",
             accounts,
         )
         conn.executemany(
@@ -79,15 +85,20 @@ def main():
         )
         conn.execute("COMMIT")
         print(f"  {min(first + BATCH, total):,} accounts", file=sys.stderr)
-    # Each org's account count, as the store keeps it (migration 0005).
+    # Each org's account count, last place and blocks, as the store keeps them.
     per_owner: dict[str, int] = {}
     for owner in plan:
         per_owner[owner] = per_owner.get(owner, 0) + 1
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
-        "INSERT INTO sa_org_counts (org_id, n) VALUES (?, ?) "
-        "ON CONFLICT(org_id) DO UPDATE SET n = n + excluded.n",
-        list(per_owner.items()),
+        "INSERT INTO sa_org_counts (org_id, n, last_pos) VALUES (?, ?, ?) "
+        "ON CONFLICT(org_id) DO UPDATE SET n = n + excluded.n, last_pos = excluded.last_pos",
+        [(o, n, last[o]) for o, n in per_owner.items()],
+    )
+    conn.executemany(
+        "INSERT INTO sa_org_blocks (org_id, block, n) VALUES (?, ?, ?) "
+        "ON CONFLICT(org_id, block) DO UPDATE SET n = n + excluded.n",
+        [(o, b, n) for (o, b), n in blocks.items()],
     )
     conn.execute("COMMIT")
     conn.close()
@@ -113,9 +124,11 @@ CREATE TEMP TABLE plan ON COMMIT DROP AS
                  ELSE '{prefix}' || lpad(to_hex(1 + (n - {in_org} - 1) / {max(per_org, 1)}), 10, '0')
             END AS owner
   FROM generate_series(1, {total}) AS n;
-INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at)
+INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at, org_pos)
   SELECT '{prefix}' || lpad(to_hex(1000000000 + n), 10, '0'), owner, 'bench ' || n, 'loaded',
-         'ORG_MEMBER', {now_ms}
+         'ORG_MEMBER', {now_ms},
+         COALESCE((SELECT last_pos FROM sa_org_counts c WHERE c.org_id = owner), 0)
+           + ROW_NUMBER() OVER (PARTITION BY owner ORDER BY n)
   FROM plan;
 INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires_at)
   SELECT '{prefix}' || lpad(to_hex(2000000000 + 2 * n + k), 10, '0'),
@@ -123,9 +136,14 @@ INSERT INTO sa_secrets (id, account_id, secret_hash, masked, created_at, expires
          decode(md5(random()::text) || md5(random()::text), 'hex'),
          'mdb_sa_sk_****bnch', {now_ms}, {expires_ms}
   FROM plan, generate_series(0, 1) AS k;
-INSERT INTO sa_org_counts (org_id, n)
-  SELECT owner, COUNT(*) FROM plan GROUP BY owner
-  ON CONFLICT (org_id) DO UPDATE SET n = sa_org_counts.n + excluded.n;
+INSERT INTO sa_org_counts (org_id, n, last_pos)
+  SELECT owner, COUNT(*), MAX(s.org_pos) FROM plan JOIN service_accounts s
+    ON s.id = '{prefix}' || lpad(to_hex(1000000000 + n), 10, '0') GROUP BY owner
+  ON CONFLICT (org_id) DO UPDATE SET n = sa_org_counts.n + excluded.n, last_pos = excluded.last_pos;
+INSERT INTO sa_org_blocks (org_id, block, n)
+  SELECT s.org_id, (s.org_pos - 1) / 1024, COUNT(*) FROM plan JOIN service_accounts s
+    ON s.id = '{prefix}' || lpad(to_hex(1000000000 + n), 10, '0') GROUP BY 1, 2
+  ON CONFLICT (org_id, block) DO UPDATE SET n = sa_org_blocks.n + excluded.n;
 COMMIT;
 VACUUM ANALYZE;
 """

@@ -116,6 +116,10 @@ mod shipped_migrations {
             5,
             "7bed2951969fa0f85d87583a370ad6527df2882a4c1a1ad0afc8c91f49e0000cc3838544f93662432bec431fbdeb13c1",
         ),
+        (
+            6,
+            "f3450b1debd5e433f28cf86127d69d34973a9a8834b250c8ca2458c86f3d15bd17c3724c9861e09d6e3dc0e6362a7e83",
+        ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (
@@ -141,6 +145,10 @@ mod shipped_migrations {
         (
             6,
             "943be7520914bcba6f7f228eeaa8da9bd17b056902d17bf85d1d4403b18378ee308316df4b3d0e90887d5a992a55e65f",
+        ),
+        (
+            7,
+            "da5544338f0a6958aa1b7c3c73c1885d16ea00f3e0cefa49c0580985331c35b1a018cdafbb17575872e5fa4ac51e5c70",
         ),
     ];
 

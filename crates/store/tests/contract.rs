@@ -791,6 +791,163 @@ async fn service_account_pages(s: &dyn Store) {
     assert_eq!(page.items, assigned[2..].to_vec());
 }
 
+fn page(offset: u64, limit: u64) -> Page {
+    Page { offset, limit }
+}
+
+/// Deep pages are positions (architecture.md, "Deep pages"): page p of a log, of one type's
+/// view of it and of a project's log, and page p of an org's accounts after deletions in
+/// several position blocks, are the slices a walk from the top gives.
+async fn deep_pages(s: &dyn Store) {
+    use tessera_domain::EventType as T;
+    let o = org("Deep");
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: None,
+            api_key: None,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let g = group(o.id, "deep");
+    s.create_group(&g, None, &[]).await.unwrap();
+    // 240 events of three types, a third of them in the project, in batches of 40 (six
+    // transactions), as the log's writers would: newest written last.
+    let types = [T::GroupCreated, T::ApiKeyCreated, T::ServiceAccountCreated];
+    let mut written = Vec::new();
+    for batch in 0..6 {
+        let events: Vec<events::NewEvent> = (0..40)
+            .map(|i| {
+                let n = batch * 40 + i;
+                let mut e = cluster_event(types[n % 3], o.id, g.id);
+                e.group_id = (n % 3 == 0).then_some(g.id);
+                e
+            })
+            .collect();
+        written.extend(events.iter().map(|e| (e.id, e.event_type, e.group_id)));
+        let gb = group(o.id, &format!("batch {batch}"));
+        s.create_group(&gb, None, &events).await.unwrap();
+    }
+    written.reverse();
+    let listing = |scope, types: Vec<String>, offset, limit| events::EventQuery {
+        scope,
+        types,
+        min: None,
+        max: None,
+        page: page(offset, limit),
+        include_count: true,
+        visible: events::EventVisibility::ALL,
+    };
+    let org_log = events::EventScope::Org(o.id);
+    let group_log = events::EventScope::Group(g.id);
+    let views: Vec<(
+        events::EventScope,
+        Vec<String>,
+        Vec<tessera_domain::EventId>,
+    )> = vec![
+        (org_log, vec![], written.iter().map(|w| w.0).collect()),
+        (
+            org_log,
+            vec!["API_KEY_CREATED".into()],
+            written
+                .iter()
+                .filter(|w| w.1 == T::ApiKeyCreated)
+                .map(|w| w.0)
+                .collect(),
+        ),
+        (
+            group_log,
+            vec![],
+            written
+                .iter()
+                .filter(|w| w.2.is_some())
+                .map(|w| w.0)
+                .collect(),
+        ),
+        (
+            group_log,
+            vec!["GROUP_CREATED".into()],
+            written
+                .iter()
+                .filter(|w| w.2.is_some() && w.1 == T::GroupCreated)
+                .map(|w| w.0)
+                .collect(),
+        ),
+    ];
+    for (scope, types, all) in views {
+        for (offset, limit) in [
+            (0, 7),
+            (7, 7),
+            (33, 10),
+            (70, 100),
+            (79, 5),
+            (80, 5),
+            (500, 5),
+        ] {
+            let got = s
+                .list_events(&listing(scope, types.clone(), offset, limit))
+                .await
+                .unwrap();
+            let want: Vec<tessera_domain::EventId> = all
+                .iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .copied()
+                .collect();
+            assert_eq!(got.total, all.len() as u64, "{scope:?} {types:?}");
+            assert_eq!(
+                got.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+                want,
+                "{scope:?} {types:?} at {offset}"
+            );
+        }
+    }
+    // Accounts: three blocks of places (1,024 each), gaps in the first two.
+    let mut accounts = Vec::new();
+    for _ in 0..2_100 {
+        let a = account(o.id);
+        s.create_service_account(&a, &[]).await.unwrap();
+        accounts.push(a.client_id);
+    }
+    let gone: Vec<ClientId> = accounts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 9 == 4 && *i < 1_500)
+        .map(|(_, c)| *c)
+        .collect();
+    for c in &gone {
+        assert!(s.delete_service_account(*c, &[]).await.unwrap());
+    }
+    accounts.retain(|c| !gone.contains(c));
+    for (offset, limit) in [
+        (0, 100),
+        (900, 100),
+        (1_000, 100),
+        (1_050, 3),
+        (1_930, 100),
+        (2_000, 10),
+    ] {
+        let got = s
+            .list_org_service_accounts(o.id, page(offset, limit))
+            .await
+            .unwrap();
+        let want: Vec<ClientId> = accounts
+            .iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .copied()
+            .collect();
+        assert_eq!(got.total, accounts.len() as u64);
+        assert_eq!(
+            got.items.iter().map(|a| a.client_id).collect::<Vec<_>>(),
+            want,
+            "accounts at {offset}"
+        );
+    }
+}
+
 /// Compare-and-set of server-level values: the first writer wins, a stale `expected` loses.
 async fn meta_swaps(s: &dyn Store) {
     assert_eq!(s.meta("shared").await.unwrap(), None);
@@ -1224,6 +1381,7 @@ async fn sqlite_meets_the_contract() {
     clusters_and_grants(&store).await;
     operators(&store).await;
     events_only_for_changes(&store).await;
+    deep_pages(&store).await;
     // Durable: a second handle on the same file sees the data.
     store.close().await;
     let again = SqliteStore::open(&dir.path().join("contract.db"))
@@ -1464,6 +1622,7 @@ mod postgres {
         clusters_and_grants(&store).await;
         operators(&store).await;
         events_only_for_changes(&store).await;
+        deep_pages(&store).await;
         store.close().await;
         // Committed: a second connection pool sees the data.
         let again = PgStore::open(&db.url).await.unwrap();

@@ -7,6 +7,10 @@ use super::*;
 use crate::*;
 use tessera_domain::time::to_millis;
 
+/// How many places in an org (`service_accounts.org_pos`) a row of `sa_org_blocks` counts: a
+/// page skips at most this many index entries (migration 0006/0007 uses the same number).
+const SA_BLOCK: i64 = 1024;
+
 /// Which service accounts [`PgStore::load_accounts`] reads: a subquery yielding account ids
 /// (`?` placeholders bound from `args`), or every account.
 pub(crate) struct AccountSelection {
@@ -41,7 +45,13 @@ impl<D: Dialect> SqlStore<D> {
             .fetch_all(&self.pool);
         let (count_row, ids) = tokio::try_join!(count_q, ids_q)?;
         let total = count(&count_row)?;
-        // By id, in chunks: a statement's parameters are limited (SQLite: 32,766), and only
+        let items = self.load_in_order(&ids).await?;
+        Ok(Listed { items, total })
+    }
+
+    /// The accounts of `ids`, in that order.
+    async fn load_in_order(&self, ids: &[String]) -> StoreResult<Vec<ServiceAccount>> {
+        // In chunks: a statement's parameters are limited (SQLite: 32,766), and only
         // `Page::ALL` asks for more than one chunk.
         let mut items = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(5_000) {
@@ -53,7 +63,13 @@ impl<D: Dialect> SqlStore<D> {
                 .await?,
             );
         }
-        Ok(Listed { items, total })
+        let place: std::collections::HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        items.sort_by_cached_key(|a| place.get(a.client_id.hex().as_str()).copied());
+        Ok(items)
     }
 
     /// Loads the selected accounts, ordered by id, with their secrets (by id), lists (by entry)
@@ -227,13 +243,42 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         org: OrgId,
         page: Page,
     ) -> StoreResult<Listed<ServiceAccount>> {
-        self.account_page(
-            "SELECT COALESCE((SELECT n FROM sa_org_counts WHERE org_id = ?), 0)",
-            "SELECT id FROM service_accounts WHERE org_id = ? ORDER BY id LIMIT ? OFFSET ?",
-            org.to_string(),
-            page,
-        )
-        .await
+        // In the order created (their places in the org): the page starts in the block of
+        // 1,024 places where the running count of live accounts passes the page's offset.
+        let org = org.to_string();
+        let blocks =
+            query("SELECT block, n FROM sa_org_blocks WHERE org_id = ? AND n > 0 ORDER BY block")
+                .bind(&org)
+                .fetch_all(&self.pool)
+                .await?;
+        let offset = limit_i64(page.offset);
+        let (mut total, mut start) = (0i64, None);
+        for row in &blocks {
+            let (block, n): (i64, i64) = (row.try_get("block")?, row.try_get("n")?);
+            if start.is_none() && total + n > offset {
+                start = Some((block, offset - total));
+            }
+            total += n;
+        }
+        let ids = match start {
+            Some((block, skip)) if page.limit > 0 => {
+                query_scalar::<String>(
+                    "SELECT id FROM service_accounts WHERE org_id = ? AND org_pos > ? \
+                     ORDER BY org_pos LIMIT ? OFFSET ?",
+                )
+                .bind(&org)
+                .bind(block * SA_BLOCK)
+                .bind(limit_i64(page.limit))
+                .bind(skip)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Listed {
+            items: self.load_in_order(&ids).await?,
+            total: u64::try_from(total).unwrap_or(0),
+        })
     }
 
     async fn list_group_service_accounts(
@@ -266,8 +311,18 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         events: &[NewEvent],
     ) -> StoreResult<()> {
         let mut tx = self.work().await?;
+        // The account's place in its org: the next one, never reused.
+        let pos: i64 = query_scalar(
+            "INSERT INTO sa_org_counts (org_id, n, last_pos) VALUES (?, 1, 1) ON CONFLICT (org_id) \
+             DO UPDATE SET n = sa_org_counts.n + 1, last_pos = sa_org_counts.last_pos + 1 RETURNING last_pos",
+        )
+        .bind(a.org_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Backend("an upsert returned no row".into()))?;
         query(
-            "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO service_accounts (id, org_id, name, description, org_roles, created_at, org_pos) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(a.client_id.hex())
         .bind(a.org_id.to_string())
@@ -275,12 +330,17 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
         .bind(&a.description)
         .bind(join_roles(&a.org_roles))
         .bind(to_millis(a.created_at))
+        .bind(pos)
         .execute(&mut *tx)
         .await?;
-        query("INSERT INTO sa_org_counts (org_id, n) VALUES (?, 1) ON CONFLICT (org_id) DO UPDATE SET n = sa_org_counts.n + 1")
-            .bind(a.org_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        query(
+            "INSERT INTO sa_org_blocks (org_id, block, n) VALUES (?, ?, 1) \
+             ON CONFLICT (org_id, block) DO UPDATE SET n = sa_org_blocks.n + 1",
+        )
+        .bind(a.org_id.to_string())
+        .bind((pos - 1) / SA_BLOCK)
+        .execute(&mut *tx)
+        .await?;
         for secret in &a.secrets {
             insert_secret(&mut tx, a.client_id, secret).await?;
         }
@@ -323,16 +383,22 @@ impl<D: Dialect> AccountStore for SqlStore<D> {
 
     async fn delete_service_account(&self, id: ClientId, events: &[NewEvent]) -> StoreResult<bool> {
         let mut tx = self.work().await?;
-        let org: Option<String> =
-            query_scalar("DELETE FROM service_accounts WHERE id = ? RETURNING org_id")
-                .bind(id.hex())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(org) = org else {
+        let gone = query("DELETE FROM service_accounts WHERE id = ? RETURNING org_id, org_pos")
+            .bind(id.hex())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(gone) = gone else {
             return Ok(false);
         };
+        let org: String = gone.try_get("org_id")?;
+        let pos: Option<i64> = gone.try_get("org_pos")?;
         query("UPDATE sa_org_counts SET n = n - 1 WHERE org_id = ?")
-            .bind(org)
+            .bind(&org)
+            .execute(&mut *tx)
+            .await?;
+        query("UPDATE sa_org_blocks SET n = n - 1 WHERE org_id = ? AND block = ?")
+            .bind(&org)
+            .bind(pos.map(|p| (p - 1) / SA_BLOCK))
             .execute(&mut *tx)
             .await?;
         tx.commit(events, Change::Account(id)).await?;

@@ -1,6 +1,9 @@
-//! The event log: written inside a change's transaction, read with the index alone
-//! until the page is known (a deferred join), so page 1000 of a million events skips index
-//! entries, not table rows.
+//! The event log: written inside a change's transaction, each event numbered in its logs
+//! (org, project, and each one-type view), so page 1000 of a million events is an index seek
+//! to a position; other filters read with the index alone until the page is known (a
+//! deferred join).
+
+use std::collections::BTreeMap;
 
 use sqlx::{Pool, Transaction};
 use tessera_domain::time::{from_millis, to_millis};
@@ -35,43 +38,82 @@ fn target_json<'a>(target: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-fn scopes(org: Option<OrgId>, group: Option<GroupId>) -> impl Iterator<Item = String> {
-    org.map(|o| format!("org:{o}"))
-        .into_iter()
-        .chain(group.map(|g| format!("group:{g}")))
+/// The logs an event is in, in the order of its position columns (`POSITIONS`): its org's
+/// log, that log's one-type view, its project's log and that log's one-type view.
+fn scopes(org: Option<OrgId>, group: Option<GroupId>, event_type: &str) -> [Option<String>; 4] {
+    [
+        org.map(|o| format!("org:{o}")),
+        org.map(|o| format!("org:{o}:{event_type}")),
+        group.map(|g| format!("group:{g}")),
+        group.map(|g| format!("group:{g}:{event_type}")),
+    ]
 }
 
-/// Adds `n` to each scope's count (the totals of unfiltered listings), in scope order.
-async fn add_counts<DB: Exec>(
+const POSITIONS: &str = "org_pos, org_type_pos, group_pos, group_type_pos";
+
+/// Adds `n` to each scope's count, in scope order (so two writers cannot deadlock), and
+/// returns each scope's first new position: events are numbered in the order written.
+async fn take_positions<DB: Exec>(
     tx: &mut Transaction<'_, DB>,
-    counts: std::collections::BTreeMap<String, i64>,
-) -> StoreResult<()> {
+    counts: BTreeMap<String, i64>,
+) -> StoreResult<BTreeMap<String, i64>> {
+    let mut next = BTreeMap::new();
     for (scope, n) in counts {
-        query(
+        let total: i64 = query_scalar(
             "INSERT INTO event_counts (scope, n) VALUES (?, ?) \
-             ON CONFLICT (scope) DO UPDATE SET n = event_counts.n + excluded.n",
+             ON CONFLICT (scope) DO UPDATE SET n = event_counts.n + excluded.n RETURNING n",
         )
-        .bind(scope)
+        .bind(&scope)
         .bind(n)
-        .execute(&mut *tx)
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Backend("an upsert returned no row".into()))?;
+        next.insert(scope, total - n + 1);
     }
-    Ok(())
+    Ok(next)
 }
 
-/// Writes `events` in the change's transaction, a few dozen rows per statement.
+/// Counts each scope of `of` once per event.
+fn count_scopes<'a>(of: impl Iterator<Item = &'a [Option<String>; 4]>) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for scope in of.flatten().flatten() {
+        *counts.entry(scope.clone()).or_insert(0i64) += 1;
+    }
+    counts
+}
+
+/// The next position in each of `scopes`.
+fn place(next: &mut BTreeMap<String, i64>, scopes: &[Option<String>; 4]) -> [Option<i64>; 4] {
+    scopes.clone().map(|s| {
+        s.and_then(|s| next.get_mut(&s)).map(|n| {
+            *n += 1;
+            *n - 1
+        })
+    })
+}
+
+/// Writes `events` in the change's transaction, a few dozen rows per statement, each with its
+/// place in its logs.
 pub(super) async fn insert<DB: Exec>(
     tx: &mut Transaction<'_, DB>,
     events: &[NewEvent],
 ) -> StoreResult<()> {
     const ROWS_PER_STATEMENT: usize = 64;
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+    let scoped: Vec<_> = events
+        .iter()
+        .map(|e| scopes(e.org_id, e.group_id, e.event_type.as_str()))
+        .collect();
+    let mut next = take_positions(tx, count_scopes(scoped.iter())).await?;
+    for (chunk, scoped) in events
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(scoped.chunks(ROWS_PER_STATEMENT))
+    {
         let sql = format!(
-            "INSERT INTO events ({COLUMNS}) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"; chunk.len()].join(", ")
+            "INSERT INTO events ({COLUMNS}, {POSITIONS}) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"; chunk.len()].join(", ")
         );
         let mut q = query(sql);
-        for e in chunk {
+        for (e, scopes) in chunk.iter().zip(scoped) {
             let (kind, key_id, public_key, client_id) = actor_columns(&e.actor);
             q = q
                 .bind(e.id.to_string())
@@ -85,16 +127,13 @@ pub(super) async fn insert<DB: Exec>(
                 .bind(client_id)
                 .bind(e.remote_address.map(|a| a.to_string()))
                 .bind(target_json(e.target.iter().map(|(k, v)| (*k, v.as_str()))));
+            for pos in place(&mut next, scopes) {
+                q = q.bind(pos);
+            }
         }
         q.execute(&mut *tx).await?;
     }
-    let mut counts = std::collections::BTreeMap::new();
-    for e in events {
-        for scope in scopes(e.org_id, e.group_id) {
-            *counts.entry(scope).or_insert(0i64) += 1;
-        }
-    }
-    add_counts(tx, counts).await
+    Ok(())
 }
 
 /// Adds failed authentications to their (principal, address, minute) aggregates: a new
@@ -106,13 +145,14 @@ pub(super) async fn add_auth_failures<DB: Exec>(
 ) -> StoreResult<()> {
     let mut failures: Vec<&AuthFailure> = failures.iter().collect();
     failures.sort_by_cached_key(|f| f.key());
-    let mut counts = std::collections::BTreeMap::new();
+    // Aggregates inserted now, with their logs: placed after all are in, in scope order.
+    let mut inserted = Vec::new();
     for f in failures {
         let key = f.key();
         let count = i64::try_from(f.count).unwrap_or(i64::MAX);
         let (kind, key_id, public_key, client_id) = actor_columns(&f.actor);
         // Inserted, or (the aggregate exists; a concurrent insert is waited for) nothing.
-        let inserted = query(format!(
+        let done = query(format!(
             "INSERT INTO events ({COLUMNS}, agg_key) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (agg_key) DO NOTHING"
         ))
@@ -130,10 +170,8 @@ pub(super) async fn add_auth_failures<DB: Exec>(
         .bind(key.as_str())
         .execute(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 1 {
-            for scope in scopes(f.org_id, None) {
-                *counts.entry(scope).or_insert(0i64) += 1;
-            }
+        if done.rows_affected() == 1 {
+            inserted.push((key, scopes(f.org_id, None, f.event_type.as_str())));
         } else {
             query("UPDATE events SET count = count + ? WHERE agg_key = ?")
                 .bind(count)
@@ -142,7 +180,17 @@ pub(super) async fn add_auth_failures<DB: Exec>(
                 .await?;
         }
     }
-    add_counts(tx, counts).await
+    let mut next = take_positions(tx, count_scopes(inserted.iter().map(|(_, s)| s))).await?;
+    for (key, scopes) in &inserted {
+        let mut q = query(format!(
+            "UPDATE events SET ({POSITIONS}) = (?, ?, ?, ?) WHERE agg_key = ?"
+        ));
+        for pos in place(&mut next, scopes) {
+            q = q.bind(pos);
+        }
+        q.bind(key.as_str()).execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 fn opt_id<T>(
@@ -247,47 +295,81 @@ fn push_filter<'a>(qb: &mut Query<'a>, q: &'a EventQuery) {
     }
 }
 
+/// Where a listing's events have dense positions: the log's count (in `event_counts`) and the
+/// position column, so page p is a range of positions found by an index seek. Filters that
+/// leave gaps (dates, several types, part of an org's log) have none.
+fn positioned(q: &EventQuery) -> Option<(String, &'static str)> {
+    if q.min.is_some() || q.max.is_some() || q.types.len() > 1 {
+        return None;
+    }
+    let (log, col, type_col) = match q.scope {
+        EventScope::Org(o) if q.visible.is_all() => (format!("org:{o}"), "org_pos", "org_type_pos"),
+        EventScope::Org(_) => return None,
+        EventScope::Group(g) => (format!("group:{g}"), "group_pos", "group_type_pos"),
+    };
+    Some(match q.types.first() {
+        None => (log, col),
+        Some(t) => (format!("{log}:{t}"), type_col),
+    })
+}
+
+/// A page of a log, newest first: in the order events were written (their positions).
 pub(super) async fn list<DB: Exec>(
     pool: &Pool<DB>,
     q: &EventQuery,
 ) -> StoreResult<Listed<EventRecord>> {
     let limit = i64::try_from(q.page.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(q.page.offset).unwrap_or(i64::MAX);
-    // The page's ids from the index alone, then their rows.
+    if let Some((log, col)) = positioned(q) {
+        // The newest event's position is the log's count; page p ends p-1 pages below it.
+        let n = query_scalar::<i64>("SELECT n FROM event_counts WHERE scope = ?")
+            .bind(log)
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or(0);
+        let top = n.saturating_sub(offset);
+        let mut items = Vec::new();
+        if top >= 1 && limit > 0 {
+            let mut qb = query(format!("SELECT {COLUMNS} FROM events"));
+            push_filter(&mut qb, q);
+            qb.push(&format!(" AND {col} <= "))
+                .push_bind(top)
+                .push(&format!(" ORDER BY {col} DESC LIMIT "))
+                .push_bind(limit);
+            let rows = qb.fetch_all(pool).await?;
+            items = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
+        }
+        let total = if q.include_count { n } else { 0 };
+        return Ok(Listed {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        });
+    }
+    // With gaps: the page's ids from the index alone, then their rows.
+    let order = match q.scope {
+        EventScope::Org(_) => "org_pos",
+        EventScope::Group(_) => "group_pos",
+    };
     let key = DB::ROW_KEY;
     let mut qb = query(format!(
         "SELECT {COLUMNS} FROM events WHERE {key} IN (SELECT {key} FROM events"
     ));
     push_filter(&mut qb, q);
-    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+    qb.push(&format!(" ORDER BY {order} DESC LIMIT "))
         .push_bind(limit)
         .push(" OFFSET ")
         .push_bind(offset)
-        .push(") ORDER BY created_at DESC, id DESC");
+        .push(&format!(") ORDER BY {order} DESC"));
     let rows = qb.fetch_all(pool).await?;
     let items = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
-    let total = if !q.include_count {
-        0
-    } else if q.types.is_empty()
-        && q.min.is_none()
-        && q.max.is_none()
-        && (matches!(q.scope, EventScope::Group(_)) || q.visible.is_all())
-    {
-        let scope = match q.scope {
-            EventScope::Org(o) => format!("org:{o}"),
-            EventScope::Group(g) => format!("group:{g}"),
-        };
-        query_scalar::<i64>("SELECT n FROM event_counts WHERE scope = ?")
-            .bind(scope)
-            .fetch_optional(pool)
-            .await?
-            .unwrap_or(0)
-    } else {
+    let total = if q.include_count {
         let mut qb = query("SELECT COUNT(*) FROM events");
         push_filter(&mut qb, q);
         qb.fetch_one(pool)
             .await
             .and_then(|r| r.try_get::<i64, _>(0))?
+    } else {
+        0
     };
     Ok(Listed {
         items,
