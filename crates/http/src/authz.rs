@@ -40,7 +40,11 @@ pub enum Mount {
     Root,
 }
 
-const API_BASES: &[&str] = &[Dialect::V2.base(), Dialect::V1.base()];
+const API_BASES: &[&str] = &[
+    Dialect::V2.base(),
+    Dialect::V1.base(),
+    crate::version::V1_ATLAS_BASE,
+];
 const TESSERA_BASES: &[&str] = &[crate::routes::support::BASE];
 
 impl Mount {
@@ -133,6 +137,9 @@ pub static TABLE: &[Entry] = &[
     api(POST, "/orgs", CreateOrg),
     api(GET, "/groups", Authenticated),
     api(GET, "/clusters", Authenticated),
+    api(GET, "/eventTypes", Authenticated),
+    // Atlas' control-plane addresses: no credential.
+    api(GET, "/unauth/controlPlaneIPAddresses", Public),
     // Organizations.
     api(GET, "/orgs/{orgId}", Org(OrgMember)),
     api(PATCH, "/orgs/{orgId}", Org(OrgOwner)),
@@ -319,6 +326,42 @@ pub static TABLE: &[Entry] = &[
     // Cluster Manager", "Project Owner".
     api(GET, "/groups/{groupId}/clusters", Group(ProjectReadOnly)),
     api(
+        GET,
+        "/groups/{groupId}/flexClusters",
+        Group(ProjectReadOnly),
+    ),
+    // The project IP access list (and its v1.0 name, `whitelist`).
+    api(GET, "/groups/{groupId}/ipAddresses", Group(ProjectReadOnly)),
+    api(GET, "/groups/{groupId}/accessList", Group(ProjectReadOnly)),
+    api(POST, "/groups/{groupId}/accessList", Group(ProjectOwner)),
+    api(
+        GET,
+        "/groups/{groupId}/accessList/{entryValue}",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/accessList/{entryValue}",
+        Group(ProjectOwner),
+    ),
+    api(
+        GET,
+        "/groups/{groupId}/accessList/{entryValue}/status",
+        Group(ProjectReadOnly),
+    ),
+    api(GET, "/groups/{groupId}/whitelist", Group(ProjectReadOnly)),
+    api(POST, "/groups/{groupId}/whitelist", Group(ProjectOwner)),
+    api(
+        GET,
+        "/groups/{groupId}/whitelist/{entryValue}",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/whitelist/{entryValue}",
+        Group(ProjectOwner),
+    ),
+    api(
         POST,
         "/groups/{groupId}/clusters",
         Group(ProjectClusterManager),
@@ -351,6 +394,8 @@ pub static TABLE: &[Entry] = &[
     root(POST, INTROSPECT_PATH, OwnOrgTokens),
     root(GET, "/.well-known/jwks.json", Public),
     root(GET, "/.well-known/oauth-authorization-server", Public),
+    // The caller's own address (MongoDB's MCP server adds it to access lists).
+    root(GET, "/api/private/ipinfo", Authenticated),
     // Support decisions (ours).
     tessera(POST, "/support/decisions", Operator),
     // Health, readiness, metrics.

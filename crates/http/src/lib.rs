@@ -1,7 +1,8 @@
 //! Tessera's HTTP layer.
 //!
-//! [`app`] builds the whole router from one route table ([`api_routes`]) mounted twice: at
-//! `/api/atlas/v2` (versioned media types) and at `/api/public/v1.0` (`application/json`).
+//! [`app`] builds the whole router from one route table ([`api_routes`]) mounted at
+//! `/api/atlas/v2` (versioned media types) and at `/api/public/v1.0` (`application/json`; also
+//! at `/api/atlas/v1.0`, where Atlas' own v1.0 clients look for it).
 //! The dialect is a parameter carried in request extensions, not a copy of the handlers.
 //!
 //! Every route registered here has its authorization rule in [`authz::TABLE`], one row per
@@ -40,7 +41,8 @@ use std::any::Any;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use error::ApiError;
-use routes::{api_key_access, api_keys, events, groups, orgs, service_accounts as sa};
+use routes::service_accounts as sa;
+use routes::{api_key_access, api_keys, events, groups, network_access as net, orgs};
 pub use state::{AppState, AppStateInner, Crypto, HttpSettings};
 
 /// How long a request waits for a node that is out of date with the store to catch up
@@ -66,6 +68,29 @@ pub fn api_routes() -> Router<AppState> {
         .route("/orgs/{orgId}/events", get(events::list_org))
         .route("/orgs/{orgId}/events/{eventId}", get(events::get_org))
         .route("/clusters", get(routes::clusters::list_all))
+        .route("/eventTypes", get(events::list_types))
+        .route("/groups/{groupId}/ipAddresses", get(net::ip_addresses))
+        .route(
+            "/groups/{groupId}/accessList",
+            get(net::list).post(net::create),
+        )
+        .route(
+            "/groups/{groupId}/accessList/{entryValue}",
+            get(net::get).delete(net::delete),
+        )
+        .route(
+            "/groups/{groupId}/accessList/{entryValue}/status",
+            get(net::status),
+        )
+        // Cloud Manager's name for the same list, before July 2021.
+        .route(
+            "/groups/{groupId}/whitelist",
+            get(net::list).post(net::create),
+        )
+        .route(
+            "/groups/{groupId}/whitelist/{entryValue}",
+            get(net::get).delete(net::delete),
+        )
         .route("/groups/{groupId}/events", get(events::list_group))
         .route("/groups/{groupId}/events/{eventId}", get(events::get_group))
         .route(
@@ -143,8 +168,7 @@ pub fn api_routes() -> Router<AppState> {
             get(routes::group_service_accounts::get)
                 .patch(routes::group_service_accounts::update)
                 .delete(routes::group_service_accounts::delete)
-                .post(routes::group_service_accounts::action)
-                .route_layer(from_fn(colon_action_methods)),
+                .post(routes::group_service_accounts::action),
         )
         .route(
             "/groups/{groupId}/serviceAccounts/{clientId}/secrets",
@@ -174,19 +198,33 @@ pub fn api_routes() -> Router<AppState> {
             "/groups/{groupId}/clusters/{clusterName}",
             get(routes::clusters::get)
                 .patch(routes::clusters::update)
-                .delete(routes::clusters::delete)
-                .post(routes::clusters::action)
-                .route_layer(from_fn(colon_action_methods)),
+                .post(routes::clusters::action),
         );
+    // `deleteCluster` exists at 2023-02-01 (the only version in Atlas' description, which the
+    // Atlas CLI, the Go SDK and Terraform send) and at 2024-08-05.
+    let flex = Router::new().route(
+        "/groups/{groupId}/flexClusters",
+        get(routes::clusters::list_flex),
+    );
+    let cluster_delete = Router::new().route(
+        "/groups/{groupId}/clusters/{clusterName}",
+        axum::routing::delete(routes::clusters::delete),
+    );
+    let control_plane =
+        Router::new().route("/unauth/controlPlaneIPAddresses", get(net::control_plane));
     family(foundation, V2023)
+        .merge(family(control_plane, version::V_CONTROL_PLANE))
         .merge(family(service_accounts, V2024))
         .merge(family(clusters, V2024))
+        .merge(family(cluster_delete, version::V_DELETE_CLUSTER))
+        .merge(family(flex, version::V_FLEX))
 }
 
 /// The OAuth 2.0 endpoints and discovery documents.
 fn oauth_routes() -> Router<AppState> {
     Router::new()
         .route(oauth::TOKEN_PATH, post(oauth::token))
+        .route("/api/private/ipinfo", get(net::ipinfo))
         .route(oauth::REVOKE_PATH, post(oauth::revoke))
         .route(oauth::INTROSPECT_PATH, post(oauth::introspect))
         .route("/.well-known/jwks.json", get(oauth::jwks))
@@ -207,25 +245,59 @@ async fn api_not_found(_: auth::Caller, OriginalUri(uri): OriginalUri) -> ApiErr
     ApiError::route_not_found(uri.path())
 }
 
+/// The routes whose last segment may carry a colon action, and the actions each serves.
+const ACTION_ROUTES: &[(&str, &[&str])] = &[
+    ("{clientId}", &["invite"]),
+    (
+        "{clusterName}",
+        &["grantMongoDBEmployeeAccess", "revokeMongoDBEmployeeAccess"],
+    ),
+];
+
 /// The router cannot split a path segment at `:`, so `{clientId}` and `{clientId}:invite`
 /// (and `{clusterName}` and `{clusterName}:grantMongoDBEmployeeAccess`) share one route.
 /// Each is its own resource with its own methods: an action takes only `POST`, the resource
-/// itself everything but `POST`; anything else is a 405 with `Allow`.
+/// itself `GET`, `HEAD`, `PATCH` and `DELETE`; any other method (`OPTIONS` included) is a 405
+/// whose `Allow` names the methods of the one addressed. A `POST` that names no served action
+/// (`clusters/tenantUpgrade`, `c1:pause`) is no operation at any version: it is marked
+/// [`version::NotAnOperation`], so it is not version-negotiated, and its handler answers 404
+/// after authentication. Runs before version negotiation and around the 405 fallback (see `dialect_router`).
 async fn colon_action_methods(
     method: axum::http::Method,
+    matched: axum::extract::MatchedPath,
     params: axum::extract::RawPathParams,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     use axum::http::Method;
-    let is_action = params
+    let Some((param, actions)) = ACTION_ROUTES
         .iter()
-        .any(|(name, value)| (name == "clientId" || name == "clusterName") && value.contains(':'));
-    let allow = match (is_action, &method) {
-        (true, &Method::POST) => return next.run(request).await,
-        (false, m) if m != Method::POST => return next.run(request).await,
-        (true, _) => "POST",
-        (false, _) => "GET, HEAD, PATCH, DELETE",
+        .find(|(p, _)| matched.as_str().ends_with(&format!("/{p}")))
+    else {
+        return next.run(request).await;
+    };
+    let param = param.trim_matches(|c| c == '{' || c == '}');
+    let action = params
+        .iter()
+        .find(|(name, _)| *name == param)
+        .and_then(|(_, value)| value.split_once(':'))
+        .map(|(_, a)| a.to_owned());
+    let allow = match (&action, &method) {
+        (Some(a), &Method::POST) => {
+            if !actions.contains(&a.as_str()) {
+                request.extensions_mut().insert(version::NotAnOperation);
+            }
+            return next.run(request).await;
+        }
+        (None, &Method::POST) => {
+            request.extensions_mut().insert(version::NotAnOperation);
+            return next.run(request).await;
+        }
+        (None, m) if [Method::GET, Method::HEAD, Method::PATCH, Method::DELETE].contains(m) => {
+            return next.run(request).await;
+        }
+        (Some(_), _) => "POST",
+        (None, _) => "GET, HEAD, PATCH, DELETE",
     };
     ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
         .with_header(
@@ -245,6 +317,8 @@ fn dialect_router(dialect: Dialect, max_body: usize) -> Router<AppState> {
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
         })
+        // After the 405 fallback is set, so it wraps that too; outside every version layer.
+        .route_layer(from_fn(colon_action_methods))
         .layer(from_fn_with_state(
             (dialect, render::BodyLimit(max_body)),
             render::render,
@@ -272,6 +346,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest(Dialect::V2.base(), dialect_router(Dialect::V2, max_body))
         .nest(Dialect::V1.base(), dialect_router(Dialect::V1, max_body))
+        .nest(
+            version::V1_ATLAS_BASE,
+            dialect_router(Dialect::V1, max_body),
+        )
         .nest(routes::support::BASE, tessera_router(max_body))
         .merge(oauth_routes())
         .route("/healthz", get(telemetry::healthz))

@@ -20,8 +20,10 @@ impl QueryPairs {
     pub fn from_query(q: Option<&str>) -> Result<Self, ApiError> {
         match q {
             None | Some("") => Ok(Self::default()),
+            // A parameter given empty (`projectOwnerId=`, `name=`, as the Atlas CLI sends
+            // them) is absent.
             Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-                .map(Self)
+                .map(|pairs| Self(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect()))
                 .map_err(|_| ApiError::validation("The query string could not be parsed.")),
         }
     }
@@ -61,10 +63,11 @@ pub fn invalid_param(name: &str, value: &str, expected: &str) -> ApiError {
 }
 
 pub fn parse_bool_param(q: &QueryPairs, name: &str) -> Result<Option<bool>, ApiError> {
+    // Any case: Python's requests sends `True`/`False`.
     match q.get(name)? {
         None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
         Some(other) => Err(invalid_param(name, other, "true or false")),
     }
 }

@@ -17,6 +17,10 @@ pub enum Dialect {
     V1,
 }
 
+/// Where Atlas' own clients look for the v1.0 surface (`mongodb-atlas-api-client`'s default):
+/// the same routes as [`Dialect::V1`]'s base, in the same dialect.
+pub const V1_ATLAS_BASE: &str = "/api/atlas/v1.0";
+
 impl Dialect {
     /// The base path the surface is mounted at.
     pub const fn base(self) -> &'static str {
@@ -36,6 +40,18 @@ pub type Versions = &'static [&'static str];
 
 pub const V2023: Versions = &["2023-01-01"];
 pub const V2024: Versions = &["2024-08-05"];
+/// `deleteCluster`: 2023-02-01 in Atlas' description, and the 2024-08-05 of its family.
+pub const V_DELETE_CLUSTER: Versions = &["2023-02-01", "2024-08-05"];
+
+/// `returnAllControlPlaneIpAddresses`.
+pub const V_CONTROL_PLANE: Versions = &["2023-11-15"];
+/// Flex clusters' resources.
+pub const V_FLEX: Versions = &["2024-11-13"];
+
+/// Marks a request that names no served operation (an unserved action under a served path):
+/// it is not version-negotiated, so its handler answers 404, not a version error.
+#[derive(Clone, Copy, Debug)]
+pub struct NotAnOperation;
 
 fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
@@ -102,7 +118,7 @@ fn not_acceptable_header() -> ApiError {
 /// Route layer: on the v2 surface, negotiate the version before the handler runs.
 pub async fn versioned(State(versions): State<Versions>, req: Request, next: Next) -> Response {
     let dialect = req.extensions().get::<Dialect>().copied();
-    if dialect != Some(Dialect::V2) {
+    if dialect != Some(Dialect::V2) || req.extensions().get::<NotAnOperation>().is_some() {
         return next.run(req).await;
     }
     let accept = req

@@ -11,3 +11,4 @@
 pub mod basic;
 pub mod digest;
 pub mod jwt;
+pub mod scram;

@@ -120,6 +120,14 @@ mod shipped_migrations {
             6,
             "f3450b1debd5e433f28cf86127d69d34973a9a8834b250c8ca2458c86f3d15bd17c3724c9861e09d6e3dc0e6362a7e83",
         ),
+        (
+            7,
+            "45f143b03f74542e52423b21ff2c5c2dc9141c93bb9c40e25aec259464e367bc31e7d5e0c85c4cf3d5bcdc69cbec6901",
+        ),
+        (
+            8,
+            "d2fe684f5afa18b14fc0798eb3dd2fb04e01b960a19997386766342620b0ed561e2ceb723be3441d91129e76c02aa45e",
+        ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (
@@ -149,6 +157,14 @@ mod shipped_migrations {
         (
             7,
             "da5544338f0a6958aa1b7c3c73c1885d16ea00f3e0cefa49c0580985331c35b1a018cdafbb17575872e5fa4ac51e5c70",
+        ),
+        (
+            8,
+            "a3d4b943a4e3d441533f05bb5df77a55514a3ed4278f216e62594f10344cf6e2e98b41b7f242ee852539ef46695fe782",
+        ),
+        (
+            9,
+            "da1d1e7de18b0bfcc4d28ae5be05ba2d28f0437d9739d6b33e572c9a3044b2168e0ceda8aef3a79c469ef8dfb0571cd3",
         ),
     ];
 

@@ -256,3 +256,31 @@ pub enum Change {
     /// been published ahead of it.
     Synced(std::time::Instant),
 }
+
+/// One entry of a project IP access list to add or update, with the event for each outcome:
+/// `added` when the project has no active entry of its key, `updated` when its comment or end
+/// changes. An entry sent again unchanged writes neither.
+#[derive(Clone, Debug)]
+pub struct NetworkPut {
+    pub entry: tessera_domain::network::NetworkEntry,
+    pub added: crate::events::NewEvent,
+    pub updated: crate::events::NewEvent,
+}
+
+/// A project's database user (`tessera_domain::database_users`). `scram` holds the SCRAM
+/// credentials as JSON (salts, iteration counts, stored and server keys; no password) for a
+/// SCRAM user, `None` for the other kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseUser {
+    pub group_id: GroupId,
+    pub database_name: String,
+    pub username: String,
+    pub auth: tessera_domain::database_users::DbAuth,
+    pub roles: Vec<tessera_domain::database_users::DbRole>,
+    pub scopes: Vec<tessera_domain::database_users::DbScope>,
+    pub labels: Vec<Tag>,
+    pub description: Option<String>,
+    pub delete_after: Option<DateTime<Utc>>,
+    pub scram: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

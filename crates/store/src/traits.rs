@@ -337,6 +337,73 @@ pub trait TokenStore: Send + Sync {
 }
 
 /// The event log.
+/// Database users of projects.
+#[async_trait]
+pub trait DatabaseUserStore: Send + Sync {
+    /// A project's users by (database, username), those past their end included.
+    async fn list_database_users(&self, group: GroupId) -> StoreResult<Vec<DatabaseUser>>;
+    async fn get_database_user(
+        &self,
+        group: GroupId,
+        database: &str,
+        username: &str,
+    ) -> StoreResult<Option<DatabaseUser>>;
+    /// Creates the user with its event; `Conflict("database_user")` when the project has an
+    /// active user of that name (one past its end is replaced); `false` when the project is
+    /// gone.
+    async fn create_database_user(
+        &self,
+        user: &DatabaseUser,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// Replaces the user's mutable fields (everything but its names, kind and creation);
+    /// `false` when there is no active user of that name.
+    async fn update_database_user(
+        &self,
+        user: &DatabaseUser,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// `false` when there is no active user of that name (one past its end is removed
+    /// without an event).
+    async fn delete_database_user(
+        &self,
+        group: GroupId,
+        database: &str,
+        username: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+}
+
+/// Project IP access lists (`tessera_domain::network`).
+#[async_trait]
+pub trait NetworkStore: Send + Sync {
+    /// A project's entries by key, those past their end included (the caller's clock decides
+    /// what is active: `NetworkEntry::is_active`).
+    async fn list_network_access(
+        &self,
+        group: GroupId,
+    ) -> StoreResult<Vec<tessera_domain::network::NetworkEntry>>;
+    /// Adds or updates entries in one unit of work, each writing the event of what it changed
+    /// (`NetworkPut`); `false` when the project is gone.
+    async fn put_network_access(
+        &self,
+        group: GroupId,
+        puts: &[NetworkPut],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Removes the entry of this key; `false` when there is none, or it had already ended.
+    async fn delete_network_access(
+        &self,
+        group: GroupId,
+        key: &str,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// One page of an org's or project's log, newest first.
@@ -362,6 +429,8 @@ pub trait Store:
     + AccountStore
     + TokenStore
     + EventStore
+    + NetworkStore
+    + DatabaseUserStore
     + Send
     + Sync
     + 'static

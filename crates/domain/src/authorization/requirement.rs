@@ -29,6 +29,10 @@ pub enum Requirement {
     /// MongoDB employee access to a cluster (issue 8 widens the subset's "Project Support
     /// Access Manager" to the project's cluster managers).
     ProjectEmployeeAccessManager,
+    /// `GROUP_DATABASE_ACCESS_ADMIN`, `GROUP_STREAM_PROCESSING_OWNER` or Project Owner
+    /// (changing database users, as the description's roles say; its "Project Charts Admin"
+    /// is not a role Tessera has).
+    ProjectDatabaseAccessAdmin,
 }
 
 impl Requirement {
@@ -57,6 +61,11 @@ impl Requirement {
                 project_owner
                     || group(GroupRole::SupportAccessManager)
                     || group(GroupRole::ClusterManager)
+            }
+            Requirement::ProjectDatabaseAccessAdmin => {
+                project_owner
+                    || group(GroupRole::DatabaseAccessAdmin)
+                    || group(GroupRole::StreamProcessingOwner)
             }
         }
     }

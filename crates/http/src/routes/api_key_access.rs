@@ -37,7 +37,9 @@ use crate::wire::{self_link, Ignored};
 pub struct KeyAccessEntryOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr_block: Option<String>,
-    pub count: u64,
+    /// Requests admitted by the entry; omitted until the first (the description's minimum is 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
     pub created: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
@@ -66,7 +68,7 @@ fn entry_out(
     };
     KeyAccessEntryOut {
         cidr_block: e.entry.is_cidr.then(|| e.entry.display()),
-        count: e.request_count + extra,
+        count: Some(e.request_count + extra).filter(|n| *n > 0),
         created: tessera_domain::time::format(e.created_at),
         ip_address: (!e.entry.is_cidr).then(|| e.entry.display()),
         last_used: last_at.map(tessera_domain::time::format),

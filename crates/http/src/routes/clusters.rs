@@ -170,6 +170,23 @@ pub async fn list(
     ))
 }
 
+/// `listFlexClusters` (Project Read Only): Tessera keeps no flex clusters, so a project's list
+/// is truly empty (Terraform's plural cluster data source reads it).
+pub async fn list_flex(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    path: PathParams,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    group_for(&state, &caller, path.get("groupId"), rule).await?;
+    let none: tessera_store::Listed<Value> = tessera_store::Listed {
+        items: Vec::new(),
+        total: 0,
+    };
+    Ok(Reply::ok(page.list(none, |v| v)))
+}
+
 /// The body of a create: a cluster document with at least `name`.
 fn new_fields(mut body: Map<String, Value>) -> ApiResult<(ClusterName, Map<String, Value>)> {
     let name = match body.remove("name") {

@@ -301,3 +301,53 @@ pub async fn get_group(
     let scope = EventScope::Group(group.id);
     get_in_scope(&state, &caller, &base, scope, raw_id, id, raw).await
 }
+
+/// `listEventTypes` (any authenticated caller): the event types Tessera writes, each with a
+/// description made from its name (`API_KEY_CREATED` → "API key created"). None is alertable:
+/// Tessera has no alerts.
+pub async fn list_types(
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    page: Pagination,
+) -> ApiResult<Reply> {
+    super::authorize_own(&caller, rule)?;
+    let all: Vec<_> = tessera_domain::EventType::ALL.to_vec();
+    let listed = super::paginate(all, page.page());
+    Ok(Reply::ok(page.list(listed, |t| {
+        json!({"alertable": false, "description": describe(t.as_str()), "eventType": t.as_str()})
+    })))
+}
+
+/// `API_KEY_CREATED` → "API key created".
+fn describe(name: &str) -> String {
+    const ACRONYMS: &[&str] = &["API", "IP", "ORG", "X509", "SCRAM", "OIDC", "LDAP", "AWS"];
+    let words: Vec<String> = name
+        .split('_')
+        .enumerate()
+        .map(|(i, w)| match (i, ACRONYMS.contains(&w)) {
+            (_, true) if w != "ORG" => w.to_owned(),
+            (0, _) => {
+                let lower = w.to_ascii_lowercase();
+                let mut c = lower.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            }
+            _ => w.to_ascii_lowercase(),
+        })
+        .collect();
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn descriptions_read_as_words() {
+        assert_eq!(super::describe("API_KEY_CREATED"), "API key created");
+        assert_eq!(super::describe("ORG_RENAMED"), "Org renamed");
+        assert_eq!(
+            super::describe("GROUP_TAGS_MODIFIED"),
+            "Group tags modified"
+        );
+    }
+}

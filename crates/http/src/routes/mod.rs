@@ -9,6 +9,7 @@ pub mod clusters;
 pub mod events;
 pub mod group_service_accounts;
 pub mod groups;
+pub mod network_access;
 pub mod orgs;
 pub mod service_accounts;
 pub mod support;

@@ -467,12 +467,14 @@ async fn bad_input_changes_nothing() {
             404,
             "GROUP_NOT_FOUND",
         ),
+        // A `POST` naming no action names no operation (`clusters/tenantUpgrade` looks the
+        // same): 404, at any version.
         (
             Method::POST,
             clusters(&p, "/Cluster0"),
             Some(json!({})),
-            405,
-            "METHOD_NOT_ALLOWED",
+            404,
+            "RESOURCE_NOT_FOUND",
         ),
         (
             Method::POST,

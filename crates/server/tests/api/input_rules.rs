@@ -256,7 +256,11 @@ async fn colon_actions_answer_405_with_allow() {
             (Method::PATCH, format!("{group_sa}:invite"), "POST"),
             (Method::GET, format!("{group_sa}:invite"), "POST"),
             (Method::DELETE, format!("{group_sa}:invite"), "POST"),
-            (Method::POST, group_sa.clone(), "GET, HEAD, PATCH, DELETE"),
+            (
+                Method::OPTIONS,
+                group_sa.clone(),
+                "GET, HEAD, PATCH, DELETE",
+            ),
             (Method::POST, org_sa.clone(), "DELETE"),
         ];
         for (method, path, allow) in cases {

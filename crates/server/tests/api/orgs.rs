@@ -20,13 +20,17 @@ async fn list_get_patch() {
         org["links"][0]["href"],
         format!("{}/api/atlas/v2/orgs/{}", s.base, s.org())
     );
-    // name filter: case-insensitive exact.
+    // name filter: a case-insensitive prefix (Atlas' `listOrganizations`).
     let r = s
         .call(&o, Method::GET, "/api/atlas/v2/orgs?name=tessera", None)
         .await;
     assert_eq!(r.json["totalCount"], 1);
     let r = s
-        .call(&o, Method::GET, "/api/atlas/v2/orgs?name=tess", None)
+        .call(&o, Method::GET, "/api/atlas/v2/orgs?name=TESS", None)
+        .await;
+    assert_eq!(r.json["totalCount"], 1);
+    let r = s
+        .call(&o, Method::GET, "/api/atlas/v2/orgs?name=essera", None)
         .await;
     assert_eq!(r.json["totalCount"], 0);
 

@@ -546,6 +546,89 @@ impl EventStore for FailingStore {
     }
 }
 
+#[async_trait]
+impl tessera_store::NetworkStore for FailingStore {
+    async fn list_network_access(
+        &self,
+        group: GroupId,
+    ) -> StoreResult<Vec<tessera_domain::network::NetworkEntry>> {
+        self.inner.list_network_access(group).await
+    }
+
+    async fn put_network_access(
+        &self,
+        group: GroupId,
+        puts: &[tessera_store::NetworkPut],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.put_network_access(group, puts, now).await
+    }
+
+    async fn delete_network_access(
+        &self,
+        group: GroupId,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner
+            .delete_network_access(group, key, now, events)
+            .await
+    }
+}
+
+#[async_trait]
+impl tessera_store::DatabaseUserStore for FailingStore {
+    async fn list_database_users(
+        &self,
+        group: GroupId,
+    ) -> StoreResult<Vec<tessera_store::DatabaseUser>> {
+        self.inner.list_database_users(group).await
+    }
+
+    async fn get_database_user(
+        &self,
+        group: GroupId,
+        database: &str,
+        username: &str,
+    ) -> StoreResult<Option<tessera_store::DatabaseUser>> {
+        self.inner
+            .get_database_user(group, database, username)
+            .await
+    }
+
+    async fn create_database_user(
+        &self,
+        user: &tessera_store::DatabaseUser,
+        now: chrono::DateTime<chrono::Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.create_database_user(user, now, events).await
+    }
+
+    async fn update_database_user(
+        &self,
+        user: &tessera_store::DatabaseUser,
+        now: chrono::DateTime<chrono::Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.update_database_user(user, now, events).await
+    }
+
+    async fn delete_database_user(
+        &self,
+        group: GroupId,
+        database: &str,
+        username: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner
+            .delete_database_user(group, database, username, now, events)
+            .await
+    }
+}
+
 /// Starts a server on a [`FailingStore`] and hands back both.
 pub async fn start_failing() -> (TestServer, Arc<FailingStore>) {
     let mut slot = None;

@@ -179,7 +179,8 @@ impl<D: Dialect> OrgStore for SqlStore<D> {
         let filter = format!(
             "FROM orgs WHERE id IN ({placeholders}){}",
             if name.is_some() {
-                " AND lower(name) = lower(?)"
+                // Case-insensitive prefix (Atlas), without LIKE so `%` and `_` stay literal.
+                " AND substr(lower(name), 1, length(?)) = lower(?)"
             } else {
                 ""
             }
@@ -194,8 +195,8 @@ impl<D: Dialect> OrgStore for SqlStore<D> {
             pq = pq.bind(id.to_string());
         }
         if let Some(n) = name {
-            cq = cq.bind(n.to_owned());
-            pq = pq.bind(n.to_owned());
+            cq = cq.bind(n.to_owned()).bind(n.to_owned());
+            pq = pq.bind(n.to_owned()).bind(n.to_owned());
         }
         let total = count(&cq.fetch_one(&self.pool).await?)?;
         let rows = pq
