@@ -154,9 +154,35 @@ def test_mongodb_mcp_server_uses_tessera_over_https(node, server_factory, tmp_pa
 
         mcp.call_tool("atlas-create-project",
                       {"projectName": "made-by-mcp", "orgId": srv.org_id})
+
+        # Network and database access (issue 16): the project IP access list, with the
+        # caller's own address looked up at /api/private/ipinfo, and database users.
+        pid = srv.project_id
+        for t in ("atlas-create-access-list", "atlas-inspect-access-list",
+                  "atlas-create-db-user", "atlas-list-db-users"):
+            assert t in tools, sorted(tools)
+        mcp.call_tool("atlas-create-access-list", {
+            "projectId": pid, "ipAddresses": ["192.0.2.7"], "cidrBlocks": ["198.51.100.0/24"],
+            "currentIpAddress": True, "comment": "from the MCP server"})
+        listed = json.dumps(mcp.call_tool("atlas-inspect-access-list", {"projectId": pid}))
+        for entry in ("192.0.2.7", "198.51.100.0/24", "127.0.0.1"):
+            assert entry in listed, listed
+        mcp.call_tool("atlas-create-db-user", {
+            "projectId": pid, "username": "mcp-app", "password": "a long enough password",
+            "roles": [{"roleName": "readWrite", "databaseName": "sales"}]})
+        users = json.dumps(mcp.call_tool("atlas-list-db-users", {"projectId": pid}))
+        assert "mcp-app" in users, users
+        assert "a long enough password" not in users
     finally:
         mcp.close()
 
+    # The access list and the user really exist in Tessera, the password nowhere.
+    s1 = srv.session()
+    r = s1.get(srv.v2(f"/groups/{srv.project_id}/accessList"))
+    assert r.status_code == 200 and r.json()["totalCount"] == 3, r.text
+    r = s1.get(srv.v2(f"/groups/{srv.project_id}/databaseUsers/admin/mcp-app"))
+    assert r.status_code == 200, r.text
+    assert "a long enough password" not in srv.stderr()
     # The project really exists in Tessera.
     r = srv.session().get(srv.v2("/groups/byName/made-by-mcp"))
     assert r.status_code == 200, r.text

@@ -330,6 +330,32 @@ pub static TABLE: &[Entry] = &[
         "/groups/{groupId}/flexClusters",
         Group(ProjectReadOnly),
     ),
+    // Database users.
+    api(
+        GET,
+        "/groups/{groupId}/databaseUsers",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        POST,
+        "/groups/{groupId}/databaseUsers",
+        Group(ProjectDatabaseAccessAdmin),
+    ),
+    api(
+        GET,
+        "/groups/{groupId}/databaseUsers/{databaseName}/{username}",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        PATCH,
+        "/groups/{groupId}/databaseUsers/{databaseName}/{username}",
+        Group(ProjectDatabaseAccessAdmin),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/databaseUsers/{databaseName}/{username}",
+        Group(ProjectDatabaseAccessAdmin),
+    ),
     // The project IP access list (and its v1.0 name, `whitelist`).
     api(GET, "/groups/{groupId}/ipAddresses", Group(ProjectReadOnly)),
     api(GET, "/groups/{groupId}/accessList", Group(ProjectReadOnly)),

@@ -71,6 +71,16 @@ pub fn api_routes() -> Router<AppState> {
         .route("/eventTypes", get(events::list_types))
         .route("/groups/{groupId}/ipAddresses", get(net::ip_addresses))
         .route(
+            "/groups/{groupId}/databaseUsers",
+            get(routes::database_users::list).post(routes::database_users::create),
+        )
+        .route(
+            "/groups/{groupId}/databaseUsers/{databaseName}/{username}",
+            get(routes::database_users::get)
+                .patch(routes::database_users::update)
+                .delete(routes::database_users::delete),
+        )
+        .route(
             "/groups/{groupId}/accessList",
             get(net::list).post(net::create),
         )

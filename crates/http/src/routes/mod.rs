@@ -6,6 +6,7 @@ pub mod access_entries;
 pub mod api_key_access;
 pub mod api_keys;
 pub mod clusters;
+pub mod database_users;
 pub mod events;
 pub mod group_service_accounts;
 pub mod groups;

@@ -9,6 +9,7 @@ mod client_compat;
 mod clusters;
 mod concurrency;
 mod connections;
+mod database_users;
 mod digest_cache;
 mod employee_access;
 mod event_writes;
