@@ -118,7 +118,7 @@ mod shipped_migrations {
         ),
         (
             6,
-            "f3450b1debd5e433f28cf86127d69d34973a9a8834b250c8ca2458c86f3d15bd17c3724c9861e09d6e3dc0e6362a7e83",
+            "beedbaed55e851e8bc418499fa07576e905cc98d5db90969aff569bfb4ea48bb9cc8a931c8342d4848bd516747852c7b",
         ),
         (
             7,
@@ -156,7 +156,7 @@ mod shipped_migrations {
         ),
         (
             7,
-            "da5544338f0a6958aa1b7c3c73c1885d16ea00f3e0cefa49c0580985331c35b1a018cdafbb17575872e5fa4ac51e5c70",
+            "96ae6f6c227823450ccf70e3951476d4044b79a54f00b8b7f6c3abba4eeffe391513e47b9d095a1bd23fdcb515a45aed",
         ),
         (
             8,
