@@ -79,6 +79,30 @@ event_types! {
     /// Failed Basic (token, revoke, introspect) or Bearer authentications of one client id
     /// from one address in one minute, aggregated (ours).
     ServiceAccountAuthenticationFailed = "SERVICE_ACCOUNT_AUTHENTICATION_FAILED",
+    /// People (Atlas' names): an invitation to the organization made (a pending member).
+    InvitedToOrg = "INVITED_TO_ORG",
+    /// An active member added (a user created with its roles, the owner of a new org).
+    JoinedOrg = "JOINED_ORG",
+    /// An active member removed from the organization.
+    RemovedFromOrg = "REMOVED_FROM_ORG",
+    /// A pending member's invitation deleted (ours, in Atlas' style).
+    OrgInvitationDeleted = "ORG_INVITATION_DELETED",
+    /// A member's organization roles, or own roles in a project, changed.
+    UserRolesChanged = "USER_ROLES_CHANGED_AUDIT",
+    /// A member given roles in a project.
+    JoinedGroup = "JOINED_GROUP",
+    /// A member's roles in a project removed.
+    RemovedFromGroup = "REMOVED_FROM_GROUP",
+    TeamCreated = "TEAM_CREATED",
+    TeamDeleted = "TEAM_DELETED",
+    TeamNameChanged = "TEAM_NAME_CHANGED",
+    JoinedTeam = "JOINED_TEAM",
+    RemovedFromTeam = "REMOVED_FROM_TEAM",
+    TeamAddedToGroup = "TEAM_ADDED_TO_GROUP",
+    TeamRemovedFromGroup = "TEAM_REMOVED_FROM_GROUP",
+    TeamRolesModified = "TEAM_ROLES_MODIFIED",
+    /// A project limit set or reset (ours, in Atlas' style).
+    GroupLimitChanged = "GROUP_LIMIT_CHANGED",
     /// A cluster record created (Atlas).
     ClusterCreated = "CLUSTER_CREATED",
     /// A cluster record changed (Atlas' name; the change is applied at once here).

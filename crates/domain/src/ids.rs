@@ -128,6 +128,15 @@ object_id_newtype!(
     /// A cluster record (`id` of a cluster document; `clusterId` in cross-project lists).
     ClusterId, "clusterId");
 object_id_newtype!(
+    /// A MongoDB Cloud user (a person; `userId` on the wire).
+    UserId, "userId");
+object_id_newtype!(
+    /// A team of an organization's users.
+    TeamId, "teamId");
+object_id_newtype!(
+    /// An invitation to an organization (a pending membership).
+    InvitationId, "invitationId");
+object_id_newtype!(
     /// A support operator (ours): the platform's staff act through operator credentials.
     OperatorId, "operatorId");
 

@@ -13,6 +13,7 @@ pub mod events;
 pub mod ids;
 pub mod names;
 pub mod network;
+pub mod people;
 pub mod principal;
 pub mod roles;
 pub mod secrets;
@@ -23,7 +24,8 @@ pub use authorization::{Decision, GroupVisibility, OrgLogVisibility, Requirement
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::EventType;
 pub use ids::{
-    ApiKeyId, ClientId, ClusterId, EventId, GroupId, ObjectId, OperatorId, OrgId, SecretId,
+    ApiKeyId, ClientId, ClusterId, EventId, GroupId, InvitationId, ObjectId, OperatorId, OrgId,
+    SecretId, TeamId, UserId,
 };
 pub use principal::{Principal, PrincipalKind};
 pub use roles::{GroupRole, OrgRole};

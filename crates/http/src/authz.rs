@@ -63,6 +63,7 @@ impl Mount {
 pub enum Verb {
     Get,
     Post,
+    Put,
     Patch,
     Delete,
 }
@@ -72,6 +73,7 @@ impl Verb {
         match *method {
             Method::GET | Method::HEAD => Some(Verb::Get),
             Method::POST => Some(Verb::Post),
+            Method::PUT => Some(Verb::Put),
             Method::PATCH => Some(Verb::Patch),
             Method::DELETE => Some(Verb::Delete),
             _ => None,
@@ -82,6 +84,7 @@ impl Verb {
         match self {
             Verb::Get => "GET",
             Verb::Post => "POST",
+            Verb::Put => "PUT",
             Verb::Patch => "PATCH",
             Verb::Delete => "DELETE",
         }
@@ -125,7 +128,7 @@ const fn tessera(verb: Verb, path: &'static str, rule: Rule) -> Entry {
     }
 }
 
-use Verb::{Delete as DELETE, Get as GET, Patch as PATCH, Post as POST};
+use Verb::{Delete as DELETE, Get as GET, Patch as PATCH, Post as POST, Put as PUT};
 
 /// Every route, and what it needs. The requirements are the subset's `x-rolesRequirements`
 /// (CONTRACT §9) where it names one; the comments say where Tessera adds to it.
@@ -177,6 +180,136 @@ pub static TABLE: &[Entry] = &[
         DELETE,
         "/orgs/{orgId}/apiKeys/{apiUserId}/accessList/{ipAddress}",
         KeepsOwnAccess(&Org(OrgOwner)),
+    ),
+    // People ("MongoDB Cloud Users"). A person's account: the Organization Owner of each
+    // organization its roles name (the Project Owner of each project); reading one, an
+    // Organization Member where it is a member.
+    api(
+        POST,
+        "/users",
+        Membership {
+            org: OrgOwner,
+            group: ProjectOwner,
+        },
+    ),
+    api(
+        GET,
+        "/users/{userId}",
+        Membership {
+            org: OrgMember,
+            group: ProjectReadOnly,
+        },
+    ),
+    api(
+        GET,
+        "/users/byName/{userName}",
+        Membership {
+            org: OrgMember,
+            group: ProjectReadOnly,
+        },
+    ),
+    api(GET, "/orgs/{orgId}/users", Org(OrgMember)),
+    api(POST, "/orgs/{orgId}/users", Org(OrgOwner)),
+    api(GET, "/orgs/{orgId}/users/{userId}", Org(OrgMember)),
+    api(PATCH, "/orgs/{orgId}/users/{userId}", Org(OrgOwner)),
+    api(DELETE, "/orgs/{orgId}/users/{userId}", Org(OrgOwner)),
+    // `{userId}:addRole` / `{userId}:removeRole`.
+    api(POST, "/orgs/{orgId}/users/{userId}", Org(OrgOwner)),
+    // "Organization User Admin" in the description: a role Tessera does not have; its owner.
+    api(PUT, "/orgs/{orgId}/users/{userId}/roles", Org(OrgOwner)),
+    api(GET, "/groups/{groupId}/users", Group(ProjectReadOnly)),
+    api(POST, "/groups/{groupId}/users", Group(ProjectOwner)),
+    api(
+        GET,
+        "/groups/{groupId}/users/{userId}",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/users/{userId}",
+        Group(ProjectOwner),
+    ),
+    api(
+        POST,
+        "/groups/{groupId}/users/{userId}",
+        Group(ProjectOwner),
+    ),
+    // "Group User Admin" in the description: read as the Project Owner.
+    api(
+        PUT,
+        "/groups/{groupId}/users/{userId}/roles",
+        Group(ProjectOwner),
+    ),
+    api(POST, "/groups/{groupId}/access", Group(ProjectOwner)),
+    // Invitations to an organization.
+    api(GET, "/orgs/{orgId}/invites", Org(OrgOwner)),
+    api(POST, "/orgs/{orgId}/invites", Org(OrgOwner)),
+    api(PATCH, "/orgs/{orgId}/invites", Org(OrgOwner)),
+    api(GET, "/orgs/{orgId}/invites/{invitationId}", Org(OrgOwner)),
+    api(PATCH, "/orgs/{orgId}/invites/{invitationId}", Org(OrgOwner)),
+    api(
+        DELETE,
+        "/orgs/{orgId}/invites/{invitationId}",
+        Org(OrgOwner),
+    ),
+    // Teams.
+    api(GET, "/orgs/{orgId}/teams", Org(OrgMember)),
+    api(POST, "/orgs/{orgId}/teams", Org(OrgOwner)),
+    api(GET, "/orgs/{orgId}/teams/{teamId}", Org(OrgMember)),
+    api(PATCH, "/orgs/{orgId}/teams/{teamId}", Org(OrgOwner)),
+    api(DELETE, "/orgs/{orgId}/teams/{teamId}", Org(OrgOwner)),
+    // `{teamId}:addUser` / `{teamId}:removeUser`.
+    api(POST, "/orgs/{orgId}/teams/{teamId}", Org(OrgOwner)),
+    api(GET, "/orgs/{orgId}/teams/byName/{teamName}", Org(OrgMember)),
+    api(GET, "/orgs/{orgId}/teams/{teamId}/users", Org(OrgMember)),
+    api(POST, "/orgs/{orgId}/teams/{teamId}/users", Org(OrgOwner)),
+    api(
+        DELETE,
+        "/orgs/{orgId}/teams/{teamId}/users/{userId}",
+        Org(OrgOwner),
+    ),
+    api(GET, "/groups/{groupId}/teams", Group(ProjectReadOnly)),
+    api(POST, "/groups/{groupId}/teams", Group(ProjectOwner)),
+    api(
+        GET,
+        "/groups/{groupId}/teams/{teamId}",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        PATCH,
+        "/groups/{groupId}/teams/{teamId}",
+        Group(ProjectOwner),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/teams/{teamId}",
+        Group(ProjectOwner),
+    ),
+    // Settings and limits.
+    api(GET, "/orgs/{orgId}/settings", Org(OrgMember)),
+    api(PATCH, "/orgs/{orgId}/settings", Org(OrgOwner)),
+    api(GET, "/groups/{groupId}/settings", Group(ProjectReadOnly)),
+    api(PATCH, "/groups/{groupId}/settings", Group(ProjectOwner)),
+    api(GET, "/groups/{groupId}/limits", Group(ProjectReadOnly)),
+    api(
+        GET,
+        "/groups/{groupId}/limits/{limitName}",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        PATCH,
+        "/groups/{groupId}/limits/{limitName}",
+        Group(ProjectOwner),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/limits/{limitName}",
+        Group(ProjectOwner),
+    ),
+    api(
+        GET,
+        "/groups/{groupId}/managedSlowMs",
+        Group(ProjectReadOnly),
     ),
     // Projects. Creating one: the organization named in the body.
     api(POST, "/groups", Org(OrgGroupCreator)),
@@ -520,7 +653,7 @@ mod tests {
         for base in ["/api/atlas/v2", "/api/public/v1.0"] {
             let path = format!("{base}/orgs/{{orgId}}");
             assert_eq!(lookup(&Method::DELETE, &path), owner);
-            assert_eq!(lookup(&Method::PUT, &path), None);
+            assert_eq!(lookup(&Method::OPTIONS, &path), None);
             assert_eq!(lookup(&Method::HEAD, base), Some(Authenticated));
         }
         assert_eq!(lookup(&Method::POST, "/api/oauth/revoke"), Some(OwnTokens));

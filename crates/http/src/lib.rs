@@ -43,6 +43,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use error::ApiError;
 use routes::service_accounts as sa;
 use routes::{api_key_access, api_keys, events, groups, network_access as net, orgs};
+use routes::{group_users, invitations, people, settings, teams};
 pub use state::{AppState, AppStateInner, Crypto, HttpSettings};
 
 /// How long a request waits for a node that is out of date with the store to catch up
@@ -222,12 +223,110 @@ pub fn api_routes() -> Router<AppState> {
     );
     let control_plane =
         Router::new().route("/unauth/controlPlaneIPAddresses", get(net::control_plane));
+    // People, teams, invitations, settings and limits at 2023-01-01 (their only version).
+    let people_2023 = Router::new()
+        .route("/users", post(people::create_user))
+        .route("/users/{userId}", get(people::get_user))
+        .route("/users/byName/{userName}", get(people::get_user_by_name))
+        .route(
+            "/orgs/{orgId}/users/{userId}/roles",
+            axum::routing::put(people::put_roles),
+        )
+        .route(
+            "/groups/{groupId}/users/{userId}/roles",
+            axum::routing::put(group_users::put_roles),
+        )
+        .route(
+            "/orgs/{orgId}/invites",
+            get(invitations::list)
+                .post(invitations::create)
+                .patch(invitations::update_by_name),
+        )
+        .route(
+            "/orgs/{orgId}/invites/{invitationId}",
+            get(invitations::get)
+                .patch(invitations::update_by_id)
+                .delete(invitations::delete),
+        )
+        .route("/orgs/{orgId}/teams", get(teams::list).post(teams::create))
+        .route(
+            "/orgs/{orgId}/teams/{teamId}",
+            get(teams::get).patch(teams::rename).delete(teams::delete),
+        )
+        .route(
+            "/orgs/{orgId}/teams/byName/{teamName}",
+            get(teams::get_by_name),
+        )
+        .route("/orgs/{orgId}/teams/{teamId}/users", post(teams::add_users))
+        .route(
+            "/orgs/{orgId}/teams/{teamId}/users/{userId}",
+            axum::routing::delete(teams::remove_user),
+        )
+        .route(
+            "/groups/{groupId}/teams",
+            get(teams::list_project).post(teams::assign),
+        )
+        .route(
+            "/groups/{groupId}/teams/{teamId}",
+            get(teams::get_project)
+                .patch(teams::update_roles)
+                .delete(teams::unassign),
+        )
+        .route(
+            "/orgs/{orgId}/settings",
+            get(settings::get_org).patch(settings::update_org),
+        )
+        .route(
+            "/groups/{groupId}/settings",
+            get(settings::get_group).patch(settings::update_group),
+        )
+        .route("/groups/{groupId}/limits", get(settings::list_limits))
+        .route(
+            "/groups/{groupId}/limits/{limitName}",
+            get(settings::get_limit)
+                .patch(settings::set_limit)
+                .delete(settings::delete_limit),
+        )
+        .route(
+            "/groups/{groupId}/managedSlowMs",
+            get(settings::managed_slow_ms),
+        );
+    // "MongoDB Cloud Users" of organizations, projects and teams at 2025-02-19.
+    let people_2025 = Router::new()
+        .route(
+            "/orgs/{orgId}/users",
+            get(people::list).post(people::create),
+        )
+        .route(
+            "/orgs/{orgId}/users/{userId}",
+            get(people::get)
+                .patch(people::update)
+                .delete(people::delete)
+                .post(people::action),
+        )
+        .route(
+            "/groups/{groupId}/users",
+            get(group_users::list).post(group_users::add),
+        )
+        .route(
+            "/groups/{groupId}/users/{userId}",
+            get(group_users::get)
+                .delete(group_users::delete)
+                .post(group_users::action),
+        )
+        .route("/orgs/{orgId}/teams/{teamId}/users", get(teams::list_users))
+        .route("/orgs/{orgId}/teams/{teamId}", post(teams::action));
+    let project_access =
+        Router::new().route("/groups/{groupId}/access", post(group_users::add_access));
     family(foundation, V2023)
         .merge(family(control_plane, version::V_CONTROL_PLANE))
         .merge(family(service_accounts, V2024))
         .merge(family(clusters, V2024))
         .merge(family(cluster_delete, version::V_DELETE_CLUSTER))
         .merge(family(flex, version::V_FLEX))
+        .merge(family(people_2023, V2023))
+        .merge(family(people_2025, version::V_USERS))
+        .merge(family(project_access, version::V_PROJECT_ACCESS))
 }
 
 /// The OAuth 2.0 endpoints and discovery documents.
@@ -258,6 +357,8 @@ async fn api_not_found(_: auth::Caller, OriginalUri(uri): OriginalUri) -> ApiErr
 /// The routes whose last segment may carry a colon action, and the actions each serves.
 const ACTION_ROUTES: &[(&str, &[&str])] = &[
     ("{clientId}", &["invite"]),
+    ("{userId}", &["addRole", "removeRole"]),
+    ("{teamId}", &["addUser", "removeUser"]),
     (
         "{clusterName}",
         &["grantMongoDBEmployeeAccess", "revokeMongoDBEmployeeAccess"],

@@ -45,6 +45,10 @@ pub const V_DELETE_CLUSTER: Versions = &["2023-02-01", "2024-08-05"];
 
 /// `returnAllControlPlaneIpAddresses`.
 pub const V_CONTROL_PLANE: Versions = &["2023-11-15"];
+/// "MongoDB Cloud Users" of organizations, projects and teams.
+pub const V_USERS: Versions = &["2025-02-19"];
+/// `addUserToProject`.
+pub const V_PROJECT_ACCESS: Versions = &["2023-02-01"];
 /// Flex clusters' resources.
 pub const V_FLEX: Versions = &["2024-11-13"];
 

@@ -420,7 +420,7 @@ fn registered_routes(root: &Path) -> Vec<(RouteKey, usize)> {
             ("post", Some(Verb::Post)),
             ("patch", Some(Verb::Patch)),
             ("delete", Some(Verb::Delete)),
-            ("put", None),
+            ("put", Some(Verb::Put)),
             ("head", None),
             ("options", None),
             ("trace", None),

@@ -4,6 +4,7 @@
 //!   with stateless HMAC-authenticated nonces and `nc` replay tracking.
 //! * [`basic`]: HTTP Basic credentials for OAuth 2.0 clients (RFC 6749 §2.3.1).
 //! * [`jwt`]: compact JWS access tokens, ES256 only.
+//! * [`password`]: a person's password as an argon2id hash (PHC string).
 //!
 //! Every function that depends on the current time takes `now` as a parameter; nothing here
 //! reads the clock, touches the network or the file system.
@@ -11,4 +12,5 @@
 pub mod basic;
 pub mod digest;
 pub mod jwt;
+pub mod password;
 pub mod scram;

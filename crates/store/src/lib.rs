@@ -128,6 +128,10 @@ mod shipped_migrations {
             8,
             "d2fe684f5afa18b14fc0798eb3dd2fb04e01b960a19997386766342620b0ed561e2ceb723be3441d91129e76c02aa45e",
         ),
+        (
+            9,
+            "368d50cf69eef2c52ec520eebaff5b304a14bf0571ff0bd8d39c7528734495944712f3c7d24132f2b70853f58d47e2e4",
+        ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (
@@ -165,6 +169,10 @@ mod shipped_migrations {
         (
             9,
             "da1d1e7de18b0bfcc4d28ae5be05ba2d28f0437d9739d6b33e572c9a3044b2168e0ceda8aef3a79c469ef8dfb0571cd3",
+        ),
+        (
+            10,
+            "2a921b95ca2129280186a31ec154d52c427e6b4317390546df9514a7b36c4dd01acd6769536035fd8bc8289c730b2342",
         ),
     ];
 

@@ -16,6 +16,14 @@ use crate::*;
 #[async_trait]
 pub trait OrgStore: Send + Sync {
     async fn create_org(&self, new: NewOrg<'_>, events: &[NewEvent]) -> StoreResult<()>;
+    /// [`OrgStore::create_org`], with `owner` (a person Tessera knows) its first active
+    /// `ORG_OWNER`, in the same unit of work.
+    async fn create_org_owned(
+        &self,
+        new: NewOrg<'_>,
+        owner: tessera_domain::UserId,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>>;
     async fn list_orgs(
         &self,
@@ -377,6 +385,104 @@ pub trait DatabaseUserStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// An edit of an organization's people (`tessera_domain::people`), run by
+/// [`PeopleStore::edit_people`] in one unit of work: `apply` changes the document (or refuses),
+/// the store checks the domain's rules on the result, and `events` names the events of what
+/// changed (`changes`, empty when nothing did: then nothing is written).
+pub trait PeopleEdit: Send {
+    fn apply(
+        &mut self,
+        people: &mut tessera_domain::people::OrgPeople,
+    ) -> Result<(), tessera_domain::people::PeopleError>;
+    fn events(
+        &self,
+        before: &tessera_domain::people::OrgPeople,
+        after: &tessera_domain::people::OrgPeople,
+        changes: &[tessera_domain::people::PeopleChange],
+    ) -> Vec<NewEvent>;
+}
+
+/// What an edit of an organization's people came to.
+#[derive(Debug)]
+pub enum Edited {
+    /// Committed (or nothing to change): the document after it, and the events written.
+    Done {
+        people: tessera_domain::people::OrgPeople,
+        events: Vec<NewEvent>,
+    },
+    /// The edit or the domain's rules refused it; nothing was written.
+    Refused(tessera_domain::people::PeopleError),
+    /// The organization is gone.
+    NoOrg,
+}
+
+/// People: MongoDB Cloud users, memberships, teams and invitations.
+#[async_trait]
+pub trait PeopleStore: Send + Sync {
+    /// An organization's people, as stored (invitations past their end included: the
+    /// caller's clock decides, `OrgPeople::without_expired`).
+    async fn org_people(&self, org: OrgId) -> StoreResult<tessera_domain::people::OrgPeople>;
+    /// Runs `edit` on the organization's people in one unit of work (see [`PeopleEdit`]).
+    async fn edit_people(
+        &self,
+        org: OrgId,
+        now: DateTime<Utc>,
+        edit: &mut (dyn PeopleEdit + '_),
+    ) -> StoreResult<Edited>;
+    /// Creates a user with its memberships (an edit per organization) and `events`, all or
+    /// nothing; `Conflict("username")` when the name is taken.
+    async fn create_cloud_user(
+        &self,
+        user: &tessera_domain::people::CloudUser,
+        now: DateTime<Utc>,
+        memberships: &mut [(OrgId, &mut (dyn PeopleEdit + '_))],
+        events: &[NewEvent],
+    ) -> StoreResult<Edited>;
+    async fn get_cloud_user(
+        &self,
+        id: tessera_domain::UserId,
+    ) -> StoreResult<Option<tessera_domain::people::CloudUser>>;
+    /// The user of that name (case-insensitive).
+    async fn find_cloud_user(
+        &self,
+        username: &str,
+    ) -> StoreResult<Option<tessera_domain::people::CloudUser>>;
+    /// The organizations a user belongs to (active or pending).
+    async fn orgs_of_user(&self, id: tessera_domain::UserId) -> StoreResult<Vec<OrgId>>;
+}
+
+/// Whose settings.
+#[derive(Clone, Copy, Debug)]
+pub enum SettingsScope {
+    Org(OrgId),
+    Group(GroupId),
+}
+
+/// Organization and project settings (a JSON document each) and project limits.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The settings document, `None` until first changed.
+    async fn get_settings(&self, scope: SettingsScope) -> StoreResult<Option<String>>;
+    /// Replaces the document, with `events` only when it changed (`true`);
+    /// `Conflict("owner")` when the organization or project is gone.
+    async fn put_settings(
+        &self,
+        scope: SettingsScope,
+        body: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// The limits set away from their defaults, by name.
+    async fn group_limits(&self, group: GroupId) -> StoreResult<Vec<(String, i64)>>;
+    /// Sets (`Some`) or resets (`None`) a limit, with `events` only when it changed (`true`).
+    async fn set_group_limit(
+        &self,
+        group: GroupId,
+        name: &str,
+        value: Option<i64>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+}
+
 /// Project IP access lists (`tessera_domain::network`).
 #[async_trait]
 pub trait NetworkStore: Send + Sync {
@@ -431,6 +537,8 @@ pub trait Store:
     + EventStore
     + NetworkStore
     + DatabaseUserStore
+    + PeopleStore
+    + SettingsStore
     + Send
     + Sync
     + 'static

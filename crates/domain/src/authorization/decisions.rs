@@ -77,7 +77,12 @@ impl Principal {
                     Decision::Forbidden
                 }
             }
-            (Rule::Org(req), On::Org(org)) => self.decide_org(org, req),
+            (Rule::Org(req) | Rule::Membership { org: req, .. }, On::Org(org)) => {
+                self.decide_org(org, req)
+            }
+            (Rule::Membership { group: req, .. }, On::Group { org, group }) => {
+                self.decide_group(org, group, req)
+            }
             (
                 Rule::Group(req) | Rule::GroupMember(req) | Rule::GroupAccount(req),
                 On::Group { org, group },

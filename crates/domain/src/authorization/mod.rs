@@ -21,6 +21,7 @@
 //! test (`crates/http/tests/tidy.rs`) keeps role comparisons inside this module.
 
 mod decisions;
+pub mod membership;
 mod requirement;
 
 use std::fmt;
@@ -71,6 +72,13 @@ pub enum Rule {
     /// and `ORG_OWNER` when it holds an org role beyond `ORG_MEMBER`). See
     /// [`Principal::may_change_account`].
     GroupAccount(Requirement),
+    /// Acting on people across organizations (a user's memberships): `org` in each
+    /// organization a membership names, `group` in each project (decided per membership with
+    /// [`Principal::authorize`] on `On::Org` / `On::Group`).
+    Membership {
+        org: Requirement,
+        group: Requirement,
+    },
     /// The inner rule, for removing an entry from a credential's access list: when the
     /// credential removes an entry of its own list, it must keep the entry its request comes
     /// through ("self": it cannot lock itself out). See [`Principal::own_address_to_keep`].

@@ -9,12 +9,17 @@ pub mod clusters;
 pub mod database_users;
 pub mod events;
 pub mod group_service_accounts;
+pub mod group_users;
 pub mod groups;
+pub mod invitations;
 pub mod network_access;
 pub mod orgs;
+pub mod people;
 pub mod service_accounts;
+pub mod settings;
 pub mod support;
 pub mod system_status;
+pub mod teams;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -38,6 +43,28 @@ impl FromRequestParts<AppState> for Base {
             _ => Dialect::V2.base(),
         };
         Ok(Base(format!("{}{prefix}", state.public_url())))
+    }
+}
+
+/// The surface a request came in on: its dialect and absolute base URL (for lists whose
+/// shape differs between v2 and v1.0).
+pub struct Surface {
+    pub base: String,
+    pub dialect: Dialect,
+}
+
+impl FromRequestParts<AppState> for Surface {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let dialect = match parts.extensions.get::<Dialect>() {
+            Some(Dialect::V1) => Dialect::V1,
+            _ => Dialect::V2,
+        };
+        Ok(Surface {
+            base: format!("{}{}", state.public_url(), dialect.base()),
+            dialect,
+        })
     }
 }
 

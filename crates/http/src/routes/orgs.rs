@@ -147,14 +147,12 @@ pub async fn create(
 ) -> ApiResult<Reply> {
     authorize_own(&caller, rule)?;
     let name = EntityName::parse("name", &body.name)?;
-    if let Some(owner) = &body.org_owner_id {
-        OrgId::parse(owner).map_err(|_| {
-            ApiError::from(tessera_domain::ValidationError::new(
-                "orgOwnerId",
-                "must match ^([a-f0-9]{24})$",
-            ))
-        })?;
-    }
+    // `orgOwnerId` must name a person: an active member of the caller's organization, who
+    // becomes the new organization's first owner in the same unit of work.
+    let owner = match &body.org_owner_id {
+        None => None,
+        Some(raw) => Some(super::people::owner_for_new_org(&state, &caller, raw).await?),
+    };
     if body.federation_settings_id.is_some() {
         return Err(ApiError::validation(
             "federationSettingsId is not supported: Tessera has no federation settings.",
@@ -200,17 +198,28 @@ pub async fn create(
             audit::key_target(record),
         ));
     }
-    state
-        .store
-        .create_org(
-            NewOrg {
-                org: &org,
-                group: None,
-                api_key: key.as_ref().map(|(record, _)| record),
-            },
-            &events,
-        )
-        .await?;
+    let new = NewOrg {
+        org: &org,
+        group: None,
+        api_key: key.as_ref().map(|(record, _)| record),
+    };
+    match &owner {
+        None => state.store.create_org(new, &events).await?,
+        Some(user) => {
+            events.push(audit::event(
+                &state,
+                &caller,
+                EventType::JoinedOrg,
+                org.id,
+                None,
+                vec![
+                    ("targetUsername", user.username.clone()),
+                    ("targetUserId", user.id.to_string()),
+                ],
+            ));
+            state.store.create_org_owned(new, user.id, &events).await?
+        }
+    }
     let mut out = json!({
         "organization": org_out(&base, org.clone()),
         "skipDefaultAlertsSettings": org.skip_default_alerts,

@@ -8,6 +8,9 @@ use crate::harness::{Key, TestServer};
 
 const V2023: &str = "application/vnd.atlas.2023-01-01+json";
 const V2024: &str = "application/vnd.atlas.2024-08-05+json";
+const V2025: &str = "application/vnd.atlas.2025-02-19+json";
+const V20230201: &str = "application/vnd.atlas.2023-02-01+json";
+const U: &str = "cccccccccccccccccccccccc";
 
 /// (method, path template, version). `{org}`, `{group}`, `{key}`, `{sa}`, `{secret}` are
 /// filled in; `{ip}` is an access-list entry.
@@ -127,13 +130,121 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
             "/groups/{group}/clusters/Cluster0:revokeMongoDBEmployeeAccess",
             V2024,
         ),
+        // People, teams, invitations, settings, limits (`{u}`: a user, team or invitation id).
+        (M::POST, "/users", V2023),
+        (M::GET, "/users/{u}", V2023),
+        (M::GET, "/users/byName/a@example.com", V2023),
+        (M::GET, "/orgs/{org}/users", V2025),
+        (M::POST, "/orgs/{org}/users", V2025),
+        (M::GET, "/orgs/{org}/users/{u}", V2025),
+        (M::PATCH, "/orgs/{org}/users/{u}", V2025),
+        (M::DELETE, "/orgs/{org}/users/{u}", V2025),
+        (M::POST, "/orgs/{org}/users/{u}:addRole", V2025),
+        (M::POST, "/orgs/{org}/users/{u}:removeRole", V2025),
+        (M::PUT, "/orgs/{org}/users/{u}/roles", V2023),
+        (M::GET, "/groups/{group}/users", V2025),
+        (M::POST, "/groups/{group}/users", V2025),
+        (M::GET, "/groups/{group}/users/{u}", V2025),
+        (M::DELETE, "/groups/{group}/users/{u}", V2025),
+        (M::POST, "/groups/{group}/users/{u}:addRole", V2025),
+        (M::PUT, "/groups/{group}/users/{u}/roles", V2023),
+        (M::POST, "/groups/{group}/access", V20230201),
+        (M::GET, "/orgs/{org}/invites", V2023),
+        (M::POST, "/orgs/{org}/invites", V2023),
+        (M::PATCH, "/orgs/{org}/invites", V2023),
+        (M::GET, "/orgs/{org}/invites/{u}", V2023),
+        (M::PATCH, "/orgs/{org}/invites/{u}", V2023),
+        (M::DELETE, "/orgs/{org}/invites/{u}", V2023),
+        (M::GET, "/orgs/{org}/teams", V2023),
+        (M::POST, "/orgs/{org}/teams", V2023),
+        (M::GET, "/orgs/{org}/teams/{u}", V2023),
+        (M::PATCH, "/orgs/{org}/teams/{u}", V2023),
+        (M::DELETE, "/orgs/{org}/teams/{u}", V2023),
+        (M::GET, "/orgs/{org}/teams/byName/ops", V2023),
+        (M::GET, "/orgs/{org}/teams/{u}/users", V2025),
+        (M::POST, "/orgs/{org}/teams/{u}/users", V2023),
+        (M::DELETE, "/orgs/{org}/teams/{u}/users/{u}", V2023),
+        (M::POST, "/orgs/{org}/teams/{u}:addUser", V2025),
+        (M::GET, "/groups/{group}/teams", V2023),
+        (M::POST, "/groups/{group}/teams", V2023),
+        (M::GET, "/groups/{group}/teams/{u}", V2023),
+        (M::PATCH, "/groups/{group}/teams/{u}", V2023),
+        (M::DELETE, "/groups/{group}/teams/{u}", V2023),
+        (M::GET, "/orgs/{org}/settings", V2023),
+        (M::PATCH, "/orgs/{org}/settings", V2023),
+        (M::GET, "/groups/{group}/settings", V2023),
+        (M::PATCH, "/groups/{group}/settings", V2023),
+        (M::GET, "/groups/{group}/limits", V2023),
+        (
+            M::GET,
+            "/groups/{group}/limits/atlas.project.deployment.clusters",
+            V2023,
+        ),
+        (
+            M::PATCH,
+            "/groups/{group}/limits/atlas.project.deployment.clusters",
+            V2023,
+        ),
+        (
+            M::DELETE,
+            "/groups/{group}/limits/atlas.project.deployment.clusters",
+            V2023,
+        ),
+        (M::GET, "/groups/{group}/managedSlowMs", V2023),
     ]
+}
+
+/// A body for the people routes (`body_for`).
+fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
+    let b = if path.ends_with(":addRole") || path.ends_with(":removeRole") {
+        if path.starts_with("/orgs") {
+            json!({"orgRole": "ORG_MEMBER"})
+        } else {
+            json!({"groupRole": "GROUP_READ_ONLY"})
+        }
+    } else if path.ends_with(":addUser") {
+        json!({"id": U})
+    } else if path == "/users" {
+        json!({"username": "n@example.com", "password": "long enough password", "firstName": "A", "lastName": "B", "roles": [{"orgId": org, "roleName": "ORG_MEMBER"}]})
+    } else if path.ends_with("/users/{u}/roles") && path.starts_with("/orgs") {
+        json!({"orgRoles": ["ORG_MEMBER"]})
+    } else if path.ends_with("/users/{u}/roles") {
+        json!({"groupRoles": ["GROUP_READ_ONLY"]})
+    } else if path.ends_with("/orgs/{org}/users") {
+        json!({"username": "n@example.com", "roles": {"orgRoles": ["ORG_MEMBER"]}})
+    } else if path.ends_with("/users/{u}") {
+        json!({"teamIds": []})
+    } else if path.ends_with("/groups/{group}/users") || path.ends_with("/access") {
+        json!({"username": "n@example.com", "roles": ["GROUP_READ_ONLY"]})
+    } else if path.contains("/invites") {
+        json!({"username": "n@example.com", "roles": ["ORG_MEMBER"]})
+    } else if path.ends_with("/teams/{u}/users") {
+        json!([{"id": U}])
+    } else if path.ends_with("/orgs/{org}/teams") {
+        json!({"name": "ops", "usernames": []})
+    } else if path.starts_with("/groups") && path.ends_with("/teams") {
+        json!([{"teamId": U, "roleNames": ["GROUP_READ_ONLY"]}])
+    } else if path.starts_with("/groups") && path.contains("/teams/") {
+        json!({"roleNames": ["GROUP_READ_ONLY"]})
+    } else if path.contains("/teams/") {
+        json!({"name": "sre"})
+    } else if path.ends_with("/settings") {
+        json!({})
+    } else if path.contains("/limits/") {
+        json!({"value": 30})
+    } else {
+        return None;
+    };
+    Some(b)
 }
 
 /// A body each mutating route would accept, so only the property under test can fail it.
 fn body_for(method: &Method, path: &str, org: &str) -> Option<serde_json::Value> {
     if *method == Method::GET || *method == Method::DELETE {
         return None;
+    }
+    if let Some(b) = people_body(path, org) {
+        return Some(b);
     }
     let b = if path.ends_with(":grantMongoDBEmployeeAccess") {
         json!({"grantType": "CLUSTER_DATABASE_LOGS", "expirationTime": "2026-01-02T00:00:00Z"})
@@ -183,6 +294,7 @@ fn fill(t: &str, org: &str, group: &str, key: &str, sa: &str, secret: &str) -> S
         .replace("{sa}", sa)
         .replace("{secret}", secret)
         .replace("{ip}", "192.0.2.0%2F24")
+        .replace("{u}", U)
 }
 
 #[tokio::test]

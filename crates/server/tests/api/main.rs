@@ -24,6 +24,7 @@ mod network_access;
 mod oauth;
 mod orgs;
 mod partitions;
+mod people;
 mod proxy;
 mod review;
 mod service_accounts;

@@ -82,6 +82,15 @@ impl OrgStore for FailingStore {
         self.inner.create_org(new, events).await
     }
 
+    async fn create_org_owned(
+        &self,
+        new: NewOrg<'_>,
+        owner: tessera_domain::UserId,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        self.inner.create_org_owned(new, owner, events).await
+    }
+
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
         self.inner.get_org(id).await
     }
@@ -543,6 +552,85 @@ impl EventStore for FailingStore {
 
     async fn record_auth_failures(&self, failures: &[AuthFailure]) -> StoreResult<()> {
         self.inner.record_auth_failures(failures).await
+    }
+}
+
+#[async_trait]
+impl tessera_store::PeopleStore for FailingStore {
+    async fn org_people(&self, org: OrgId) -> StoreResult<tessera_domain::people::OrgPeople> {
+        self.inner.org_people(org).await
+    }
+
+    async fn edit_people(
+        &self,
+        org: OrgId,
+        now: DateTime<Utc>,
+        edit: &mut (dyn tessera_store::PeopleEdit + '_),
+    ) -> StoreResult<tessera_store::Edited> {
+        self.inner.edit_people(org, now, edit).await
+    }
+
+    async fn create_cloud_user(
+        &self,
+        user: &tessera_domain::people::CloudUser,
+        now: DateTime<Utc>,
+        memberships: &mut [(OrgId, &mut (dyn tessera_store::PeopleEdit + '_))],
+        events: &[NewEvent],
+    ) -> StoreResult<tessera_store::Edited> {
+        self.inner
+            .create_cloud_user(user, now, memberships, events)
+            .await
+    }
+
+    async fn get_cloud_user(
+        &self,
+        id: tessera_domain::UserId,
+    ) -> StoreResult<Option<tessera_domain::people::CloudUser>> {
+        self.inner.get_cloud_user(id).await
+    }
+
+    async fn find_cloud_user(
+        &self,
+        username: &str,
+    ) -> StoreResult<Option<tessera_domain::people::CloudUser>> {
+        self.inner.find_cloud_user(username).await
+    }
+
+    async fn orgs_of_user(&self, id: tessera_domain::UserId) -> StoreResult<Vec<OrgId>> {
+        self.inner.orgs_of_user(id).await
+    }
+}
+
+#[async_trait]
+impl tessera_store::SettingsStore for FailingStore {
+    async fn get_settings(
+        &self,
+        scope: tessera_store::SettingsScope,
+    ) -> StoreResult<Option<String>> {
+        self.inner.get_settings(scope).await
+    }
+
+    async fn put_settings(
+        &self,
+        scope: tessera_store::SettingsScope,
+        body: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.put_settings(scope, body, events).await
+    }
+
+    async fn group_limits(&self, group: GroupId) -> StoreResult<Vec<(String, i64)>> {
+        self.inner.group_limits(group).await
+    }
+
+    async fn set_group_limit(
+        &self,
+        group: GroupId,
+        name: &str,
+        value: Option<i64>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.set_group_limit(group, name, value, events).await
     }
 }
 

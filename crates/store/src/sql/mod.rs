@@ -26,6 +26,7 @@ pub(crate) mod event_log;
 pub(crate) mod exec;
 mod network;
 mod orgs;
+mod people;
 mod rows;
 mod tokens;
 

@@ -155,6 +155,24 @@ impl<D: Dialect> OrgStore for SqlStore<D> {
         tx.commit(events, Change::ApiKeys).await
     }
 
+    async fn create_org_owned(
+        &self,
+        new: NewOrg<'_>,
+        owner: tessera_domain::UserId,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        let _bump = self.api_keys_change();
+        let mut tx = self.work().await?;
+        write_new_org(&mut tx, &new).await?;
+        query("INSERT INTO org_members (org_id, user_id, org_roles) VALUES (?, ?, ?)")
+            .bind(new.org.id.to_string())
+            .bind(owner.to_string())
+            .bind(join_roles(&tessera_domain::people::org_roles_of_owner()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit(events, Change::ApiKeys).await
+    }
+
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
         let row = query("SELECT * FROM orgs WHERE id = ?")
             .bind(id.to_string())

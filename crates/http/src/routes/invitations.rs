@@ -1,0 +1,300 @@
+//! Organization invitations (`/orgs/{orgId}/invites`, 2023-01-01): an invitation is a pending
+//! membership (`tessera_domain::people::Member` with its `Invitation`), the same one
+//! `createOrganizationUser` makes, listed here by its invitation id. It stays pending until
+//! the person accepts it (the console's sign-in) or it expires (30 days); updating it
+//! changes its roles and teams; deleting it ends it.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tessera_domain::people::{self, Member, OrgPeople, PeopleError};
+use tessera_domain::{GroupId, InvitationId, OrgId};
+use tessera_store::Org;
+
+use super::people::{
+    edit, group_roles, names, org_roles, pending_member, people_of, refused, team_ids,
+};
+use super::{org_for, paginate, Base};
+use crate::auth::Caller;
+use crate::authz::RouteRule;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, PathParams};
+use crate::query::{Pagination, Query};
+use crate::render::Reply;
+use crate::state::AppState;
+use tessera_domain::time::format;
+
+/// `OrganizationInvitation`.
+pub fn org_invitation_out(base: &str, org: &Org, people: &OrgPeople, m: &Member) -> Value {
+    let Some(i) = &m.invitation else {
+        return json!({});
+    };
+    let groups: Vec<Value> = m
+        .group_roles
+        .iter()
+        .flat_map(|(g, roles)| {
+            roles
+                .iter()
+                .map(move |r| json!({"groupId": g.to_string(), "groupRole": r.to_string()}))
+        })
+        .collect();
+    json!({
+        "id": i.id.to_string(),
+        "orgId": org.id.to_string(),
+        "orgName": org.name,
+        "username": m.user.username,
+        "roles": names(&m.org_roles),
+        "groupRoleAssignments": groups,
+        "teamIds": people.teams_of(m.user.id).iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "createdAt": format(i.created_at),
+        "expiresAt": format(i.expires_at),
+        "inviterUsername": i.inviter,
+        "links": [{"href": format!("{base}/orgs/{}/invites/{}", org.id, i.id), "rel": "self"}],
+    })
+}
+
+/// `OrganizationInvitationGroupRoleAssignmentsRequest`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupAssignmentIn {
+    group_id: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// `OrganizationInvitationRequest` (and, without `username`, its update).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InvitationIn {
+    username: Option<String>,
+    roles: Option<Vec<String>>,
+    team_ids: Option<Vec<String>>,
+    group_role_assignments: Option<Vec<GroupAssignmentIn>>,
+}
+
+type Parsed = (
+    Option<Vec<tessera_domain::OrgRole>>,
+    Option<BTreeMap<GroupId, Vec<tessera_domain::GroupRole>>>,
+    Option<Vec<tessera_domain::TeamId>>,
+);
+
+async fn parse(state: &AppState, org: OrgId, body: &InvitationIn) -> ApiResult<Parsed> {
+    let roles = body
+        .roles
+        .as_deref()
+        .map(|r| org_roles("roles", r, false))
+        .transpose()?;
+    let groups = match &body.group_role_assignments {
+        None => None,
+        Some(list) => {
+            let mut out = BTreeMap::new();
+            for a in list {
+                let id = GroupId::parse(&a.group_id)?;
+                if state
+                    .store
+                    .get_group(id)
+                    .await?
+                    .is_none_or(|g| g.org_id != org)
+                {
+                    return Err(ApiError::group_not_found(&a.group_id));
+                }
+                out.insert(
+                    id,
+                    group_roles("groupRoleAssignments.roles", &a.roles, false)?,
+                );
+            }
+            Some(out)
+        }
+    };
+    let teams = body.team_ids.as_deref().map(team_ids).transpose()?;
+    Ok((roles, groups, teams))
+}
+
+fn pending<'p>(people: &'p OrgPeople, raw: &str) -> ApiResult<&'p Member> {
+    let id = InvitationId::parse(raw)?;
+    people
+        .member_by_invitation(id)
+        .ok_or_else(|| refused(PeopleError::InvitationNotFound(raw.to_owned())))
+}
+
+/// `listOrganizationInvitations` (Organization Owner): open invitations; `username` filters.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    Base(base): Base,
+    path: PathParams,
+    page: Pagination,
+    Query(q): Query,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
+    let people = people_of(&state, org.id).await?;
+    let username = q.get("username")?.map(str::to_lowercase);
+    let open: Vec<&Member> = people
+        .members
+        .iter()
+        .filter(|m| !m.is_active())
+        .filter(|m| username.as_ref().is_none_or(|u| m.user.username == *u))
+        .collect();
+    // Atlas answers this list as a bare array.
+    let listed = paginate(open, tessera_store::Page::ALL);
+    let _ = page;
+    Ok(Reply::ok(json!(listed
+        .items
+        .iter()
+        .map(|m| org_invitation_out(&base, &org, &people, m))
+        .collect::<Vec<_>>())))
+}
+
+/// `getOrganizationInvitation` (Organization Owner).
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    Base(base): Base,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
+    let people = people_of(&state, org.id).await?;
+    let m = pending(&people, path.get("invitationId"))?;
+    Ok(Reply::ok(org_invitation_out(&base, &org, &people, m)))
+}
+
+/// `createOrganizationInvitation` (Organization Owner): a person not yet in the organization.
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<InvitationIn>,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
+    let raw = body
+        .username
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("username is required."))?;
+    let username = people::parse_username("username", raw)?;
+    let (roles, groups, teams) = parse(&state, org.id, &body).await?;
+    let roles = roles.ok_or_else(|| ApiError::validation("roles is required."))?;
+    let member = pending_member(
+        &state,
+        &caller,
+        &username,
+        roles,
+        groups.unwrap_or_default(),
+    )
+    .await?;
+    let id = member.user.id;
+    let teams = teams.unwrap_or_default();
+    let people = edit(&state, &caller, org.id, move |p| {
+        p.add_member(member)?;
+        p.set_teams_of(id, &teams)
+    })
+    .await?;
+    let m = people
+        .member(id)
+        .ok_or_else(|| ApiError::internal("invitation missing after create"))?;
+    Ok(Reply::ok(org_invitation_out(&base, &org, &people, m)))
+}
+
+/// Applies an update to the open invitation of `find`.
+async fn update_with(
+    state: &AppState,
+    caller: &tessera_domain::Principal,
+    org: &Org,
+    base: &str,
+    body: InvitationIn,
+    find: impl Fn(&OrgPeople) -> ApiResult<tessera_domain::UserId>,
+) -> ApiResult<Reply> {
+    let (roles, groups, teams) = parse(state, org.id, &body).await?;
+    let current = people_of(state, org.id).await?;
+    let id = find(&current)?;
+    let people = edit(state, caller, org.id, move |p| {
+        let m = p.member_mut(id)?;
+        if m.is_active() {
+            return Err(PeopleError::InvitationNotFound(id.to_string()));
+        }
+        if let Some(r) = roles {
+            m.org_roles = r;
+        }
+        if let Some(g) = groups {
+            m.group_roles = g;
+        }
+        if let Some(t) = teams {
+            p.set_teams_of(id, &t)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let m = people
+        .member(id)
+        .ok_or_else(|| refused(PeopleError::InvitationNotFound(id.to_string())))?;
+    Ok(Reply::ok(org_invitation_out(base, org, &people, m)))
+}
+
+/// `updateOrganizationInvitationById` (Organization Owner).
+pub async fn update_by_id(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<InvitationIn>,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
+    if body.username.is_some() {
+        return Err(ApiError::validation("username cannot be changed."));
+    }
+    let raw = path.get("invitationId").to_owned();
+    update_with(&state, &caller, &org, &base, body, move |p| {
+        pending(p, &raw).map(|m| m.user.id)
+    })
+    .await
+}
+
+/// `updateOrganizationInvitation` (Organization Owner): the open invitation of `username`.
+pub async fn update_by_name(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<InvitationIn>,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
+    let raw = body
+        .username
+        .clone()
+        .ok_or_else(|| ApiError::validation("username is required."))?;
+    update_with(&state, &caller, &org, &base, body, move |p| {
+        p.member_named(&raw)
+            .filter(|m| !m.is_active())
+            .map(|m| m.user.id)
+            .ok_or_else(|| refused(PeopleError::InvitationNotFound(raw.clone())))
+    })
+    .await
+}
+
+/// `deleteOrganizationInvitation` (Organization Owner).
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    path: PathParams,
+) -> ApiResult<Reply> {
+    let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
+    let id = InvitationId::parse(path.get("invitationId"))?;
+    let raw = path.get("invitationId").to_owned();
+    edit(&state, &caller, org.id, move |p| {
+        let user = p
+            .member_by_invitation(id)
+            .map(|m| m.user.id)
+            .ok_or(PeopleError::InvitationNotFound(raw))?;
+        p.remove_member(user).map(|_| ())
+    })
+    .await?;
+    Ok(Reply::no_content())
+}
