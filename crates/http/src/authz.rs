@@ -457,6 +457,17 @@ pub static TABLE: &[Entry] = &[
     ),
     // Clusters (CONTRACT §10): "Project Read Only", "Project Cluster Creator", "Project
     // Cluster Manager", "Project Owner".
+    api(
+        GET,
+        "/groups/{groupId}/clusters/{clusterName}/processArgs",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        PATCH,
+        "/groups/{groupId}/clusters/{clusterName}/processArgs",
+        Group(ProjectClusterManager),
+    ),
+    api(GET, "/groups/{groupId}/containers", Group(ProjectReadOnly)),
     api(GET, "/groups/{groupId}/clusters", Group(ProjectReadOnly)),
     api(
         GET,

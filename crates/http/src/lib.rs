@@ -17,6 +17,7 @@ pub mod auth;
 pub mod auth_failures;
 pub mod authz;
 pub mod client_addr;
+pub mod cluster_schema;
 pub mod error;
 pub mod extract;
 pub mod oauth;
@@ -71,6 +72,10 @@ pub fn api_routes() -> Router<AppState> {
         .route("/clusters", get(routes::clusters::list_all))
         .route("/eventTypes", get(events::list_types))
         .route("/groups/{groupId}/ipAddresses", get(net::ip_addresses))
+        .route(
+            "/groups/{groupId}/containers",
+            get(routes::cluster_extras::containers),
+        )
         .route(
             "/groups/{groupId}/databaseUsers",
             get(routes::database_users::list).post(routes::database_users::create),
@@ -198,19 +203,32 @@ pub fn api_routes() -> Router<AppState> {
             "/groups/{groupId}/serviceAccounts/{clientId}/accessList/{ipAddress}",
             axum::routing::delete(routes::group_service_accounts::delete_access),
         );
-    let clusters = Router::new()
-        .route(
-            "/groups/{groupId}/clusters",
-            get(routes::clusters::list).post(routes::clusters::create),
-        )
-        // `POST` is `{clusterName}:grantMongoDBEmployeeAccess` or
-        // `{clusterName}:revokeMongoDBEmployeeAccess` (the handler splits off the action).
+    // Reading clusters: 2023-02-01 (the Atlas CLI's `clusters list|describe`) and 2024-08-05.
+    let cluster_reads = Router::new()
+        .route("/groups/{groupId}/clusters", get(routes::clusters::list))
         .route(
             "/groups/{groupId}/clusters/{clusterName}",
-            get(routes::clusters::get)
-                .patch(routes::clusters::update)
-                .post(routes::clusters::action),
+            get(routes::clusters::get),
         );
+    // Creating and changing: 2024-08-05 and 2024-10-23 (the same document).
+    let cluster_writes = Router::new()
+        .route("/groups/{groupId}/clusters", post(routes::clusters::create))
+        .route(
+            "/groups/{groupId}/clusters/{clusterName}",
+            axum::routing::patch(routes::clusters::update),
+        );
+    // `POST` is `{clusterName}:grantMongoDBEmployeeAccess` or
+    // `{clusterName}:revokeMongoDBEmployeeAccess` (the handler splits off the action).
+    let clusters = Router::new().route(
+        "/groups/{groupId}/clusters/{clusterName}",
+        post(routes::clusters::action),
+    );
+    // Process arguments: 2023-01-01 and 2024-08-05 (the same fields here).
+    let process_args = Router::new().route(
+        "/groups/{groupId}/clusters/{clusterName}/processArgs",
+        get(routes::cluster_extras::process_args)
+            .patch(routes::cluster_extras::update_process_args),
+    );
     // `deleteCluster` exists at 2023-02-01 (the only version in Atlas' description, which the
     // Atlas CLI, the Go SDK and Terraform send) and at 2024-08-05.
     let flex = Router::new().route(
@@ -322,6 +340,9 @@ pub fn api_routes() -> Router<AppState> {
         .merge(family(control_plane, version::V_CONTROL_PLANE))
         .merge(family(service_accounts, V2024))
         .merge(family(clusters, V2024))
+        .merge(family(cluster_reads, version::V_CLUSTER_READ))
+        .merge(family(process_args, version::V_PROCESS_ARGS))
+        .merge(family(cluster_writes, version::V_CLUSTER_WRITE))
         .merge(family(cluster_delete, version::V_DELETE_CLUSTER))
         .merge(family(flex, version::V_FLEX))
         .merge(family(people_2023, V2023))

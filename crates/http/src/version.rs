@@ -45,6 +45,13 @@ pub const V_DELETE_CLUSTER: Versions = &["2023-02-01", "2024-08-05"];
 
 /// `returnAllControlPlaneIpAddresses`.
 pub const V_CONTROL_PLANE: Versions = &["2023-11-15"];
+/// `getCluster` and `listClusters`: 2023-02-01 (the older document, which the Atlas CLI asks
+/// for) and 2024-08-05.
+pub const V_CLUSTER_READ: Versions = &["2023-02-01", "2024-08-05"];
+/// `createCluster` and `updateCluster`: 2024-08-05 and 2024-10-23 (one document).
+pub const V_CLUSTER_WRITE: Versions = &["2024-08-05", "2024-10-23"];
+/// A cluster's `processArgs`.
+pub const V_PROCESS_ARGS: Versions = &["2023-01-01", "2024-08-05"];
 /// "MongoDB Cloud Users" of organizations, projects and teams.
 pub const V_USERS: Versions = &["2025-02-19"];
 /// `addUserToProject`.
@@ -131,6 +138,9 @@ pub async fn versioned(State(versions): State<Versions>, req: Request, next: Nex
         .and_then(|v| v.to_str().ok());
     match negotiate(accept, versions) {
         Ok(v) => {
+            // The handler may read it too (a resource whose shape differs by version).
+            let mut req = req;
+            req.extensions_mut().insert(ServedVersion(v));
             let mut resp = next.run(req).await;
             resp.extensions_mut().insert(ServedVersion(v));
             resp

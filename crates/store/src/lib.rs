@@ -130,7 +130,7 @@ mod shipped_migrations {
         ),
         (
             9,
-            "368d50cf69eef2c52ec520eebaff5b304a14bf0571ff0bd8d39c7528734495944712f3c7d24132f2b70853f58d47e2e4",
+            "1e43a46af3bd8f916d5667aba14b7b860435570c4c8ead8235a98d8ecd4fea52870a8304055946c043e13b71e4e9e124",
         ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
@@ -172,7 +172,7 @@ mod shipped_migrations {
         ),
         (
             10,
-            "2a921b95ca2129280186a31ec154d52c427e6b4317390546df9514a7b36c4dd01acd6769536035fd8bc8289c730b2342",
+            "03da37f6ce5866aef35924b4e61ceacc973aba2df0646e710b5a4713d8ecc51237a23ec032e59819c18af3aaf78f36f6",
         ),
     ];
 

@@ -456,6 +456,8 @@ pub trait PeopleStore: Send + Sync {
 pub enum SettingsScope {
     Org(OrgId),
     Group(GroupId),
+    /// A cluster's process arguments.
+    ProcessArgs(ClusterId),
 }
 
 /// Organization and project settings (a JSON document each) and project limits.

@@ -151,6 +151,7 @@ async fn cluster_for(
     Ok((group, cluster))
 }
 
+/// `listClusters` (Project Read Only), at 2023-02-01 in the older shape.
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -158,16 +159,23 @@ pub async fn list(
     Base(base): Base,
     path: PathParams,
     page: Pagination,
+    served: Option<axum::Extension<crate::version::ServedVersion>>,
 ) -> ApiResult<Reply> {
+    let old = super::cluster_extras::is_2023(served);
     let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let listed = state.store.list_clusters(group.id, page.page()).await?;
     for c in &listed.items {
         observe_expiry(&state, c).await;
     }
     let now = state.clock.now();
-    Ok(Reply::ok(
-        page.list(listed, |c| cluster_out(&base, &c, now)),
-    ))
+    Ok(Reply::ok(page.list(listed, |c| {
+        let doc = cluster_out(&base, &c, now);
+        if old {
+            super::cluster_extras::as_2023(doc)
+        } else {
+            doc
+        }
+    })))
 }
 
 /// `listFlexClusters` (Project Read Only): Tessera keeps no flex clusters, so a project's list
@@ -207,6 +215,7 @@ fn new_fields(mut body: Map<String, Value>) -> ApiResult<(ClusterName, Map<Strin
     for f in SERVER_FIELDS {
         body.remove(*f);
     }
+    crate::cluster_schema::check(&body)?;
     Ok((name, body))
 }
 
@@ -253,16 +262,22 @@ pub async fn create(
     Ok(Reply::created(cluster_out(&base, &cluster, now)))
 }
 
+/// `getCluster` (Project Read Only), at 2023-02-01 in the older shape.
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
     RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
+    served: Option<axum::Extension<crate::version::ServedVersion>>,
 ) -> ApiResult<Reply> {
     let (_, cluster) = cluster_for(&state, &caller, &path, path.get("clusterName"), rule).await?;
     observe_expiry(&state, &cluster).await;
-    Ok(Reply::ok(cluster_out(&base, &cluster, state.clock.now())))
+    let doc = cluster_out(&base, &cluster, state.clock.now());
+    if super::cluster_extras::is_2023(served) {
+        return Ok(Reply::ok(super::cluster_extras::as_2023(doc)));
+    }
+    Ok(Reply::ok(doc))
 }
 
 /// PATCH: top-level fields replace the stored ones. `name` may be sent only unchanged
@@ -292,6 +307,7 @@ pub async fn update(
     for f in SERVER_FIELDS {
         body.remove(*f);
     }
+    crate::cluster_schema::check(&body)?;
     let ev = audit::event(
         &state,
         &caller,

@@ -5,6 +5,7 @@
 pub mod access_entries;
 pub mod api_key_access;
 pub mod api_keys;
+pub mod cluster_extras;
 pub mod clusters;
 pub mod database_users;
 pub mod events;

@@ -26,27 +26,34 @@ use crate::state::AppState;
 
 /// A setting's type and default.
 #[derive(Clone, Copy)]
-enum Kind {
+pub enum Kind {
     Bool(Option<bool>),
     /// An integer within bounds, absent by default.
     Int(i64, i64),
-    /// A string of at most this many characters, absent by default.
-    Text(usize),
+    /// A number within bounds, absent by default.
+    Num(f64, f64),
+    /// A string of at most this many characters, with its default if it has one.
+    Text(usize, Option<&'static str>),
+    /// A list of strings, absent by default.
+    TextList,
 }
 
+/// A document's fields.
+pub type Spec = &'static [(&'static str, Kind)];
+
 /// `OrganizationSettings`.
-const ORG: &[(&str, Kind)] = &[
+const ORG: Spec = &[
     ("apiAccessListRequired", Kind::Bool(Some(false))),
     ("genAIFeaturesEnabled", Kind::Bool(Some(true))),
     ("maxServiceAccountSecretValidityInHours", Kind::Int(8, 8760)),
     ("multiFactorAuthRequired", Kind::Bool(Some(false))),
     ("restrictEmployeeAccess", Kind::Bool(Some(false))),
-    ("securityContact", Kind::Text(254)),
+    ("securityContact", Kind::Text(254, None)),
     ("streamsCrossGroupEnabled", Kind::Bool(Some(false))),
 ];
 
 /// `GroupSettings`.
-const GROUP: &[(&str, Kind)] = &[
+const GROUP: Spec = &[
     (
         "isCollectDatabaseSpecificsStatisticsEnabled",
         Kind::Bool(Some(true)),
@@ -64,21 +71,26 @@ const GROUP: &[(&str, Kind)] = &[
 ];
 
 /// The document with its defaults filled in.
-fn with_defaults(spec: &[(&str, Kind)], stored: Option<String>) -> ApiResult<Map<String, Value>> {
+pub fn with_defaults(spec: Spec, stored: Option<String>) -> ApiResult<Map<String, Value>> {
     let mut doc: Map<String, Value> = match stored {
         None => Map::new(),
         Some(s) => serde_json::from_str(&s).map_err(ApiError::internal)?,
     };
     for (name, kind) in spec {
-        if let (Kind::Bool(Some(d)), false) = (kind, doc.contains_key(*name)) {
-            doc.insert((*name).to_owned(), json!(d));
+        if doc.contains_key(*name) {
+            continue;
         }
+        match kind {
+            Kind::Bool(Some(d)) => doc.insert((*name).to_owned(), json!(d)),
+            Kind::Text(_, Some(d)) => doc.insert((*name).to_owned(), json!(d)),
+            _ => None,
+        };
     }
     Ok(doc)
 }
 
 /// Merges a `PATCH` body into `doc`, refusing unknown fields and wrong types or bounds.
-fn merge(spec: &[(&str, Kind)], doc: &mut Map<String, Value>, patch: Value) -> ApiResult<()> {
+pub fn merge(spec: Spec, doc: &mut Map<String, Value>, patch: Value) -> ApiResult<()> {
     let Value::Object(patch) = patch else {
         return Err(ApiError::validation(
             "The request body must be a JSON object.",
@@ -95,17 +107,27 @@ fn merge(spec: &[(&str, Kind)], doc: &mut Map<String, Value>, patch: Value) -> A
             (Kind::Int(lo, hi), Value::Number(n)) => {
                 n.as_i64().is_some_and(|v| (*lo..=*hi).contains(&v))
             }
-            (Kind::Text(max), Value::String(s)) => {
+            (Kind::Num(lo, hi), Value::Number(n)) => {
+                n.as_f64().is_some_and(|v| (*lo..=*hi).contains(&v))
+            }
+            (Kind::Text(max, _), Value::String(s)) => {
                 s.chars().count() <= *max
                     && tessera_domain::names::refuse_invisible(&name, s).is_ok()
             }
+            (Kind::TextList, Value::Array(items)) => items.iter().all(|i| {
+                i.as_str().is_some_and(|s| {
+                    s.len() <= 256 && tessera_domain::names::refuse_invisible(&name, s).is_ok()
+                })
+            }),
             _ => false,
         };
         if !ok {
             let expected = match kind {
                 Kind::Bool(_) => "a boolean".to_owned(),
                 Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
-                Kind::Text(max) => format!("a string of at most {max} characters"),
+                Kind::Num(lo, hi) => format!("a number from {lo} to {hi}"),
+                Kind::Text(max, _) => format!("a string of at most {max} characters"),
+                Kind::TextList => "a list of strings".to_owned(),
             };
             return Err(ApiError::validation(format!("{name} must be {expected}."))
                 .with_params([json!(name)]));
@@ -115,7 +137,7 @@ fn merge(spec: &[(&str, Kind)], doc: &mut Map<String, Value>, patch: Value) -> A
     Ok(())
 }
 
-async fn put(
+pub async fn put(
     state: &AppState,
     scope: SettingsScope,
     doc: &Map<String, Value>,

@@ -166,13 +166,13 @@ async fn delete_cluster_at_its_described_version() {
         .to_str()
         .unwrap()
         .starts_with("application/vnd.atlas.2023-02-01+json"));
-    // Other operations of the family are not served at 2023-02-01 yet.
+    // Reads are served at 2023-02-01 too (cluster_shapes.rs); a change is not.
     let r = s
         .call_with(
             &o,
-            Method::GET,
-            &clusters(&p, ""),
-            None,
+            Method::PATCH,
+            &clusters(&p, "/c1"),
+            Some(serde_json::json!({"paused": true})),
             &[("accept", "application/vnd.atlas.2023-02-01+json")],
             tessera_protocols::digest::DigestAlgorithm::Md5,
         )

@@ -191,6 +191,17 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
             V2023,
         ),
         (M::GET, "/groups/{group}/managedSlowMs", V2023),
+        (M::GET, "/groups/{group}/containers", V2023),
+        (
+            M::GET,
+            "/groups/{group}/clusters/Cluster0/processArgs",
+            V2024,
+        ),
+        (
+            M::PATCH,
+            "/groups/{group}/clusters/Cluster0/processArgs",
+            V2024,
+        ),
     ]
 }
 
@@ -228,7 +239,7 @@ fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
         json!({"roleNames": ["GROUP_READ_ONLY"]})
     } else if path.contains("/teams/") {
         json!({"name": "sre"})
-    } else if path.ends_with("/settings") {
+    } else if path.ends_with("/settings") || path.ends_with("/processArgs") {
         json!({})
     } else if path.contains("/limits/") {
         json!({"value": 30})

@@ -6,6 +6,7 @@ mod api_keys;
 mod attacks;
 mod auth;
 mod client_compat;
+mod cluster_shapes;
 mod clusters;
 mod concurrency;
 mod connections;

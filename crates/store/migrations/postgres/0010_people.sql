@@ -66,3 +66,8 @@ CREATE TABLE group_limits (
     value     BIGINT NOT NULL,
     PRIMARY KEY (group_id, name)
 );
+-- A cluster's process arguments (`processArgs`), kept with its record.
+CREATE TABLE cluster_process_args (
+    cluster_id  TEXT COLLATE "C" PRIMARY KEY REFERENCES clusters(id) ON DELETE CASCADE,
+    body        TEXT COLLATE "C" NOT NULL
+);

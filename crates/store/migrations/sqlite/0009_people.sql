@@ -66,3 +66,8 @@ CREATE TABLE group_limits (
     value     INTEGER NOT NULL,
     PRIMARY KEY (group_id, name)
 );
+-- A cluster's process arguments (`processArgs`), kept with its record.
+CREATE TABLE cluster_process_args (
+    cluster_id  TEXT PRIMARY KEY REFERENCES clusters(id) ON DELETE CASCADE,
+    body        TEXT NOT NULL
+);

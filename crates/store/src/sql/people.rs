@@ -555,6 +555,9 @@ fn settings_sql(scope: crate::SettingsScope, template: &str) -> (String, String)
     let (t, k, id) = match scope {
         crate::SettingsScope::Org(o) => ("org_settings", "org_id", o.to_string()),
         crate::SettingsScope::Group(g) => ("group_settings", "group_id", g.to_string()),
+        crate::SettingsScope::ProcessArgs(c) => {
+            ("cluster_process_args", "cluster_id", c.to_string())
+        }
     };
     (template.replace("{t}", t).replace("{k}", k), id)
 }
