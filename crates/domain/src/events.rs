@@ -101,6 +101,10 @@ event_types! {
     TeamAddedToGroup = "TEAM_ADDED_TO_GROUP",
     TeamRemovedFromGroup = "TEAM_REMOVED_FROM_GROUP",
     TeamRolesModified = "TEAM_ROLES_MODIFIED",
+    /// Custom database roles (Atlas' names).
+    CustomRoleAdded = "CUSTOM_ROLE_ADDED",
+    CustomRoleUpdated = "CUSTOM_ROLE_UPDATED",
+    CustomRoleDeleted = "CUSTOM_ROLE_DELETED",
     /// A project limit set or reset (ours, in Atlas' style).
     GroupLimitChanged = "GROUP_LIMIT_CHANGED",
     /// A cluster record created (Atlas).

@@ -8,6 +8,7 @@ pub mod access;
 pub mod authorization;
 pub mod clock;
 pub mod clusters;
+pub mod custom_roles;
 pub mod database_users;
 pub mod events;
 pub mod ids;

@@ -468,6 +468,32 @@ pub static TABLE: &[Entry] = &[
         Group(ProjectClusterManager),
     ),
     api(GET, "/groups/{groupId}/containers", Group(ProjectReadOnly)),
+    // Custom database roles.
+    api(
+        GET,
+        "/groups/{groupId}/customDBRoles/roles",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        POST,
+        "/groups/{groupId}/customDBRoles/roles",
+        Group(ProjectOwner),
+    ),
+    api(
+        GET,
+        "/groups/{groupId}/customDBRoles/roles/{roleName}",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        PATCH,
+        "/groups/{groupId}/customDBRoles/roles/{roleName}",
+        Group(ProjectOwner),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/customDBRoles/roles/{roleName}",
+        Group(ProjectOwner),
+    ),
     api(GET, "/groups/{groupId}/clusters", Group(ProjectReadOnly)),
     api(
         GET,

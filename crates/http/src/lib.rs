@@ -73,6 +73,16 @@ pub fn api_routes() -> Router<AppState> {
         .route("/eventTypes", get(events::list_types))
         .route("/groups/{groupId}/ipAddresses", get(net::ip_addresses))
         .route(
+            "/groups/{groupId}/customDBRoles/roles",
+            get(routes::custom_roles::list).post(routes::custom_roles::create),
+        )
+        .route(
+            "/groups/{groupId}/customDBRoles/roles/{roleName}",
+            get(routes::custom_roles::get)
+                .patch(routes::custom_roles::update)
+                .delete(routes::custom_roles::delete),
+        )
+        .route(
             "/groups/{groupId}/containers",
             get(routes::cluster_extras::containers),
         )

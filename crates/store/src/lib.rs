@@ -130,7 +130,7 @@ mod shipped_migrations {
         ),
         (
             9,
-            "1e43a46af3bd8f916d5667aba14b7b860435570c4c8ead8235a98d8ecd4fea52870a8304055946c043e13b71e4e9e124",
+            "dcd9676eed519d3c7e1f507ddf6606c3acfb48a887b5ad74c7d4b6862bd956b648d488231aaf10a8ce4a327b6d56e797",
         ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
@@ -172,7 +172,7 @@ mod shipped_migrations {
         ),
         (
             10,
-            "03da37f6ce5866aef35924b4e61ceacc973aba2df0646e710b5a4713d8ecc51237a23ec032e59819c18af3aaf78f36f6",
+            "3e5d88d1a7ff040620be9183caabffaf122c5a491b42cb06d09d041755c3ce6f09f8f9b53049d038be27b4f144fbd1ae",
         ),
     ];
 

@@ -451,6 +451,55 @@ pub trait PeopleStore: Send + Sync {
     async fn orgs_of_user(&self, id: tessera_domain::UserId) -> StoreResult<Vec<OrgId>>;
 }
 
+/// What a put of a custom database role came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutRole {
+    /// Written (or nothing to change: then no event).
+    Done,
+    /// A create of a name the project has.
+    Exists,
+    /// An update of a name the project has not.
+    Missing,
+    /// The project's roles together would break a rule (`custom_roles::check_project`).
+    Invalid(tessera_domain::ValidationError),
+    NoGroup,
+}
+
+/// What a delete of a custom database role came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteRole {
+    Deleted,
+    Missing,
+    /// Other custom roles inherit it, or database users hold it: their names.
+    InUse(Vec<String>),
+}
+
+/// Custom database roles of projects.
+#[async_trait]
+pub trait CustomRoleStore: Send + Sync {
+    async fn list_custom_roles(
+        &self,
+        group: GroupId,
+    ) -> StoreResult<Vec<tessera_domain::custom_roles::CustomRole>>;
+    /// Creates (`create`) or replaces a role, in one unit of work under the project's row
+    /// lock, checking the project's roles together; `events` only when something changed.
+    async fn put_custom_role(
+        &self,
+        group: GroupId,
+        role: &tessera_domain::custom_roles::CustomRole,
+        create: bool,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<PutRole>;
+    /// Deletes a role no other role inherits and no database user holds.
+    async fn delete_custom_role(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteRole>;
+}
+
 /// Whose settings.
 #[derive(Clone, Copy, Debug)]
 pub enum SettingsScope {
@@ -541,6 +590,7 @@ pub trait Store:
     + DatabaseUserStore
     + PeopleStore
     + SettingsStore
+    + CustomRoleStore
     + Send
     + Sync
     + 'static

@@ -130,7 +130,13 @@ async fn apply(
         }
     }
     if let Some(roles) = body.roles {
-        let custom: Vec<String> = Vec::new();
+        let custom: Vec<String> = state
+            .store
+            .list_custom_roles(group.id)
+            .await?
+            .into_iter()
+            .map(|r| r.role_name)
+            .collect();
         for r in &roles {
             r.check(&custom)?;
         }

@@ -7,6 +7,7 @@ pub mod api_key_access;
 pub mod api_keys;
 pub mod cluster_extras;
 pub mod clusters;
+pub mod custom_roles;
 pub mod database_users;
 pub mod events;
 pub mod group_service_accounts;

@@ -192,6 +192,11 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
         ),
         (M::GET, "/groups/{group}/managedSlowMs", V2023),
         (M::GET, "/groups/{group}/containers", V2023),
+        (M::GET, "/groups/{group}/customDBRoles/roles", V2023),
+        (M::POST, "/groups/{group}/customDBRoles/roles", V2023),
+        (M::GET, "/groups/{group}/customDBRoles/roles/r1", V2023),
+        (M::PATCH, "/groups/{group}/customDBRoles/roles/r1", V2023),
+        (M::DELETE, "/groups/{group}/customDBRoles/roles/r1", V2023),
         (
             M::GET,
             "/groups/{group}/clusters/Cluster0/processArgs",
@@ -239,6 +244,10 @@ fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
         json!({"roleNames": ["GROUP_READ_ONLY"]})
     } else if path.contains("/teams/") {
         json!({"name": "sre"})
+    } else if path.ends_with("/customDBRoles/roles") {
+        json!({"roleName": "r1", "actions": [{"action": "FIND", "resources": [{"db": "a", "collection": ""}]}]})
+    } else if path.contains("/customDBRoles/roles/") {
+        json!({"inheritedRoles": []})
     } else if path.ends_with("/settings") || path.ends_with("/processArgs") {
         json!({})
     } else if path.contains("/limits/") {

@@ -602,6 +602,38 @@ impl tessera_store::PeopleStore for FailingStore {
 }
 
 #[async_trait]
+impl tessera_store::CustomRoleStore for FailingStore {
+    async fn list_custom_roles(
+        &self,
+        group: GroupId,
+    ) -> StoreResult<Vec<tessera_domain::custom_roles::CustomRole>> {
+        self.inner.list_custom_roles(group).await
+    }
+
+    async fn put_custom_role(
+        &self,
+        group: GroupId,
+        role: &tessera_domain::custom_roles::CustomRole,
+        create: bool,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<tessera_store::PutRole> {
+        self.inner
+            .put_custom_role(group, role, create, now, events)
+            .await
+    }
+
+    async fn delete_custom_role(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<tessera_store::DeleteRole> {
+        self.inner.delete_custom_role(group, name, events).await
+    }
+}
+
+#[async_trait]
 impl tessera_store::SettingsStore for FailingStore {
     async fn get_settings(
         &self,

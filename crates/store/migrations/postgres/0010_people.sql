@@ -71,3 +71,11 @@ CREATE TABLE cluster_process_args (
     cluster_id  TEXT COLLATE "C" PRIMARY KEY REFERENCES clusters(id) ON DELETE CASCADE,
     body        TEXT COLLATE "C" NOT NULL
 );
+-- A project's custom database roles: the role as JSON (actions, inherited roles).
+CREATE TABLE custom_db_roles (
+    group_id    TEXT COLLATE "C" NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    role_name   TEXT COLLATE "C" NOT NULL,
+    body        TEXT COLLATE "C" NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (group_id, role_name)
+);

@@ -71,3 +71,11 @@ CREATE TABLE cluster_process_args (
     cluster_id  TEXT PRIMARY KEY REFERENCES clusters(id) ON DELETE CASCADE,
     body        TEXT NOT NULL
 );
+-- A project's custom database roles: the role as JSON (actions, inherited roles).
+CREATE TABLE custom_db_roles (
+    group_id    TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    role_name   TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (group_id, role_name)
+);
