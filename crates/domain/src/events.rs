@@ -105,6 +105,12 @@ event_types! {
     CustomRoleAdded = "CUSTOM_ROLE_ADDED",
     CustomRoleUpdated = "CUSTOM_ROLE_UPDATED",
     CustomRoleDeleted = "CUSTOM_ROLE_DELETED",
+    /// A managed X.509 client certificate issued to a database user (ours).
+    X509CertificateCreated = "MONGODB_USER_X509_CERT_CREATED",
+    /// A project's customer-managed X.509 CA set or changed (ours).
+    X509CustomerCaUpdated = "X509_CUSTOMER_CA_UPDATED",
+    /// A project's customer-managed X.509 cleared (ours).
+    X509CustomerCaDisabled = "X509_CUSTOMER_CA_DISABLED",
     /// A project limit set or reset (ours, in Atlas' style).
     GroupLimitChanged = "GROUP_LIMIT_CHANGED",
     /// A cluster record created (Atlas).

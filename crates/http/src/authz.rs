@@ -468,6 +468,24 @@ pub static TABLE: &[Entry] = &[
         Group(ProjectClusterManager),
     ),
     api(GET, "/groups/{groupId}/containers", Group(ProjectReadOnly)),
+    // X.509 for database users.
+    api(
+        GET,
+        "/groups/{groupId}/databaseUsers/{username}/certs",
+        Group(ProjectReadOnly),
+    ),
+    api(
+        POST,
+        "/groups/{groupId}/databaseUsers/{username}/certs",
+        Group(ProjectOwner),
+    ),
+    api(GET, "/groups/{groupId}/userSecurity", Group(ProjectOwner)),
+    api(PATCH, "/groups/{groupId}/userSecurity", Group(ProjectOwner)),
+    api(
+        DELETE,
+        "/groups/{groupId}/userSecurity/customerX509",
+        Group(ProjectOwner),
+    ),
     // Custom database roles.
     api(
         GET,
@@ -594,6 +612,12 @@ pub static TABLE: &[Entry] = &[
     root(GET, "/api/private/ipinfo", Authenticated),
     // Support decisions (ours).
     tessera(POST, "/support/decisions", Operator),
+    // What a cluster's mongod needs to enforce access (ours): operator credentials only.
+    tessera(
+        GET,
+        "/groups/{groupId}/clusters/{clusterName}/access",
+        Operator,
+    ),
     // Health, readiness, metrics.
     root(GET, "/healthz", Public),
     root(GET, "/readyz", Public),

@@ -73,6 +73,18 @@ pub fn api_routes() -> Router<AppState> {
         .route("/eventTypes", get(events::list_types))
         .route("/groups/{groupId}/ipAddresses", get(net::ip_addresses))
         .route(
+            "/groups/{groupId}/databaseUsers/{username}/certs",
+            get(routes::x509::list).post(routes::x509::create),
+        )
+        .route(
+            "/groups/{groupId}/userSecurity",
+            get(routes::x509::get_user_security).patch(routes::x509::update_user_security),
+        )
+        .route(
+            "/groups/{groupId}/userSecurity/customerX509",
+            axum::routing::delete(routes::x509::disable_customer_x509),
+        )
+        .route(
             "/groups/{groupId}/customDBRoles/roles",
             get(routes::custom_roles::list).post(routes::custom_roles::create),
         )
@@ -472,6 +484,10 @@ fn dialect_router(dialect: Dialect, max_body: usize) -> Router<AppState> {
 fn tessera_router(max_body: usize) -> Router<AppState> {
     Router::new()
         .route("/support/decisions", post(routes::support::decide))
+        .route(
+            "/groups/{groupId}/clusters/{clusterName}/access",
+            get(routes::cluster_access::access),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)

@@ -130,7 +130,7 @@ mod shipped_migrations {
         ),
         (
             9,
-            "dcd9676eed519d3c7e1f507ddf6606c3acfb48a887b5ad74c7d4b6862bd956b648d488231aaf10a8ce4a327b6d56e797",
+            "972c2a2a5eaa3f51e7921a0b61e93fc02e75934164e3ddabb32f0cc5b2fe5a5caf224b4d2d5bd771dbc0c35a3f786ee7",
         ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
@@ -172,7 +172,7 @@ mod shipped_migrations {
         ),
         (
             10,
-            "3e5d88d1a7ff040620be9183caabffaf122c5a491b42cb06d09d041755c3ce6f09f8f9b53049d038be27b4f144fbd1ae",
+            "51cfa8897f92196bb89a989796e77180ef83e44829bb673b37d9f8ab304305efac2a1ce5ec348c5ab69c3ee86ca723e5",
         ),
     ];
 

@@ -507,6 +507,39 @@ pub enum SettingsScope {
     Group(GroupId),
     /// A cluster's process arguments.
     ProcessArgs(ClusterId),
+    /// A project's `userSecurity` (customer-managed X.509).
+    UserSecurity(GroupId),
+}
+
+/// A managed X.509 certificate issued to a database user (never its key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserCert {
+    pub group_id: GroupId,
+    pub username: String,
+    pub serial: i64,
+    pub subject: String,
+    pub created_at: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+}
+
+/// X.509 for database users: the per-project CA and the certificates it issued.
+#[async_trait]
+pub trait X509Store: Send + Sync {
+    /// The project's CA (certificate PEM, sealed key), if one was made.
+    async fn project_ca(&self, group: GroupId) -> StoreResult<Option<(String, String)>>;
+    /// Keeps `ca` as the project's CA unless it has one (another node's, made at the same
+    /// time, wins); the CA kept. `None` when the project is gone.
+    async fn ensure_project_ca(
+        &self,
+        group: GroupId,
+        ca: (String, String),
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(String, String)>>;
+    /// Records an issued certificate with its events, if the project still has the database
+    /// user (an active X.509 managed user on `$external`); `false` otherwise.
+    async fn record_user_cert(&self, cert: &UserCert, events: &[NewEvent]) -> StoreResult<bool>;
+    /// A user's certificates, newest first.
+    async fn list_user_certs(&self, group: GroupId, username: &str) -> StoreResult<Vec<UserCert>>;
 }
 
 /// Organization and project settings (a JSON document each) and project limits.
@@ -591,6 +624,7 @@ pub trait Store:
     + PeopleStore
     + SettingsStore
     + CustomRoleStore
+    + X509Store
     + Send
     + Sync
     + 'static

@@ -5,6 +5,7 @@
 pub mod access_entries;
 pub mod api_key_access;
 pub mod api_keys;
+pub mod cluster_access;
 pub mod cluster_extras;
 pub mod clusters;
 pub mod custom_roles;
@@ -22,6 +23,7 @@ pub mod settings;
 pub mod support;
 pub mod system_status;
 pub mod teams;
+pub mod x509;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -62,7 +62,7 @@ async fn cluster_doc(s: &TestServer, project: &str, name: &str) -> Value {
 }
 
 /// An operator made the way `tessera operators create` makes one: (id, secret).
-async fn operator(s: &TestServer, name: &str) -> (String, String) {
+pub async fn operator(s: &TestServer, name: &str) -> (String, String) {
     let state = &s.running.state;
     let doc = tessera::operators::create(
         state.store.as_ref(),

@@ -192,6 +192,15 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
         ),
         (M::GET, "/groups/{group}/managedSlowMs", V2023),
         (M::GET, "/groups/{group}/containers", V2023),
+        (M::GET, "/groups/{group}/databaseUsers/app/certs", V2023),
+        (M::POST, "/groups/{group}/databaseUsers/app/certs", V2023),
+        (M::GET, "/groups/{group}/userSecurity", V2023),
+        (M::PATCH, "/groups/{group}/userSecurity", V2023),
+        (
+            M::DELETE,
+            "/groups/{group}/userSecurity/customerX509",
+            V2023,
+        ),
         (M::GET, "/groups/{group}/customDBRoles/roles", V2023),
         (M::POST, "/groups/{group}/customDBRoles/roles", V2023),
         (M::GET, "/groups/{group}/customDBRoles/roles/r1", V2023),
@@ -244,6 +253,8 @@ fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
         json!({"roleNames": ["GROUP_READ_ONLY"]})
     } else if path.contains("/teams/") {
         json!({"name": "sre"})
+    } else if path.ends_with("/certs") || path.ends_with("/userSecurity") {
+        json!({})
     } else if path.ends_with("/customDBRoles/roles") {
         json!({"roleName": "r1", "actions": [{"action": "FIND", "resources": [{"db": "a", "collection": ""}]}]})
     } else if path.contains("/customDBRoles/roles/") {

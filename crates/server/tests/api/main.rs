@@ -36,3 +36,4 @@ mod surface;
 mod system_status;
 mod tls;
 mod two_nodes;
+mod x509_access;

@@ -634,6 +634,38 @@ impl tessera_store::CustomRoleStore for FailingStore {
 }
 
 #[async_trait]
+impl tessera_store::X509Store for FailingStore {
+    async fn project_ca(&self, group: GroupId) -> StoreResult<Option<(String, String)>> {
+        self.inner.project_ca(group).await
+    }
+
+    async fn ensure_project_ca(
+        &self,
+        group: GroupId,
+        ca: (String, String),
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(String, String)>> {
+        self.inner.ensure_project_ca(group, ca, now).await
+    }
+
+    async fn record_user_cert(
+        &self,
+        cert: &tessera_store::UserCert,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.record_user_cert(cert, events).await
+    }
+
+    async fn list_user_certs(
+        &self,
+        group: GroupId,
+        username: &str,
+    ) -> StoreResult<Vec<tessera_store::UserCert>> {
+        self.inner.list_user_certs(group, username).await
+    }
+}
+
+#[async_trait]
 impl tessera_store::SettingsStore for FailingStore {
     async fn get_settings(
         &self,

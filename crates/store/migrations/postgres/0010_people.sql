@@ -79,3 +79,25 @@ CREATE TABLE custom_db_roles (
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (group_id, role_name)
 );
+-- X.509: the per-project CA that signs managed client certificates (its key sealed with the
+-- server's sealing key), the certificates issued (never their keys), and a project's
+-- customer-managed X.509 settings (`userSecurity`).
+CREATE TABLE project_cas (
+    group_id    TEXT COLLATE "C" PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,
+    cert_pem    TEXT COLLATE "C" NOT NULL,
+    key_sealed  TEXT COLLATE "C" NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE TABLE db_user_certs (
+    group_id    TEXT COLLATE "C" NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    username    TEXT COLLATE "C" NOT NULL,
+    serial      BIGINT NOT NULL,
+    subject     TEXT COLLATE "C" NOT NULL,
+    created_at  BIGINT NOT NULL,
+    not_after   BIGINT NOT NULL,
+    PRIMARY KEY (group_id, serial)
+);
+CREATE TABLE group_user_security (
+    group_id  TEXT COLLATE "C" PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,
+    body      TEXT COLLATE "C" NOT NULL
+);

@@ -79,3 +79,25 @@ CREATE TABLE custom_db_roles (
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (group_id, role_name)
 );
+-- X.509: the per-project CA that signs managed client certificates (its key sealed with the
+-- server's sealing key), the certificates issued (never their keys), and a project's
+-- customer-managed X.509 settings (`userSecurity`).
+CREATE TABLE project_cas (
+    group_id    TEXT PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,
+    cert_pem    TEXT NOT NULL,
+    key_sealed  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE db_user_certs (
+    group_id    TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    username    TEXT NOT NULL,
+    serial      INTEGER NOT NULL,
+    subject     TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    not_after   INTEGER NOT NULL,
+    PRIMARY KEY (group_id, serial)
+);
+CREATE TABLE group_user_security (
+    group_id  TEXT PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,
+    body      TEXT NOT NULL
+);

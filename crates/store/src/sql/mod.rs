@@ -30,6 +30,7 @@ mod orgs;
 mod people;
 mod rows;
 mod tokens;
+mod x509;
 
 pub(crate) use exec::{locked, query, query_scalar, Exec, On, Query, RowGet};
 pub(crate) use rows::*;

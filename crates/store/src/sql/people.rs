@@ -558,6 +558,7 @@ fn settings_sql(scope: crate::SettingsScope, template: &str) -> (String, String)
         crate::SettingsScope::ProcessArgs(c) => {
             ("cluster_process_args", "cluster_id", c.to_string())
         }
+        crate::SettingsScope::UserSecurity(g) => ("group_user_security", "group_id", g.to_string()),
     };
     (template.replace("{t}", t).replace("{k}", k), id)
 }
