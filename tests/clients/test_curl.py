@@ -385,8 +385,8 @@ def test_seed_002_grant_and_revoke_with_both_curl_forms(server):
     r = owner.get(server.v2(f"/groups/{p}/events"),
                   headers={"Accept": "application/vnd.atlas.2023-01-01+json"})
     types = [e["eventTypeName"] for e in r.json()["results"]]
-    assert types.count("MONGODB_EMPLOYEE_ACCESS_GRANTED") == 2, types
-    assert types.count("MONGODB_EMPLOYEE_ACCESS_REVOKED") == 2, types
+    assert types.count("EMPLOYEE_ACCESS_GRANTED") == 2, types
+    assert types.count("EMPLOYEE_ACCESS_REVOKED") == 2, types
 
 
 def test_operators_cli_and_support_decision_with_curl(server):
@@ -419,7 +419,7 @@ def test_operators_cli_and_support_decision_with_curl(server):
              f'-X POST "{server.base_url}/api/tessera/v1/support/decisions" -d \'{question}\'')
     assert json.loads(res.stdout)["errorCode"] == "OPERATOR_CREDENTIALS_REQUIRED"
     # The customer sees the use.
-    r = owner.get(server.v2(f"/groups/{p}/events?eventType=MONGODB_EMPLOYEE_ACCESS_USED"),
+    r = owner.get(server.v2(f"/groups/{p}/events?eventType=EMPLOYEE_ACCESS_USED"),
                   headers={"Accept": "application/vnd.atlas.2023-01-01+json"})
     assert [e["employeeIdentifier"] for e in r.json()["results"]] == ["alice"]
 

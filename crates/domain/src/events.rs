@@ -119,14 +119,14 @@ event_types! {
     ClusterUpdated = "CLUSTER_UPDATE_SUBMITTED",
     /// A cluster record deleted (Atlas' name; the record is gone at once here).
     ClusterDeleted = "CLUSTER_DELETE_SUBMITTED",
-    /// MongoDB employee access to a cluster granted or replaced (ours).
-    EmployeeAccessGranted = "MONGODB_EMPLOYEE_ACCESS_GRANTED",
-    /// An active grant revoked (ours).
-    EmployeeAccessRevoked = "MONGODB_EMPLOYEE_ACCESS_REVOKED",
-    /// A grant reached its expiry; recorded when first observed (ours).
-    EmployeeAccessExpired = "MONGODB_EMPLOYEE_ACCESS_EXPIRED",
-    /// Support staff were allowed into a cluster under its grant (ours).
-    EmployeeAccessUsed = "MONGODB_EMPLOYEE_ACCESS_USED",
+    /// MongoDB employee access to a cluster granted or replaced (Atlas).
+    EmployeeAccessGranted = "EMPLOYEE_ACCESS_GRANTED",
+    /// An active grant revoked (Atlas).
+    EmployeeAccessRevoked = "EMPLOYEE_ACCESS_REVOKED",
+    /// A grant reached its expiry; recorded when first observed (ours, in Atlas' style).
+    EmployeeAccessExpired = "EMPLOYEE_ACCESS_EXPIRED",
+    /// Support staff were allowed into a cluster under its grant (ours, in Atlas' style).
+    EmployeeAccessUsed = "EMPLOYEE_ACCESS_USED",
     /// A support operator created with `tessera operators create` (ours; no organization).
     /// A signing key added to the server keys a database holds (`tessera rotate-signing-key`
     /// with a master key; ours). The target holds the new key's `kid`, never key material.

@@ -132,6 +132,10 @@ mod shipped_migrations {
             9,
             "972c2a2a5eaa3f51e7921a0b61e93fc02e75934164e3ddabb32f0cc5b2fe5a5caf224b4d2d5bd771dbc0c35a3f786ee7",
         ),
+        (
+            10,
+            "bb958119ff093c4f45070edcaaa4264cb409a8c64405b59fd691fe5630e734db5f431e66aa72dc49b24fcddc4515c115",
+        ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (
@@ -173,6 +177,10 @@ mod shipped_migrations {
         (
             10,
             "51cfa8897f92196bb89a989796e77180ef83e44829bb673b37d9f8ab304305efac2a1ce5ec348c5ab69c3ee86ca723e5",
+        ),
+        (
+            11,
+            "bb958119ff093c4f45070edcaaa4264cb409a8c64405b59fd691fe5630e734db5f431e66aa72dc49b24fcddc4515c115",
         ),
     ];
 

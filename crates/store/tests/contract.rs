@@ -847,13 +847,22 @@ async fn deep_pages(s: &dyn Store) {
         Vec<String>,
         Vec<tessera_domain::EventId>,
     )> = vec![
-        (org_log, vec![], written.iter().map(|w| w.0).collect()),
+        // The org's log holds its own events (no project) only.
+        (
+            org_log,
+            vec![],
+            written
+                .iter()
+                .filter(|w| w.2.is_none())
+                .map(|w| w.0)
+                .collect(),
+        ),
         (
             org_log,
             vec!["API_KEY_CREATED".into()],
             written
                 .iter()
-                .filter(|w| w.1 == T::ApiKeyCreated)
+                .filter(|w| w.2.is_none() && w.1 == T::ApiKeyCreated)
                 .map(|w| w.0)
                 .collect(),
         ),
@@ -1321,11 +1330,11 @@ async fn clusters_and_grants(s: &dyn Store) {
         [
             "CLUSTER_CREATED",
             "CLUSTER_UPDATE_SUBMITTED",
-            "MONGODB_EMPLOYEE_ACCESS_GRANTED",
-            "MONGODB_EMPLOYEE_ACCESS_USED",
-            "MONGODB_EMPLOYEE_ACCESS_EXPIRED",
-            "MONGODB_EMPLOYEE_ACCESS_GRANTED",
-            "MONGODB_EMPLOYEE_ACCESS_REVOKED",
+            "EMPLOYEE_ACCESS_GRANTED",
+            "EMPLOYEE_ACCESS_USED",
+            "EMPLOYEE_ACCESS_EXPIRED",
+            "EMPLOYEE_ACCESS_GRANTED",
+            "EMPLOYEE_ACCESS_REVOKED",
         ]
     );
 

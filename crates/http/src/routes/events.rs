@@ -33,8 +33,14 @@ use crate::state::AppState;
 pub const MAX_EVENT_TYPES: usize = 100;
 
 /// Target fields the subset's event views name at top level; every target field is in `raw`.
-/// `employeeIdentifier` is the support staff member of a `MONGODB_EMPLOYEE_ACCESS_USED`.
-const TOP_LEVEL_TARGETS: &[&str] = &["targetPublicKey", "whitelistEntry", "employeeIdentifier"];
+/// `employeeIdentifier` is the support staff member of an `EMPLOYEE_ACCESS_USED`.
+const TOP_LEVEL_TARGETS: &[&str] = &[
+    "targetPublicKey",
+    "whitelistEntry",
+    "employeeIdentifier",
+    "resourceType",
+    "resourceId",
+];
 
 fn actor_kind(actor: &Actor) -> &'static str {
     match actor {
@@ -89,9 +95,11 @@ pub fn event_out(
     let href = match scope {
         Some(EventScope::Org(o)) => Some(format!("{base}/orgs/{o}/events/{}", e.id)),
         Some(EventScope::Group(g)) => Some(format!("{base}/groups/{g}/events/{}", e.id)),
+        // Where the event is read: its project's log, or its org's (which holds the org's
+        // own events only).
         None => match (e.org_id, e.group_id) {
-            (Some(o), _) => Some(format!("{base}/orgs/{o}/events/{}", e.id)),
-            (None, Some(g)) => Some(format!("{base}/groups/{g}/events/{}", e.id)),
+            (_, Some(g)) => Some(format!("{base}/groups/{g}/events/{}", e.id)),
+            (Some(o), None) => Some(format!("{base}/orgs/{o}/events/{}", e.id)),
             (None, None) => None,
         },
     };
@@ -225,7 +233,12 @@ async fn get_in_scope(
         .get_event(id)
         .await?
         .filter(|e| match scope {
-            EventScope::Org(o) => e.org_id == Some(o) && caller.may_read_org_event(o, e.group_id),
+            // The org's log holds its own events only.
+            EventScope::Org(o) => {
+                e.org_id == Some(o)
+                    && e.group_id.is_none()
+                    && caller.may_read_org_event(o, e.group_id)
+            }
             EventScope::Group(g) => e.group_id == Some(g),
         })
         .ok_or_else(|| event_not_found(raw_id))?;

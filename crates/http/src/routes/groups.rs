@@ -253,7 +253,18 @@ pub async fn update(
     ]
     .into_iter()
     .flatten()
-    .map(|t| audit::event(&state, &caller, t, group.org_id, Some(group.id), vec![]))
+    .map(|t| {
+        // Atlas' tag events name the resource tagged.
+        let target = if t == EventType::GroupTagsChanged {
+            vec![
+                ("resourceType", "project".to_owned()),
+                ("resourceId", group.id.to_string()),
+            ]
+        } else {
+            vec![]
+        };
+        audit::event(&state, &caller, t, group.org_id, Some(group.id), target)
+    })
     .collect();
     match state.store.update_group(group.id, &changes, &events).await {
         Err(StoreError::Conflict(_)) => Err(name_conflict(changes.name.as_deref().unwrap_or(""))),

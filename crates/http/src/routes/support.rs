@@ -8,7 +8,7 @@
 //!
 //! The answer comes from the cluster's grant at the domain clock's `now`
 //! (`tessera_domain::clusters::decide_support_access`). Every allowed decision is written as
-//! `MONGODB_EMPLOYEE_ACCESS_USED` in the project's log before the answer, and only if the
+//! `EMPLOYEE_ACCESS_USED` in the project's log before the answer, and only if the
 //! grant it was decided on is still the stored one: a store failure is a 500, never an
 //! unrecorded "allowed".
 

@@ -11,7 +11,30 @@ use tessera_store::Page;
 
 use crate::harness::{basic, Key, TestServer};
 
+/// Every event of the test org, its own and its projects' (its log holds only its own),
+/// newest first.
 async fn org_events(s: &TestServer) -> Vec<EventRecord> {
+    let org = OrgId::parse(s.org()).unwrap();
+    let mut all = s
+        .running
+        .state
+        .store
+        .export_events(
+            Some(org),
+            tessera_store::events::ExportCursor {
+                created: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                id: None,
+            },
+            100_000,
+        )
+        .await
+        .unwrap();
+    all.reverse();
+    all
+}
+
+/// The org's own log (no project's events).
+async fn org_log(s: &TestServer) -> Vec<EventRecord> {
     let org = OrgId::parse(s.org()).unwrap();
     s.running
         .state
@@ -376,7 +399,7 @@ async fn every_change_writes_its_event() {
             tessera_domain::ClientId::parse(&client.id).unwrap()
         )
     );
-    // Project events carry their project and are in the org's log too.
+    // Project events carry their project and are in its log, not the org's.
     let unassigned = events
         .iter()
         .find(|e| e.event_type == "SERVICE_ACCOUNT_REMOVED_FROM_GROUP")
@@ -385,6 +408,10 @@ async fn every_change_writes_its_event() {
         unassigned.group_id,
         Some(GroupId::parse(s.project()).unwrap())
     );
+    let own = org_log(&s).await;
+    assert!(own.iter().all(|e| e.group_id.is_none()));
+    assert!(types(&own).contains(&"ORG_RENAMED".to_owned()));
+    assert!(!types(&own).contains(&"SERVICE_ACCOUNT_REMOVED_FROM_GROUP".to_owned()));
     // Requests that change nothing write nothing.
     let before = s.snapshot().await;
     s.call(

@@ -63,29 +63,31 @@ async fn org_log_is_newest_first_in_the_subset_shape_on_both_surfaces() {
         r.headers["content-type"],
         "application/vnd.atlas.2023-01-01+json;charset=utf-8"
     );
-    // Bootstrap's three, then the key, then the project: newest first.
+    // Bootstrap's org events, then the key: newest first. The projects' creations are in
+    // their own logs, not the org's.
     assert_eq!(
         types(&r),
-        [
-            "GROUP_CREATED",
-            "API_KEY_CREATED",
-            "API_KEY_CREATED",
-            "GROUP_CREATED",
-            "ORG_CREATED"
-        ]
+        ["API_KEY_CREATED", "API_KEY_CREATED", "ORG_CREATED"]
     );
-    assert_eq!(r.json["totalCount"], 5);
+    assert_eq!(r.json["totalCount"], 3);
     let all = results(&r);
     let created: Vec<&str> = all.iter().map(|e| e["created"].as_str().unwrap()).collect();
     let mut sorted = created.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(created, sorted, "newest first");
-    assert_eq!(all[0]["eventTypeName"], "GROUP_CREATED");
-    assert_eq!(all[0]["groupId"], second.as_str());
-    assert_eq!(all[0]["created"], "2026-01-01T00:00:20Z");
+    let in_project = s
+        .call(
+            &o,
+            Method::GET,
+            &format!("{V2}/groups/{second}/events"),
+            None,
+        )
+        .await;
+    assert_eq!(types(&in_project), ["GROUP_CREATED"]);
+    assert_eq!(results(&in_project)[0]["created"], "2026-01-01T00:00:20Z");
 
     // The key's creation: who, from where, what.
-    let ev = &all[1];
+    let ev = &all[0];
     assert_eq!(ev["eventTypeName"], "API_KEY_CREATED");
     assert_eq!(
         keys_of(ev),
@@ -133,10 +135,10 @@ async fn org_log_is_newest_first_in_the_subset_shape_on_both_surfaces() {
         .await;
     r.expect(200);
     assert_eq!(
-        results(&r)[1]["raw"],
+        results(&r)[0]["raw"],
         json!({"targetPublicKey": k.public, "targetApiKeyId": k_id, "actorKind": "API_KEY", "count": 1})
     );
-    assert_eq!(results(&r)[4]["raw"]["actorKind"], "SYSTEM");
+    assert_eq!(results(&r)[2]["raw"]["actorKind"], "SYSTEM");
 
     // One event by id, on both surfaces; the v1.0 link is v1.0's.
     let one = s
@@ -148,7 +150,7 @@ async fn org_log_is_newest_first_in_the_subset_shape_on_both_surfaces() {
         )
         .await;
     one.expect(200);
-    assert_eq!(one.json, all[1]);
+    assert_eq!(one.json, all[0]);
     let one = s
         .call(
             &o,
@@ -166,7 +168,7 @@ async fn org_log_is_newest_first_in_the_subset_shape_on_both_surfaces() {
     assert_eq!(one.json["raw"]["targetApiKeyId"], k_id.as_str());
     let v1 = s.call(&o, Method::GET, &org_events(&s, V1, ""), None).await;
     v1.expect(200);
-    assert_eq!(v1.json["totalCount"], 5);
+    assert_eq!(v1.json["totalCount"], 3);
     assert_eq!(
         types(&v1),
         types(&s.call(&o, Method::GET, &org_events(&s, V2, ""), None).await)
@@ -240,11 +242,8 @@ async fn service_account_actor_and_the_project_log() {
         .collect();
     for e in &group_results {
         let id = e["id"].as_str().unwrap();
-        assert!(
-            org_ids.iter().any(|x| x == id),
-            "{id} missing from the org log"
-        );
-        // Through the org's log too, by id.
+        // A project's events are in its log only (Atlas' org views list none of them).
+        assert!(!org_ids.iter().any(|x| x == id), "{id} is in the org log");
         s.call(
             &o,
             Method::GET,
@@ -252,7 +251,7 @@ async fn service_account_actor_and_the_project_log() {
             None,
         )
         .await
-        .expect(200);
+        .expect(404);
         s.call(
             &o,
             Method::GET,
@@ -316,12 +315,12 @@ async fn filters_dates_and_pagination() {
     }
 
     // eventType repeats: either name.
-    let r = list(&s, "?eventType=API_KEY_CREATED&eventType=GROUP_CREATED").await;
+    let r = list(&s, "?eventType=API_KEY_CREATED&eventType=ORG_CREATED").await;
     r.expect(200);
     assert_eq!(r.json["totalCount"], 7);
     assert!(types(&r)
         .iter()
-        .all(|t| t == "API_KEY_CREATED" || t == "GROUP_CREATED"));
+        .all(|t| t == "API_KEY_CREATED" || t == "ORG_CREATED"));
     assert_eq!(types(&r).len(), 7);
     // A well-formed name Tessera never records matches nothing.
     let r = list(&s, "?eventType=CLUSTER_CREATED").await;
@@ -370,7 +369,11 @@ async fn filters_dates_and_pagination() {
     r.expect(200);
     assert_eq!(r.json["totalCount"], 2);
     let r = list(&s, "?maxDate=2026-01-01T00:00:59Z").await;
-    assert_eq!(types(&r).len(), 3, "bootstrap's three");
+    assert_eq!(
+        types(&r).len(),
+        2,
+        "bootstrap's org events (its project's is in its log)"
+    );
     // Given empty (as the Atlas CLI sends unset flags): absent.
     let all = list(&s, "").await;
     let r = list(&s, "?maxDate=&eventType=").await;
@@ -457,7 +460,7 @@ async fn filters_dates_and_pagination() {
     let r = list(&s, "?pageNum=100").await;
     r.expect(200);
     assert_eq!(results(&r).len(), 0);
-    assert_eq!(r.json["totalCount"], 8);
+    assert_eq!(r.json["totalCount"], 7);
 
     // The project log takes the same filters.
     let r = s
@@ -533,7 +536,7 @@ async fn roles_other_orgs_unknown_and_malformed_ids() {
         .await;
     theirs.expect(200);
     assert!(types(&theirs).contains(&"ORG_CREATED".to_owned()));
-    assert!(types(&theirs).contains(&"GROUP_CREATED".to_owned()));
+    assert!(!types(&theirs).contains(&"GROUP_CREATED".to_owned()));
     let their_event = results(&theirs)[0]["id"].as_str().unwrap().to_owned();
     let ours = s.call(&o, Method::GET, &org_events(&s, V2, ""), None).await;
     assert!(
@@ -548,13 +551,12 @@ async fn roles_other_orgs_unknown_and_malformed_ids() {
         .as_str()
         .unwrap()
         .to_owned();
-    let our_group_event = results(&ours)
-        .into_iter()
-        .find(|e| e.get("groupId").is_some())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // A project's event is in the project's log only.
+    assert!(results(&ours).iter().all(|e| e.get("groupId").is_none()));
+    let in_project = s
+        .call(&o, Method::GET, &group_events(&s, V2, ""), None)
+        .await;
+    let our_group_event = results(&in_project)[0]["id"].as_str().unwrap().to_owned();
 
     let before = s.snapshot().await;
     for base in [V2, V1] {
@@ -1037,8 +1039,33 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
         )
         .await;
     api.expect(200);
+    // The org's log and its projects' logs together: what export prints for the org.
     let mut expected = results(&api);
-    expected.reverse();
+    assert_eq!(expected.len(), 2 + 6, "{}", api.text);
+    let projects = s
+        .call(
+            &o,
+            Method::GET,
+            &format!("{V2}/orgs/{}/groups", s.org()),
+            None,
+        )
+        .await;
+    for g in results(&projects) {
+        let id = g["id"].as_str().unwrap();
+        let log = s
+            .call(
+                &o,
+                Method::GET,
+                &format!("{V2}/groups/{id}/events?includeRaw=true&itemsPerPage=500"),
+                None,
+            )
+            .await;
+        // Links name where each was read; export names the project's log for its events.
+        expected.extend(results(&log));
+    }
+    expected.sort_by(|a, b| {
+        (a["created"].as_str(), a["id"].as_str()).cmp(&(b["created"].as_str(), b["id"].as_str()))
+    });
     assert_eq!(expected.len(), 3 + 6 + 1, "{}", api.text);
 
     // The same documents the API serves, oldest first.
@@ -1257,10 +1284,10 @@ async fn walk_org_log(s: &TestServer, key: &Key, query: &str, per: usize) -> (Ve
     (ids, total.unwrap_or(0))
 }
 
-/// Issue 14 item 11.2: an org's log shows a caller only the events it could read where they
-/// happened. A `GROUP_READ_ONLY` key of one project (and `ORG_MEMBER` in the org) reads the
-/// org's own events and that project's, never those of a project whose log it is refused;
-/// the filter is in the query, so pages and `totalCount` agree with what is shown.
+/// Issue 16 item 5 (replacing issue 14 item 11.2): an org's log holds the org's own events
+/// only, as Atlas' org event views; a project's events are in the project's log, which needs
+/// Project Read Only there. Every member of the org reads the same org log, whole, in pages
+/// whose `totalCount` agrees; a project's event is not found through the org log.
 #[tokio::test]
 async fn org_log_shows_only_events_of_places_the_caller_may_read() {
     let s = TestServer::start().await;
@@ -1302,7 +1329,7 @@ async fn org_log_shows_only_events_of_places_the_caller_may_read() {
     .await
     .expect_error(403, "USER_UNAUTHORIZED");
 
-    // The whole log, as the owner reads it.
+    // The org's log, as the owner reads it: the org's own events only.
     let all = s
         .call(
             &o,
@@ -1313,79 +1340,78 @@ async fn org_log_shows_only_events_of_places_the_caller_may_read() {
         .await;
     all.expect(200);
     let everything = results(&all);
-    let group_of = |e: &Value| e["groupId"].as_str().map(str::to_owned);
-    let ids_where = |keep: &dyn Fn(Option<String>) -> bool| -> Vec<String> {
-        everything
-            .iter()
-            .filter(|e| keep(group_of(e)))
-            .map(|e| e["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let for_reader = ids_where(&|g| g.is_none() || g.as_deref() == Some(mine.as_str()));
-    let for_member = ids_where(&|g| g.is_none());
-    let of_theirs = ids_where(&|g| g.as_deref() == Some(theirs.as_str()));
-    assert!(of_theirs.len() >= 4, "{everything:?}");
-    assert!(for_reader.len() > for_member.len());
-
+    assert!(everything.iter().all(|e| e.get("groupId").is_none()));
+    let ids: Vec<String> = everything
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     for per in [2, 3, 500] {
-        let (ids, total) = walk_org_log(&s, &reader, "", per).await;
-        assert_eq!(ids, for_reader, "GROUP_READ_ONLY, {per} a page");
-        assert_eq!(total, for_reader.len() as u64);
-        let (ids, total) = walk_org_log(&s, &member, "", per).await;
-        assert_eq!(ids, for_member, "ORG_MEMBER, {per} a page");
-        assert_eq!(total, for_member.len() as u64);
-        let (ids, total) = walk_org_log(&s, &org_reader, "", per).await;
-        assert_eq!(ids.len(), everything.len(), "ORG_READ_ONLY reads it all");
-        assert_eq!(total, everything.len() as u64);
+        for key in [&reader, &member, &org_reader] {
+            let (got, total) = walk_org_log(&s, key, "", per).await;
+            assert_eq!(got, ids, "{per} a page");
+            assert_eq!(total, ids.len() as u64);
+        }
     }
-    // With a type filter (the counted path): only this project's renames.
-    let (ids, total) = walk_org_log(&s, &reader, "?eventType=GROUP_RENAMED", 1).await;
-    assert_eq!(ids.len(), 2, "{ids:?}");
-    assert_eq!(total, 2);
-    // includeCount=false still filters.
-    let r = s
-        .call(
-            &reader,
-            Method::GET,
-            &org_events(&s, V1, "?includeCount=false&itemsPerPage=500"),
-            None,
-        )
-        .await;
-    r.expect(200);
-    assert!(r.json.get("totalCount").is_none());
-    assert_eq!(results(&r).len(), for_reader.len());
-    assert!(!r.text.contains(&theirs), "no event of the other project");
-
-    // One event through the org log: the same rule, 404 for what it may not read.
-    for base in [V2, V1] {
-        for id in &of_theirs {
+    // The renames are in the projects' logs, each readable where its reader has a role.
+    let (none, total) = walk_org_log(&s, &reader, "?eventType=GROUP_RENAMED", 1).await;
+    assert!(none.is_empty() && total == 0);
+    let of = |project: &str| {
+        format!("{V2}/groups/{project}/events?eventType=GROUP_RENAMED&itemsPerPage=500")
+    };
+    let mine_renamed = s.call(&reader, Method::GET, &of(&mine), None).await;
+    mine_renamed.expect(200);
+    assert_eq!(mine_renamed.json["totalCount"], 2);
+    s.call(&reader, Method::GET, &of(&theirs), None)
+        .await
+        .expect_error(403, "USER_UNAUTHORIZED");
+    let theirs_renamed = s.call(&o, Method::GET, &of(&theirs), None).await;
+    assert_eq!(theirs_renamed.json["totalCount"], 3);
+    // A project's event is not found through the org log, whoever asks.
+    for e in results(&theirs_renamed) {
+        let id = e["id"].as_str().unwrap();
+        for key in [&o, &org_reader] {
             s.call(
-                &reader,
+                key,
                 Method::GET,
-                &org_events(&s, base, &format!("/{id}")),
+                &org_events(&s, V1, &format!("/{id}")),
                 None,
             )
             .await
             .expect_error(404, "EVENT_NOT_FOUND");
-            s.call(
-                &org_reader,
-                Method::GET,
-                &org_events(&s, base, &format!("/{id}")),
-                None,
-            )
-            .await
-            .expect(200);
-        }
-        for id in &for_reader {
-            s.call(
-                &reader,
-                Method::GET,
-                &org_events(&s, base, &format!("/{id}")),
-                None,
-            )
-            .await
-            .expect(200);
         }
     }
+    s.stop().await;
+}
+
+/// Issue 16 item 5: `GROUP_TAGS_MODIFIED` names the resource tagged (Atlas' view has it), and
+/// only a change of the tags writes it.
+#[tokio::test]
+async fn tag_events_name_their_resource() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let p = s.project().to_owned();
+    for _ in 0..2 {
+        s.call(
+            &o,
+            Method::PATCH,
+            &format!("{V2}/groups/{p}"),
+            Some(json!({"tags": [{"key": "env", "value": "dev"}]})),
+        )
+        .await
+        .expect(200);
+    }
+    let r = s
+        .call(
+            &o,
+            Method::GET,
+            &format!("{V2}/groups/{p}/events?eventType=GROUP_TAGS_MODIFIED&includeRaw=true"),
+            None,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json["totalCount"], 1, "{}", r.text);
+    let e = &results(&r)[0];
+    assert_eq!(e["resourceType"], "project");
+    assert_eq!(e["resourceId"], p.as_str());
     s.stop().await;
 }

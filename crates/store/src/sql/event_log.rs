@@ -12,7 +12,7 @@ use tessera_domain::{ApiKeyId, ClientId, EventId, GroupId, OrgId};
 use super::{id, query, query_scalar, Dialect, Exec, Query, RowGet, SqlStore};
 use crate::events::*;
 use crate::EventStore;
-use crate::{GroupFilter, Listed, StoreError, StoreResult};
+use crate::{Listed, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, created_at, event_type, org_id, group_id, actor_kind, \
     actor_api_key_id, actor_public_key, actor_client_id, remote_address, target, count";
@@ -41,9 +41,11 @@ fn target_json<'a>(target: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 /// The logs an event is in, in the order of its position columns (`POSITIONS`): its org's
 /// log, that log's one-type view, its project's log and that log's one-type view.
 fn scopes(org: Option<OrgId>, group: Option<GroupId>, event_type: &str) -> [Option<String>; 4] {
+    // An org's log holds its own events only: a project's events are in the project's log.
+    let own = org.filter(|_| group.is_none());
     [
-        org.map(|o| format!("org:{o}")),
-        org.map(|o| format!("org:{o}:{event_type}")),
+        own.map(|o| format!("org:{o}")),
+        own.map(|o| format!("org:{o}:{event_type}")),
         group.map(|g| format!("group:{g}")),
         group.map(|g| format!("group:{g}:{event_type}")),
     ]
@@ -242,37 +244,21 @@ fn record(row: &impl RowGet) -> StoreResult<EventRecord> {
 }
 
 /// The `WHERE` of a listing.
-/// Narrows an org's log to what its reader may see: the org's own events (no project) if
-/// `org_events`, and the events of the projects in `groups`.
-fn push_visibility<'a>(qb: &mut Query<'a>, v: &'a EventVisibility) {
-    match (&v.groups, v.org_events) {
-        (GroupFilter::All, true) => {}
-        (GroupFilter::All, false) => {
-            qb.push(" AND group_id IS NOT NULL");
-        }
-        (GroupFilter::Only(ids), org_events) => {
-            qb.push(if org_events {
-                " AND (group_id IS NULL OR group_id IN ("
-            } else {
-                " AND (group_id IN ("
-            });
-            if ids.is_empty() {
-                // `IN ()` is not SQL; no id matches this.
-                qb.push("NULL");
-            }
-            for (i, g) in ids.iter().enumerate() {
-                qb.push(if i == 0 { "" } else { ", " })
-                    .push_bind(g.to_string());
-            }
-            qb.push("))");
-        }
+/// Narrows an org's log to what its reader may see: the org's own events if `org_events`,
+/// nothing otherwise (the log holds no project's events).
+fn push_visibility(qb: &mut Query<'_>, v: &EventVisibility) {
+    if !v.org_events {
+        qb.push(" AND 1 = 0");
     }
 }
 
 fn push_filter<'a>(qb: &mut Query<'a>, q: &'a EventQuery) {
     match q.scope {
         EventScope::Org(o) => {
-            qb.push(" WHERE org_id = ").push_bind(o.to_string());
+            // The org's own events are exactly those numbered in its log.
+            qb.push(" WHERE org_id = ")
+                .push_bind(o.to_string())
+                .push(" AND org_pos IS NOT NULL");
             push_visibility(qb, &q.visible);
         }
         EventScope::Group(g) => {
@@ -303,7 +289,9 @@ fn positioned(q: &EventQuery) -> Option<(String, &'static str)> {
         return None;
     }
     let (log, col, type_col) = match q.scope {
-        EventScope::Org(o) if q.visible.is_all() => (format!("org:{o}"), "org_pos", "org_type_pos"),
+        EventScope::Org(o) if q.visible.org_events => {
+            (format!("org:{o}"), "org_pos", "org_type_pos")
+        }
         EventScope::Org(_) => return None,
         EventScope::Group(g) => (format!("group:{g}"), "group_pos", "group_type_pos"),
     };
