@@ -428,3 +428,60 @@ def test_operators_cli_and_support_decision_with_curl(server):
     assert deleted.returncode == 0, deleted.stderr
     res = sh(ask.replace("curl -s", "curl -s -o /dev/null -w '%{http_code}'"), **env)
     assert res.stdout == "401", res.stdout
+
+
+def test_atlas_docs_curl_lines_for_the_access_plane(server):
+    """One documentation-style curl line per new resource (issue 16): users, org and project
+    members, teams, invitations, settings, limits, the IP access list, custom roles,
+    database users and their certificates; each answers with what it made or read."""
+    auth = f'--user "{server.public_key}:{server.private_key}" --digest'
+    v2 = f"{server.base_url}/api/atlas/v2"
+    o, g = server.org_id, server.project_id
+
+    def run(version: str, method: str, path: str, body: str | None = None) -> dict | str:
+        cmd = (f'curl {auth} --silent --show-error --fail --header '
+               f'"Accept: application/vnd.atlas.{version}+json" -X {method} "{v2}{path}"')
+        if body is not None:
+            cmd += f" --header \"Content-Type: application/json\" --data '{body}'"
+        out = curl(cmd)
+        return json.loads(out) if out.strip() else ""
+
+    user = run("2023-01-01", "POST", "/users",
+               '{"username": "ada@example.com", "password": "a long enough password", '
+               '"firstName": "Ada", "lastName": "Lovelace", '
+               f'"roles": [{{"orgId": "{o}", "roleName": "ORG_OWNER"}}]}}')
+    assert user["username"] == "ada@example.com"
+    assert run("2023-01-01", "GET", f"/users/{user['id']}")["id"] == user["id"]
+    invited = run("2025-02-19", "POST", f"/orgs/{o}/users",
+                  '{"username": "grace@example.com", "roles": {"orgRoles": ["ORG_MEMBER"]}}')
+    assert invited["orgMembershipStatus"] == "PENDING"
+    assert run("2025-02-19", "GET", f"/orgs/{o}/users")["totalCount"] == 2
+    assert len(run("2023-01-01", "GET", f"/orgs/{o}/invites")) == 1
+    added = run("2025-02-19", "POST", f"/groups/{g}/users",
+                '{"username": "ada@example.com", "roles": ["GROUP_READ_ONLY"]}')
+    assert added["roles"] == ["GROUP_READ_ONLY"]
+    team = run("2023-01-01", "POST", f"/orgs/{o}/teams",
+               '{"name": "ops", "usernames": ["ada@example.com"]}')
+    assigned = run("2023-01-01", "POST", f"/groups/{g}/teams",
+                   f'[{{"teamId": "{team["id"]}", "roleNames": ["GROUP_CLUSTER_MANAGER"]}}]')
+    assert assigned["totalCount"] == 1
+    assert run("2023-01-01", "PATCH", f"/orgs/{o}/settings",
+               '{"restrictEmployeeAccess": true}')["restrictEmployeeAccess"] is True
+    assert run("2023-01-01", "GET",
+               f"/groups/{g}/limits/atlas.project.deployment.clusters")["value"] == 25
+    entries = run("2023-01-01", "POST", f"/groups/{g}/accessList",
+                  '[{"cidrBlock": "198.51.100.0/24", "comment": "office"}]')
+    assert entries["totalCount"] == 1
+    role = run("2023-01-01", "POST", f"/groups/{g}/customDBRoles/roles",
+               '{"roleName": "reader", "actions": [{"action": "FIND", '
+               '"resources": [{"db": "sales", "collection": ""}]}]}')
+    assert role["roleName"] == "reader"
+    dbu = run("2023-01-01", "POST", f"/groups/{g}/databaseUsers",
+              '{"databaseName": "$external", "username": "reporting", "x509Type": "MANAGED", '
+              '"roles": [{"roleName": "reader", "databaseName": "admin"}]}')
+    assert dbu["x509Type"] == "MANAGED"
+    pem = run("2023-01-01", "POST", f"/groups/{g}/databaseUsers/reporting/certs",
+              '{"monthsUntilExpiration": 1}')
+    assert "BEGIN CERTIFICATE" in pem and "PRIVATE KEY" in pem
+    assert run("2023-01-01", "GET",
+               f"/groups/{g}/databaseUsers/reporting/certs")["totalCount"] == 1
