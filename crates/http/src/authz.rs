@@ -252,6 +252,24 @@ pub static TABLE: &[Entry] = &[
         "/orgs/{orgId}/invites/{invitationId}",
         Org(OrgOwner),
     ),
+    api(GET, "/groups/{groupId}/invites", Group(ProjectOwner)),
+    api(POST, "/groups/{groupId}/invites", Group(ProjectOwner)),
+    api(PATCH, "/groups/{groupId}/invites", Group(ProjectOwner)),
+    api(
+        GET,
+        "/groups/{groupId}/invites/{invitationId}",
+        Group(ProjectOwner),
+    ),
+    api(
+        PATCH,
+        "/groups/{groupId}/invites/{invitationId}",
+        Group(ProjectOwner),
+    ),
+    api(
+        DELETE,
+        "/groups/{groupId}/invites/{invitationId}",
+        Group(ProjectOwner),
+    ),
     // Teams.
     api(GET, "/orgs/{orgId}/teams", Org(OrgMember)),
     api(POST, "/orgs/{orgId}/teams", Org(OrgOwner)),

@@ -288,6 +288,18 @@ pub fn api_routes() -> Router<AppState> {
                 .patch(invitations::update_by_id)
                 .delete(invitations::delete),
         )
+        .route(
+            "/groups/{groupId}/invites",
+            get(invitations::list_project)
+                .post(invitations::create_project)
+                .patch(invitations::update_project_by_name),
+        )
+        .route(
+            "/groups/{groupId}/invites/{invitationId}",
+            get(invitations::get_project)
+                .patch(invitations::update_project_by_id)
+                .delete(invitations::delete_project),
+        )
         .route("/orgs/{orgId}/teams", get(teams::list).post(teams::create))
         .route(
             "/orgs/{orgId}/teams/{teamId}",

@@ -15,6 +15,12 @@ impl Member {
             .filter(|r| !r.is_empty())
     }
 
+    /// Whether the member holds nothing but what joining through a project gives: no project
+    /// roles, and only the organization's least role.
+    pub fn holds_nothing_of_its_own(&self) -> bool {
+        self.group_roles.values().all(Vec::is_empty) && self.org_roles == [OrgRole::Member]
+    }
+
     /// Whether the member holds `ORG_OWNER`.
     pub fn is_owner(&self) -> bool {
         self.org_roles.contains(&OrgRole::Owner)

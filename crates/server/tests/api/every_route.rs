@@ -155,6 +155,12 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
         (M::GET, "/orgs/{org}/invites/{u}", V2023),
         (M::PATCH, "/orgs/{org}/invites/{u}", V2023),
         (M::DELETE, "/orgs/{org}/invites/{u}", V2023),
+        (M::GET, "/groups/{group}/invites", V2023),
+        (M::POST, "/groups/{group}/invites", V2023),
+        (M::PATCH, "/groups/{group}/invites", V2023),
+        (M::GET, "/groups/{group}/invites/{u}", V2023),
+        (M::PATCH, "/groups/{group}/invites/{u}", V2023),
+        (M::DELETE, "/groups/{group}/invites/{u}", V2023),
         (M::GET, "/orgs/{org}/teams", V2023),
         (M::POST, "/orgs/{org}/teams", V2023),
         (M::GET, "/orgs/{org}/teams/{u}", V2023),
@@ -240,6 +246,8 @@ fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
     } else if path.ends_with("/users/{u}") {
         json!({"teamIds": []})
     } else if path.ends_with("/groups/{group}/users") || path.ends_with("/access") {
+        json!({"username": "n@example.com", "roles": ["GROUP_READ_ONLY"]})
+    } else if path.starts_with("/groups") && path.contains("/invites") {
         json!({"username": "n@example.com", "roles": ["GROUP_READ_ONLY"]})
     } else if path.contains("/invites") {
         json!({"username": "n@example.com", "roles": ["ORG_MEMBER"]})

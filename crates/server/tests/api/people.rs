@@ -769,3 +769,83 @@ async fn settings_and_limits() {
     assert_eq!(count(&types, "GROUP_SETTINGS_CHANGED"), 1, "{types:?}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn project_invitations() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let p = s.project().to_owned();
+    let inv = |rest: &str| format!("/api/atlas/v2/groups/{p}/invites{rest}");
+    let r = s
+        .call(
+            &o,
+            Method::POST,
+            &inv(""),
+            Some(json!({"username": "lin@example.com", "roles": ["GROUP_READ_ONLY"]})),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json["groupId"], p.as_str());
+    assert_eq!(r.json["roles"], json!(["GROUP_READ_ONLY"]));
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    // The same person again: 409; the invitation is a pending member of the org.
+    s.call(
+        &o,
+        Method::POST,
+        &inv(""),
+        Some(json!({"username": "LIN@example.com", "roles": ["GROUP_OWNER"]})),
+    )
+    .await
+    .expect_error(409, "USER_ALREADY_IN_ORG");
+    let pending = v25(
+        &s,
+        &o,
+        Method::GET,
+        &org_path(&s, "/users?orgMembershipStatus=PENDING"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        pending.json["results"][0]["roles"]["orgRoles"],
+        json!(["ORG_MEMBER"])
+    );
+    let r = s
+        .call(
+            &o,
+            Method::PATCH,
+            &inv(&format!("/{id}")),
+            Some(json!({"roles": ["GROUP_CLUSTER_MANAGER"]})),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json["roles"], json!(["GROUP_CLUSTER_MANAGER"]));
+    let r = s
+        .call(
+            &o,
+            Method::PATCH,
+            &inv(""),
+            Some(json!({"username": "lin@example.com", "roles": ["GROUP_OWNER"]})),
+        )
+        .await;
+    assert_eq!(r.json["roles"], json!(["GROUP_OWNER"]));
+    let list = s.call(&o, Method::GET, &inv(""), None).await;
+    assert_eq!(list.json.as_array().unwrap().len(), 1);
+    // A project read-only key may not see or change them.
+    let ro = project_key(&s, &p, &["GROUP_READ_ONLY"]).await;
+    s.call(&ro, Method::GET, &inv(""), None)
+        .await
+        .expect_error(403, "USER_UNAUTHORIZED");
+    // Deleting it ends the invitation made through the project.
+    s.call(&o, Method::DELETE, &inv(&format!("/{id}")), None)
+        .await
+        .expect(204);
+    s.call(&o, Method::GET, &inv(&format!("/{id}")), None)
+        .await
+        .expect_error(404, "INVITATION_NOT_FOUND");
+    let all = v25(&s, &o, Method::GET, &org_path(&s, "/users"), None).await;
+    assert_eq!(all.json["totalCount"], 0, "{}", all.text);
+    let types = org_event_types(&s).await;
+    assert_eq!(count(&types, "INVITED_TO_ORG"), 1);
+    assert_eq!(count(&types, "ORG_INVITATION_DELETED"), 1);
+    s.stop().await;
+}
