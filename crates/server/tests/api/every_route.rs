@@ -245,9 +245,10 @@ fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
         json!({"username": "n@example.com", "roles": {"orgRoles": ["ORG_MEMBER"]}})
     } else if path.ends_with("/users/{u}") {
         json!({"teamIds": []})
-    } else if path.ends_with("/groups/{group}/users") || path.ends_with("/access") {
-        json!({"username": "n@example.com", "roles": ["GROUP_READ_ONLY"]})
-    } else if path.starts_with("/groups") && path.contains("/invites") {
+    } else if path.ends_with("/groups/{group}/users")
+        || path.ends_with("/access")
+        || (path.starts_with("/groups") && path.contains("/invites"))
+    {
         json!({"username": "n@example.com", "roles": ["GROUP_READ_ONLY"]})
     } else if path.contains("/invites") {
         json!({"username": "n@example.com", "roles": ["ORG_MEMBER"]})
