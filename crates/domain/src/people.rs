@@ -316,6 +316,27 @@ impl OrgPeople {
         Some((m.org_roles.clone(), groups))
     }
 
+    /// A person acting in this organization: an active member, with its own roles and its
+    /// teams' project roles, decided by the same authorization as every credential.
+    pub fn principal(
+        &self,
+        user: UserId,
+        remote_address: Option<std::net::IpAddr>,
+    ) -> Option<crate::Principal> {
+        let m = self.member(user).filter(|m| m.is_active())?;
+        let (org_roles, groups) = self.effective_roles(user)?;
+        Some(crate::Principal {
+            kind: crate::PrincipalKind::User {
+                id: user,
+                username: m.user.username.clone(),
+            },
+            org_id: self.org,
+            org_roles,
+            group_roles: groups.into_iter().collect(),
+            remote_address,
+        })
+    }
+
     /// The rules every edit must leave true, given the document before it: an organization
     /// that had an active owner keeps one; a team's members are the organization's and at
     /// most [`MAX_TEAM_MEMBERS`]; team names are unique (case-insensitive); nobody holds an

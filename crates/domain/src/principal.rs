@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::ids::{ApiKeyId, ClientId, GroupId, OrgId, SecretId};
+use crate::ids::{ApiKeyId, ClientId, GroupId, OrgId, SecretId, UserId};
 use crate::roles::{GroupRole, OrgRole};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +15,12 @@ pub enum PrincipalKind {
     ServiceAccount {
         client_id: ClientId,
         secret_id: SecretId,
+    },
+    /// A person (a MongoDB Cloud user), with its roles in one organization: its own and its
+    /// teams' (`crate::people::OrgPeople::principal`).
+    User {
+        id: UserId,
+        username: String,
     },
 }
 

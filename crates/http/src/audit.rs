@@ -15,6 +15,10 @@ pub fn actor_of(p: &Principal) -> Actor {
             public_key: public_key.clone(),
         },
         PrincipalKind::ServiceAccount { client_id, .. } => Actor::ServiceAccount(*client_id),
+        PrincipalKind::User { id, username } => Actor::User {
+            id: *id,
+            username: username.clone(),
+        },
     }
 }
 

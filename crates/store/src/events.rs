@@ -18,6 +18,11 @@ pub enum Actor {
     System,
     /// Nobody authenticated (failed authentications).
     Anonymous,
+    /// A person (a MongoDB Cloud user), signed in.
+    User {
+        id: tessera_domain::UserId,
+        username: String,
+    },
 }
 
 /// An event to write with a change. Built by the HTTP layer, which knows who acted and from

@@ -134,7 +134,7 @@ mod shipped_migrations {
         ),
         (
             10,
-            "bb958119ff093c4f45070edcaaa4264cb409a8c64405b59fd691fe5630e734db5f431e66aa72dc49b24fcddc4515c115",
+            "852b414f306f3a19820ba72e3e3aefe206395f62d2a178707415b319a25d86ab7773c76f7609374db8258a81554dd756",
         ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
@@ -180,7 +180,7 @@ mod shipped_migrations {
         ),
         (
             11,
-            "bb958119ff093c4f45070edcaaa4264cb409a8c64405b59fd691fe5630e734db5f431e66aa72dc49b24fcddc4515c115",
+            "8737a8df13552fe4796e13db21d79015ce5482ea0b89b5318b83b34e828986adb86556859e7908db28b8387c80ca6130",
         ),
     ];
 

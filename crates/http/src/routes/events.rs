@@ -48,6 +48,7 @@ fn actor_kind(actor: &Actor) -> &'static str {
         Actor::ServiceAccount(_) => "SERVICE_ACCOUNT",
         Actor::System => "SYSTEM",
         Actor::Anonymous => "ANONYMOUS",
+        Actor::User { .. } => "USER",
     }
 }
 
@@ -77,6 +78,11 @@ pub fn event_out(
         }
         Actor::ServiceAccount(client_id) => {
             out.insert("clientId".into(), json!(client_id.to_string()));
+        }
+        // Atlas' event views name a person by `userId` and `username`.
+        Actor::User { id, username } => {
+            out.insert("userId".into(), json!(id.to_string()));
+            out.insert("username".into(), json!(username));
         }
         Actor::System | Actor::Anonymous => {}
     }

@@ -150,7 +150,7 @@ pub async fn create(
     // The API key that creates a project becomes its owner (as in Atlas).
     let creator: Option<ApiKeyId> = match &caller.kind {
         PrincipalKind::ApiKey { id, .. } => Some(*id),
-        PrincipalKind::ServiceAccount { .. } => None,
+        PrincipalKind::ServiceAccount { .. } | PrincipalKind::User { .. } => None,
     };
     let ev = audit::event(
         &state,

@@ -479,6 +479,7 @@ pub fn inviter_name(caller: &Principal) -> String {
     match audit::actor_of(caller) {
         tessera_store::events::Actor::ApiKey { public_key, .. } => public_key,
         tessera_store::events::Actor::ServiceAccount(c) => c.to_string(),
+        tessera_store::events::Actor::User { username, .. } => username,
         _ => String::new(),
     }
 }

@@ -107,7 +107,7 @@ pub async fn get(
                 .ok_or_else(ApiError::unauthorized)?;
             Some(key_status(key))
         }
-        PrincipalKind::ServiceAccount { .. } => None,
+        PrincipalKind::ServiceAccount { .. } | PrincipalKind::User { .. } => None,
     };
     Ok(Reply::ok(SystemStatus {
         api_key,

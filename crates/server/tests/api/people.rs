@@ -849,3 +849,136 @@ async fn project_invitations() {
     assert_eq!(count(&types, "ORG_INVITATION_DELETED"), 1);
     s.stop().await;
 }
+
+/// A person's roles (its own plus its teams') decide through the same authorization table as
+/// every credential; a pending member acts as nobody. An event a person causes names it
+/// (`userId`, `username`), stored and read back.
+#[tokio::test]
+async fn a_persons_roles_decide_through_the_route_table() {
+    use tessera_domain::authorization::On;
+    use tessera_domain::{Decision, GroupId, OrgId, UserId};
+    use tessera_http::authz::{Verb, TABLE};
+
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let p = s.project().to_owned();
+    let ada = new_user(&s, "ada@example.com", &["ORG_MEMBER"]).await;
+    let team = s
+        .call(
+            &o,
+            Method::POST,
+            &org_path(&s, "/teams"),
+            Some(json!({"name": "ops", "usernames": ["ada@example.com"]})),
+        )
+        .await;
+    let team = team.json["id"].as_str().unwrap().to_owned();
+    s.call(
+        &o,
+        Method::POST,
+        &format!("/api/atlas/v2/groups/{p}/teams"),
+        Some(json!([{"teamId": team, "roleNames": ["GROUP_CLUSTER_MANAGER"]}])),
+    )
+    .await
+    .expect(200);
+    let rule = |verb: Verb, path: &str| {
+        TABLE
+            .iter()
+            .find(|e| e.verb == verb && e.path == path)
+            .unwrap()
+            .rule
+    };
+    let org = OrgId::parse(s.org()).unwrap();
+    let group = GroupId::parse(&p).unwrap();
+    let on = On::Group { org, group };
+    let store = &s.running.state.store;
+    let person = |people: &tessera_domain::people::OrgPeople| {
+        people
+            .principal(UserId::parse(&ada).unwrap(), None)
+            .unwrap()
+    };
+    let people = store.org_people(org).await.unwrap();
+    let me = person(&people);
+    assert_eq!(
+        me.authorize(rule(Verb::Post, "/groups/{groupId}/clusters"), on),
+        Decision::Allow,
+        "GROUP_CLUSTER_MANAGER through the team"
+    );
+    assert_eq!(
+        me.authorize(rule(Verb::Get, "/groups/{groupId}/databaseUsers"), on),
+        Decision::Allow
+    );
+    assert_eq!(
+        me.authorize(
+            rule(Verb::Delete, "/groups/{groupId}/clusters/{clusterName}"),
+            on
+        ),
+        Decision::Forbidden,
+        "deleting needs the Project Owner"
+    );
+    assert_eq!(
+        me.authorize(rule(Verb::Post, "/orgs/{orgId}/users"), On::Org(org)),
+        Decision::Forbidden
+    );
+    // Out of the team: the project role goes with it.
+    v25(
+        &s,
+        &o,
+        Method::POST,
+        &org_path(&s, &format!("/teams/{team}:removeUser")),
+        Some(json!({"id": ada})),
+    )
+    .await
+    .expect(200);
+    let me = person(&store.org_people(org).await.unwrap());
+    assert_eq!(
+        me.authorize(rule(Verb::Post, "/groups/{groupId}/clusters"), on),
+        Decision::Forbidden
+    );
+    // A pending member is nobody yet.
+    let r = v25(
+        &s,
+        &o,
+        Method::POST,
+        &org_path(&s, "/users"),
+        Some(json!({"username": "grace@example.com", "roles": {"orgRoles": ["ORG_OWNER"]}})),
+    )
+    .await;
+    let grace = UserId::parse(r.json["id"].as_str().unwrap()).unwrap();
+    assert!(store
+        .org_people(org)
+        .await
+        .unwrap()
+        .principal(grace, None)
+        .is_none());
+    // What a person does is written with it as the actor.
+    let ev = tessera_http::audit::event(
+        &s.running.state,
+        &me,
+        tessera_domain::EventType::OrgSettingsChanged,
+        org,
+        None,
+        vec![],
+    );
+    store
+        .put_settings(
+            tessera_store::SettingsScope::Org(org),
+            "{\"genAIFeaturesEnabled\":false}",
+            &[ev],
+        )
+        .await
+        .unwrap();
+    let r = s
+        .call(
+            &o,
+            Method::GET,
+            &org_path(&s, "/events?eventType=ORG_SETTINGS_CHANGED&includeRaw=true"),
+            None,
+        )
+        .await;
+    let e = &r.json["results"][0];
+    assert_eq!(e["userId"], ada.as_str());
+    assert_eq!(e["username"], "ada@example.com");
+    assert_eq!(e["raw"]["actorKind"], "USER");
+    assert!(e.get("apiKeyId").is_none());
+    s.stop().await;
+}

@@ -34,3 +34,6 @@ INSERT INTO event_counts (scope, n)
     WHERE group_id IS NOT NULL AND event_type IN ('EMPLOYEE_ACCESS_GRANTED',
         'EMPLOYEE_ACCESS_REVOKED', 'EMPLOYEE_ACCESS_EXPIRED', 'EMPLOYEE_ACCESS_USED')
     GROUP BY group_id, event_type;
+-- A person who acted (a MongoDB Cloud user, once people sign in): its id and name.
+ALTER TABLE events ADD COLUMN actor_user_id TEXT COLLATE "C";
+ALTER TABLE events ADD COLUMN actor_username TEXT COLLATE "C";

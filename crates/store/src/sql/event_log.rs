@@ -16,6 +16,10 @@ use crate::{Listed, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, created_at, event_type, org_id, group_id, actor_kind, \
     actor_api_key_id, actor_public_key, actor_client_id, remote_address, target, count";
+/// What a read returns: the written columns and a person's, when a person acted.
+const READ_COLUMNS: &str = "id, created_at, event_type, org_id, group_id, actor_kind, \
+    actor_api_key_id, actor_public_key, actor_client_id, remote_address, target, count, \
+    actor_user_id, actor_username";
 
 fn actor_columns(actor: &Actor) -> (&'static str, Option<String>, Option<String>, Option<String>) {
     match actor {
@@ -28,6 +32,15 @@ fn actor_columns(actor: &Actor) -> (&'static str, Option<String>, Option<String>
         Actor::ServiceAccount(c) => ("service_account", None, None, Some(c.hex())),
         Actor::System => ("system", None, None, None),
         Actor::Anonymous => ("anonymous", None, None, None),
+        Actor::User { .. } => ("user", None, None, None),
+    }
+}
+
+/// A person who acted: (user id, username).
+fn user_columns(actor: &Actor) -> (Option<String>, Option<String>) {
+    match actor {
+        Actor::User { id, username } => (Some(id.to_string()), Some(username.clone())),
+        _ => (None, None),
     }
 }
 
@@ -111,8 +124,8 @@ pub(super) async fn insert<DB: Exec>(
         .zip(scoped.chunks(ROWS_PER_STATEMENT))
     {
         let sql = format!(
-            "INSERT INTO events ({COLUMNS}, {POSITIONS}) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            "INSERT INTO events ({COLUMNS}, actor_user_id, actor_username, {POSITIONS}) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
         );
         let mut q = query(sql);
         for (e, scopes) in chunk.iter().zip(scoped) {
@@ -129,6 +142,8 @@ pub(super) async fn insert<DB: Exec>(
                 .bind(client_id)
                 .bind(e.remote_address.map(|a| a.to_string()))
                 .bind(target_json(e.target.iter().map(|(k, v)| (*k, v.as_str()))));
+            let (user_id, username) = user_columns(&e.actor);
+            q = q.bind(user_id).bind(username);
             for pos in place(&mut next, scopes) {
                 q = q.bind(pos);
             }
@@ -220,6 +235,13 @@ fn record(row: &impl RowGet) -> StoreResult<EventRecord> {
                 .ok_or_else(|| StoreError::Backend("event without its client id".into()))?,
         ),
         "system" => Actor::System,
+        "user" => Actor::User {
+            id: opt_id(row, "actor_user_id", tessera_domain::UserId::parse)?
+                .ok_or_else(|| StoreError::Backend("event without its user".into()))?,
+            username: row
+                .try_get::<Option<String>, _>("actor_username")?
+                .unwrap_or_default(),
+        },
         _ => Actor::Anonymous,
     };
     let target: String = row.try_get("target")?;
@@ -318,7 +340,7 @@ pub(super) async fn list<DB: Exec>(
         let top = n.saturating_sub(offset);
         let mut items = Vec::new();
         if top >= 1 && limit > 0 {
-            let mut qb = query(format!("SELECT {COLUMNS} FROM events"));
+            let mut qb = query(format!("SELECT {READ_COLUMNS} FROM events"));
             push_filter(&mut qb, q);
             qb.push(&format!(" AND {col} <= "))
                 .push_bind(top)
@@ -340,7 +362,7 @@ pub(super) async fn list<DB: Exec>(
     };
     let key = DB::ROW_KEY;
     let mut qb = query(format!(
-        "SELECT {COLUMNS} FROM events WHERE {key} IN (SELECT {key} FROM events"
+        "SELECT {READ_COLUMNS} FROM events WHERE {key} IN (SELECT {key} FROM events"
     ));
     push_filter(&mut qb, q);
     qb.push(&format!(" ORDER BY {order} DESC LIMIT "))
@@ -369,7 +391,7 @@ pub(super) async fn get<DB: Exec>(
     pool: &Pool<DB>,
     id: EventId,
 ) -> StoreResult<Option<EventRecord>> {
-    let row = query(format!("SELECT {COLUMNS} FROM events WHERE id = ?"))
+    let row = query(format!("SELECT {READ_COLUMNS} FROM events WHERE id = ?"))
         .bind(id.to_string())
         .fetch_optional(pool)
         .await?;
@@ -383,7 +405,7 @@ pub(super) async fn export<DB: Exec>(
     limit: u64,
 ) -> StoreResult<Vec<EventRecord>> {
     let ms = to_millis(after.created);
-    let mut qb = query(format!("SELECT {COLUMNS} FROM events WHERE "));
+    let mut qb = query(format!("SELECT {READ_COLUMNS} FROM events WHERE "));
     match after.id {
         // Strictly after the last event printed: same millisecond, larger id, or later.
         Some(id) => {
