@@ -12,6 +12,7 @@ pub mod custom_roles;
 pub mod database_users;
 pub mod events;
 pub mod ids;
+pub mod limits;
 pub mod names;
 pub mod network;
 pub mod people;

@@ -194,6 +194,12 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(%request_id, error = %detail, "store unavailable");
                 ApiError::unavailable()
             }
+            StoreError::LimitExceeded { name, limit } => ApiError::new(
+                StatusCode::CONFLICT,
+                "PROJECT_LIMIT_EXCEEDED",
+                format!("This change would pass the project's limit {name} of {limit}."),
+            )
+            .with_params([json!(name), json!(limit)]),
             other => ApiError::internal(other),
         }
     }

@@ -35,6 +35,9 @@ pub enum StoreError {
     /// A uniqueness rule would be broken (the string names which).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A change would take a project past one of its limits (`tessera_domain::limits`).
+    #[error("limit {name} of {limit} exceeded")]
+    LimitExceeded { name: &'static str, limit: i64 },
     /// The backend failed. The message is for logs, never for clients.
     #[error("storage backend error: {0}")]
     Backend(String),

@@ -155,6 +155,21 @@ pub async fn put(
     }
 }
 
+/// The organization's `maxServiceAccountSecretValidityInHours`, if it set one: new
+/// service-account secrets live at most that long.
+pub async fn max_secret_hours(
+    state: &AppState,
+    org: tessera_domain::OrgId,
+) -> ApiResult<Option<i64>> {
+    let stored = state.store.get_settings(SettingsScope::Org(org)).await?;
+    Ok(stored
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .and_then(|v| {
+            v.get("maxServiceAccountSecretValidityInHours")
+                .and_then(Value::as_i64)
+        }))
+}
+
 /// `getOrganizationSettings` (Organization Member).
 pub async fn get_org(
     State(state): State<AppState>,
@@ -230,29 +245,9 @@ pub async fn update_group(
     Ok(Reply::ok(Value::Object(doc)))
 }
 
-/// The project limits Tessera knows: name, default, maximum (Atlas' published values).
-const LIMITS: &[(&str, i64, i64)] = &[
-    ("atlas.project.deployment.clusters", 25, 90),
-    ("atlas.project.deployment.nodesPerPrivateLinkRegion", 50, 90),
-    (
-        "atlas.project.security.databaseAccess.customRoles",
-        100,
-        1400,
-    ),
-    ("atlas.project.security.databaseAccess.users", 100, 900),
-    (
-        "atlas.project.security.networkAccess.crossRegionEntries",
-        40,
-        220,
-    ),
-    ("atlas.project.security.networkAccess.entries", 200, 20000),
-];
-
 fn limit_spec(name: &str) -> ApiResult<(&'static str, i64, i64)> {
-    LIMITS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .copied()
+    tessera_domain::limits::spec(name)
+        .map(|l| (l.name, l.default, l.max))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -320,9 +315,9 @@ pub async fn list_limits(
 ) -> ApiResult<Reply> {
     let group = group_for(&state, &caller, path.get("groupId"), rule).await?;
     let set = state.store.group_limits(group.id).await?;
-    let mut out = Vec::with_capacity(LIMITS.len());
-    for spec in LIMITS {
-        out.push(limit_out(&state, &group, &set, *spec).await?);
+    let mut out = Vec::with_capacity(tessera_domain::limits::PROJECT_LIMITS.len());
+    for l in tessera_domain::limits::PROJECT_LIMITS {
+        out.push(limit_out(&state, &group, &set, (l.name, l.default, l.max)).await?);
     }
     Ok(Reply::ok(json!(out)))
 }
@@ -370,6 +365,16 @@ pub async fn set_limit(
             spec.2, spec.0
         ))
         .with_params([json!("value")]));
+    }
+    // Not below what the project uses now (it could never be met again without deletions).
+    if let Some(used) = usage(&state, &group, spec.0).await? {
+        if body.value < used {
+            return Err(ApiError::validation(format!(
+                "value {} is below the project's current usage of {} ({used}).",
+                body.value, spec.0
+            ))
+            .with_params([json!("value")]));
+        }
     }
     change_limit(&state, &caller, &group, spec.0, Some(body.value)).await?;
     let set = state.store.group_limits(group.id).await?;

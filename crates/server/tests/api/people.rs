@@ -982,3 +982,129 @@ async fn a_persons_roles_decide_through_the_route_table() {
     assert!(e.get("apiKeyId").is_none());
     s.stop().await;
 }
+
+/// Project limits are enforced in the change's unit of work (a change past one is 409 and
+/// writes nothing; a limit is not set below what is used), and the organization's
+/// `maxServiceAccountSecretValidityInHours` bounds new secrets.
+#[tokio::test]
+async fn limits_and_secret_validity_are_enforced() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let p = s.project().to_owned();
+    let l = |name: &str| format!("/api/atlas/v2/groups/{p}/limits/{name}");
+    s.call(
+        &o,
+        Method::PATCH,
+        &l("atlas.project.deployment.clusters"),
+        Some(json!({"value": 1})),
+    )
+    .await
+    .expect(200);
+    let clusters = format!("/api/atlas/v2/groups/{p}/clusters");
+    s.v2024(&o, Method::POST, &clusters, Some(json!({"name": "c1"})))
+        .await
+        .expect(201);
+    let before = s.snapshot().await;
+    let r = s
+        .v2024(&o, Method::POST, &clusters, Some(json!({"name": "c2"})))
+        .await;
+    r.expect_error(409, "PROJECT_LIMIT_EXCEEDED");
+    assert_eq!(
+        r.json["parameters"],
+        json!(["atlas.project.deployment.clusters", 1])
+    );
+    s.call(
+        &o,
+        Method::PATCH,
+        &l("atlas.project.security.networkAccess.entries"),
+        Some(json!({"value": 1})),
+    )
+    .await
+    .expect(200);
+    let before_entries = s.snapshot().await;
+    assert_ne!(before, before_entries);
+    s.call(
+        &o,
+        Method::POST,
+        &format!("/api/atlas/v2/groups/{p}/accessList"),
+        Some(json!([{"ipAddress": "192.0.2.1"}, {"ipAddress": "192.0.2.2"}])),
+    )
+    .await
+    .expect_error(409, "PROJECT_LIMIT_EXCEEDED");
+    assert_eq!(
+        before_entries,
+        s.snapshot().await,
+        "nothing of the refused body was written"
+    );
+    // Not below what is used.
+    s.call(
+        &o,
+        Method::PATCH,
+        &l("atlas.project.deployment.clusters"),
+        Some(json!({"value": 1})),
+    )
+    .await
+    .expect(200);
+    s.v2024(&o, Method::DELETE, &format!("{clusters}/c1"), None)
+        .await;
+    s.v2024(&o, Method::POST, &clusters, Some(json!({"name": "c3"})))
+        .await
+        .expect(201);
+    s.call(
+        &o,
+        Method::PATCH,
+        &l("atlas.project.security.databaseAccess.users"),
+        Some(json!({"value": 1})),
+    )
+    .await
+    .expect(200);
+    for (i, status) in [(1, 201), (2, 409)] {
+        let r = s
+            .call(
+                &o,
+                Method::POST,
+                &format!("/api/atlas/v2/groups/{p}/databaseUsers"),
+                Some(json!({"databaseName": "admin", "username": format!("u{i}"),
+                            "password": "correct horse battery",
+                            "roles": [{"roleName": "read", "databaseName": "x"}]})),
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), status, "{}", r.text);
+    }
+    let r = s
+        .call(
+            &o,
+            Method::PATCH,
+            &l("atlas.project.deployment.clusters"),
+            Some(json!({"value": 1})),
+        )
+        .await;
+    r.expect(200);
+    // The organization bounds new service-account secrets.
+    s.call(
+        &o,
+        Method::PATCH,
+        &org_path(&s, "/settings"),
+        Some(json!({"maxServiceAccountSecretValidityInHours": 24})),
+    )
+    .await
+    .expect(200);
+    let sa = |hours: i64| json!({"name": "n", "description": "d", "roles": ["ORG_MEMBER"], "secretExpiresAfterHours": hours});
+    s.v2024(&o, Method::POST, &s.sa_path(""), Some(sa(48)))
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    let made = s
+        .v2024(&o, Method::POST, &s.sa_path(""), Some(sa(24)))
+        .await;
+    made.expect(201);
+    let client = made.json["clientId"].as_str().unwrap().to_owned();
+    s.v2024(
+        &o,
+        Method::POST,
+        &s.sa_path(&format!("/{client}/secrets")),
+        Some(json!({"secretExpiresAfterHours": 25})),
+    )
+    .await
+    .expect_error(400, "VALIDATION_ERROR");
+    s.stop().await;
+}

@@ -165,6 +165,14 @@ impl<D: Dialect> ClusterStore for SqlStore<D> {
         .execute(&mut *tx)
         .await
         .map_err(conflict("cluster_name"))?;
+        super::people::enforce_limit(
+            &mut tx,
+            c.group_id,
+            tessera_domain::limits::CLUSTERS,
+            "SELECT COUNT(*) FROM clusters WHERE group_id = ?",
+            None,
+        )
+        .await?;
         tx.commit_all(events, &[]).await?;
         Ok(true)
     }

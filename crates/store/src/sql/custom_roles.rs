@@ -85,6 +85,14 @@ impl<D: Dialect> CustomRoleStore for SqlStore<D> {
         .bind(to_millis(now))
         .execute(&mut *work)
         .await?;
+        super::people::enforce_limit(
+            &mut work,
+            group,
+            tessera_domain::limits::CUSTOM_ROLES,
+            "SELECT COUNT(*) FROM custom_db_roles WHERE group_id = ?",
+            None,
+        )
+        .await?;
         work.commit_all(events, &[]).await?;
         Ok(PutRole::Done)
     }

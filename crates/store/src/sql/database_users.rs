@@ -150,6 +150,15 @@ impl<D: Dialect> DatabaseUserStore for SqlStore<D> {
         .execute(&mut *work)
         .await
         .map_err(conflict("database_user"))?;
+        super::people::enforce_limit(
+            &mut work,
+            u.group_id,
+            tessera_domain::limits::DATABASE_USERS,
+            "SELECT COUNT(*) FROM database_users WHERE group_id = ? \
+             AND (delete_after IS NULL OR delete_after > ?)",
+            Some(now),
+        )
+        .await?;
         work.commit_all(events, &[]).await?;
         Ok(true)
     }

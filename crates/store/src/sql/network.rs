@@ -100,6 +100,15 @@ impl<D: Dialect> NetworkStore for SqlStore<D> {
             .await?;
             events.push(event.clone());
         }
+        super::people::enforce_limit(
+            &mut work,
+            group,
+            tessera_domain::limits::NETWORK_ENTRIES,
+            "SELECT COUNT(*) FROM network_access WHERE group_id = ? \
+             AND (delete_after IS NULL OR delete_after > ?)",
+            Some(now),
+        )
+        .await?;
         work.commit_all(&events, &[]).await?;
         Ok(true)
     }

@@ -562,3 +562,33 @@ fn settings_sql(scope: crate::SettingsScope, template: &str) -> (String, String)
     };
     (template.replace("{t}", t).replace("{k}", k), id)
 }
+
+/// Fails the change with `LimitExceeded` if `used` (counted by `count_sql`, bound to the
+/// project id and `now` in milliseconds where it asks) passes the project's limit `name`; run
+/// inside the change's unit of work, after its writes, under the project's row lock.
+pub(crate) async fn enforce_limit<DB: Exec>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    group: GroupId,
+    name: &'static str,
+    count_sql: &str,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> StoreResult<()> {
+    let default = tessera_domain::limits::spec(name).map_or(i64::MAX, |l| l.default);
+    let limit =
+        query_scalar::<i64>("SELECT value FROM group_limits WHERE group_id = ? AND name = ?")
+            .bind(group.to_string())
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(default);
+    let mut q = query_scalar::<i64>(count_sql).bind(group.to_string());
+    if let Some(now) = now {
+        q = q.bind(to_millis(now));
+    }
+    let used = q.fetch_optional(&mut *tx).await?.unwrap_or(0);
+    if tessera_domain::limits::within(used, limit) {
+        Ok(())
+    } else {
+        Err(StoreError::LimitExceeded { name, limit })
+    }
+}

@@ -37,9 +37,19 @@ use crate::state::AppState;
 use crate::wire::Ignored;
 
 /// Makes a new secret: (record with keyed hash, clear value to show once).
-pub fn new_secret(state: &AppState, hours: i64) -> ApiResult<(SaSecret, SecretValue)> {
+/// A new secret of `org`'s account, valid `hours`: at most the server's maximum and the
+/// organization's `maxServiceAccountSecretValidityInHours` (its settings), if it set one.
+pub async fn new_secret(
+    state: &AppState,
+    org: OrgId,
+    hours: i64,
+) -> ApiResult<(SaSecret, SecretValue)> {
+    let org_max = crate::routes::settings::max_secret_hours(state, org).await?;
+    let max = org_max.map_or(state.settings.max_secret_hours, |m| {
+        m.min(state.settings.max_secret_hours)
+    });
     let now = state.clock.now();
-    let expires_at = secret_expiry(hours, state.settings.max_secret_hours, now)?;
+    let expires_at = secret_expiry(hours, max, now)?;
     let value = generate_service_account_secret();
     let record = SaSecret {
         id: SecretId::generate(now),
@@ -105,7 +115,7 @@ pub async fn create_account(
 ) -> ApiResult<Created> {
     let name = ServiceAccountName::parse(&body.name)?;
     let description = ServiceAccountDescription::parse(&body.description)?;
-    let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
+    let (secret, value) = new_secret(state, org, body.secret_expires_after_hours).await?;
     let secret_id = secret.id;
     let now = state.clock.now();
     let account = ServiceAccount {
@@ -201,7 +211,8 @@ pub async fn add_secret(
     body: SecretIn,
 ) -> ApiResult<Reply> {
     let (caller, group) = (by.caller, by.group);
-    let (secret, value) = new_secret(state, body.secret_expires_after_hours)?;
+    let (secret, value) =
+        new_secret(state, account.org_id, body.secret_expires_after_hours).await?;
     let secret = &secret;
     let ((), _stored) = change_existing(state, account.client_id, by.check, |account| async move {
         let mut target = audit::account_target(account.client_id);
