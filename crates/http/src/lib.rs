@@ -265,9 +265,12 @@ pub fn api_routes() -> Router<AppState> {
         Router::new().route("/unauth/controlPlaneIPAddresses", get(net::control_plane));
     // People, teams, invitations, settings and limits at 2023-01-01 (their only version).
     let people_2023 = Router::new()
-        .route("/users", post(people::create_user))
-        .route("/users/{userId}", get(people::get_user))
-        .route("/users/byName/{userName}", get(people::get_user_by_name))
+        .route("/users", post(routes::cloud_users::create_user))
+        .route("/users/{userId}", get(routes::cloud_users::get_user))
+        .route(
+            "/users/byName/{userName}",
+            get(routes::cloud_users::get_user_by_name),
+        )
         .route(
             "/orgs/{orgId}/users/{userId}/roles",
             axum::routing::put(people::put_roles),

@@ -115,7 +115,7 @@ fn production_files(root: &Path) -> Vec<PathBuf> {
 /// The home of every authorization decision.
 const AUTHORIZATION_MODULE: &str = "crates/domain/src/authorization/";
 /// The one place outside it that names requirements: the route table.
-const ROUTE_TABLE: &str = "crates/http/src/authz.rs";
+const ROUTE_TABLE: &str = "crates/http/src/authz/table.rs";
 
 /// What makes a line a role comparison, an application of a requirement or a "self" check.
 fn authorization_outside_the_domain(code: &str) -> Option<&'static str> {
@@ -184,7 +184,7 @@ fn authorization_is_decided_only_by_the_domain() {
     assert!(
         hits.is_empty(),
         "authorization decided outside tessera_domain::authorization; give the route a rule in \
-         crates/http/src/authz.rs and ask Principal (or the rule) for the decision:\n{}",
+         crates/http/src/authz/table.rs and ask Principal (or the rule) for the decision:\n{}",
         hits.join("\n")
     );
 }

@@ -18,12 +18,14 @@ use tessera_domain::{OrgRole, SecretId};
 
 use events::NewEvent;
 
+mod access_traits;
 pub mod events;
 pub mod postgres;
 mod records;
 mod sql;
 pub mod sqlite;
 mod traits;
+pub use access_traits::*;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sql::{Dialect, SqlStore};

@@ -5,6 +5,7 @@
 pub mod access_entries;
 pub mod api_key_access;
 pub mod api_keys;
+pub mod cloud_users;
 pub mod cluster_access;
 pub mod cluster_extras;
 pub mod clusters;
@@ -18,6 +19,7 @@ pub mod invitations;
 pub mod network_access;
 pub mod orgs;
 pub mod people;
+pub mod people_edit;
 pub mod service_accounts;
 pub mod settings;
 pub mod support;

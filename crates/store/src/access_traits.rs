@@ -1,0 +1,192 @@
+//! The storage interface of the access plane's newer areas (people, custom database roles,
+//! X.509, settings and limits), one trait per area as in `traits.rs`; [`crate::Store`] is all
+//! of them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tessera_domain::{ClusterId, GroupId, OrgId};
+
+use crate::events::NewEvent;
+use crate::StoreResult;
+
+/// An edit of an organization's people (`tessera_domain::people`), run by
+/// [`PeopleStore::edit_people`] in one unit of work: `apply` changes the document (or refuses),
+/// the store checks the domain's rules on the result, and `events` names the events of what
+/// changed (`changes`, empty when nothing did: then nothing is written).
+pub trait PeopleEdit: Send {
+    fn apply(
+        &mut self,
+        people: &mut tessera_domain::people::OrgPeople,
+    ) -> Result<(), tessera_domain::people::PeopleError>;
+    fn events(
+        &self,
+        before: &tessera_domain::people::OrgPeople,
+        after: &tessera_domain::people::OrgPeople,
+        changes: &[tessera_domain::people::PeopleChange],
+    ) -> Vec<NewEvent>;
+}
+
+/// What an edit of an organization's people came to.
+#[derive(Debug)]
+pub enum Edited {
+    /// Committed (or nothing to change): the document after it, and the events written.
+    Done {
+        people: tessera_domain::people::OrgPeople,
+        events: Vec<NewEvent>,
+    },
+    /// The edit or the domain's rules refused it; nothing was written.
+    Refused(tessera_domain::people::PeopleError),
+    /// The organization is gone.
+    NoOrg,
+}
+
+/// People: MongoDB Cloud users, memberships, teams and invitations.
+#[async_trait]
+pub trait PeopleStore: Send + Sync {
+    /// An organization's people, as stored (invitations past their end included: the
+    /// caller's clock decides, `OrgPeople::without_expired`).
+    async fn org_people(&self, org: OrgId) -> StoreResult<tessera_domain::people::OrgPeople>;
+    /// Runs `edit` on the organization's people in one unit of work (see [`PeopleEdit`]).
+    async fn edit_people(
+        &self,
+        org: OrgId,
+        now: DateTime<Utc>,
+        edit: &mut (dyn PeopleEdit + '_),
+    ) -> StoreResult<Edited>;
+    /// Creates a user with its memberships (an edit per organization) and `events`, all or
+    /// nothing; `Conflict("username")` when the name is taken.
+    async fn create_cloud_user(
+        &self,
+        user: &tessera_domain::people::CloudUser,
+        now: DateTime<Utc>,
+        memberships: &mut [(OrgId, &mut (dyn PeopleEdit + '_))],
+        events: &[NewEvent],
+    ) -> StoreResult<Edited>;
+    async fn get_cloud_user(
+        &self,
+        id: tessera_domain::UserId,
+    ) -> StoreResult<Option<tessera_domain::people::CloudUser>>;
+    /// The user of that name (case-insensitive).
+    async fn find_cloud_user(
+        &self,
+        username: &str,
+    ) -> StoreResult<Option<tessera_domain::people::CloudUser>>;
+    /// The organizations a user belongs to (active or pending).
+    async fn orgs_of_user(&self, id: tessera_domain::UserId) -> StoreResult<Vec<OrgId>>;
+}
+
+/// What a put of a custom database role came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutRole {
+    /// Written (or nothing to change: then no event).
+    Done,
+    /// A create of a name the project has.
+    Exists,
+    /// An update of a name the project has not.
+    Missing,
+    /// The project's roles together would break a rule (`custom_roles::check_project`).
+    Invalid(tessera_domain::ValidationError),
+    NoGroup,
+}
+
+/// What a delete of a custom database role came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteRole {
+    Deleted,
+    Missing,
+    /// Other custom roles inherit it, or database users hold it: their names.
+    InUse(Vec<String>),
+}
+
+/// Custom database roles of projects.
+#[async_trait]
+pub trait CustomRoleStore: Send + Sync {
+    async fn list_custom_roles(
+        &self,
+        group: GroupId,
+    ) -> StoreResult<Vec<tessera_domain::custom_roles::CustomRole>>;
+    /// Creates (`create`) or replaces a role, in one unit of work under the project's row
+    /// lock, checking the project's roles together; `events` only when something changed.
+    async fn put_custom_role(
+        &self,
+        group: GroupId,
+        role: &tessera_domain::custom_roles::CustomRole,
+        create: bool,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<PutRole>;
+    /// Deletes a role no other role inherits and no database user holds.
+    async fn delete_custom_role(
+        &self,
+        group: GroupId,
+        name: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteRole>;
+}
+
+/// Whose settings.
+#[derive(Clone, Copy, Debug)]
+pub enum SettingsScope {
+    Org(OrgId),
+    Group(GroupId),
+    /// A cluster's process arguments.
+    ProcessArgs(ClusterId),
+    /// A project's `userSecurity` (customer-managed X.509).
+    UserSecurity(GroupId),
+}
+
+/// A managed X.509 certificate issued to a database user (never its key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserCert {
+    pub group_id: GroupId,
+    pub username: String,
+    pub serial: i64,
+    pub subject: String,
+    pub created_at: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+}
+
+/// X.509 for database users: the per-project CA and the certificates it issued.
+#[async_trait]
+pub trait X509Store: Send + Sync {
+    /// The project's CA (certificate PEM, sealed key), if one was made.
+    async fn project_ca(&self, group: GroupId) -> StoreResult<Option<(String, String)>>;
+    /// Keeps `ca` as the project's CA unless it has one (another node's, made at the same
+    /// time, wins); the CA kept. `None` when the project is gone.
+    async fn ensure_project_ca(
+        &self,
+        group: GroupId,
+        ca: (String, String),
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(String, String)>>;
+    /// Records an issued certificate with its events, if the project still has the database
+    /// user (an active X.509 managed user on `$external`); `false` otherwise.
+    async fn record_user_cert(&self, cert: &UserCert, events: &[NewEvent]) -> StoreResult<bool>;
+    /// A user's certificates, newest first.
+    async fn list_user_certs(&self, group: GroupId, username: &str) -> StoreResult<Vec<UserCert>>;
+}
+
+/// Organization and project settings (a JSON document each) and project limits.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The settings document, `None` until first changed.
+    async fn get_settings(&self, scope: SettingsScope) -> StoreResult<Option<String>>;
+    /// Replaces the document, with `events` only when it changed (`true`);
+    /// `Conflict("owner")` when the organization or project is gone.
+    async fn put_settings(
+        &self,
+        scope: SettingsScope,
+        body: &str,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// The limits set away from their defaults, by name.
+    async fn group_limits(&self, group: GroupId) -> StoreResult<Vec<(String, i64)>>;
+    /// Sets (`Some`) or resets (`None`) a limit, with `events` only when it changed (`true`).
+    async fn set_group_limit(
+        &self,
+        group: GroupId,
+        name: &str,
+        value: Option<i64>,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+}
