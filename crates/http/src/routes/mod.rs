@@ -94,6 +94,21 @@ pub fn authorize_org(caller: &Principal, raw_id: &str, rule: Rule) -> ApiResult<
     }
 }
 
+/// A pair of colon actions on a resource (`{userId}:addRole` / `{userId}:removeRole`): the
+/// resource's id and whether the first action was asked. Any other action, or none, is the 404
+/// of an unserved route.
+pub fn add_or_remove<'a>(
+    param: &'a str,
+    (add, remove): (&str, &str),
+    uri: &axum::http::Uri,
+) -> ApiResult<(&'a str, bool)> {
+    match param.split_once(':') {
+        Some((id, a)) if a == add => Ok((id, true)),
+        Some((id, a)) if a == remove => Ok((id, false)),
+        _ => Err(ApiError::route_not_found(uri.path())),
+    }
+}
+
 /// One page of an in-memory list.
 pub fn paginate<T>(items: Vec<T>, page: tessera_store::Page) -> tessera_store::Listed<T> {
     let total = items.len() as u64;

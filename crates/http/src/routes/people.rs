@@ -379,14 +379,7 @@ pub async fn action(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> ApiResult<Reply> {
-    let Some((raw_id, action)) = path.get("userId").split_once(':') else {
-        return Err(ApiError::route_not_found(uri.path()));
-    };
-    let add = match action {
-        "addRole" => true,
-        "removeRole" => false,
-        _ => return Err(ApiError::route_not_found(uri.path())),
-    };
+    let (raw_id, add) = super::add_or_remove(path.get("userId"), ("addRole", "removeRole"), &uri)?;
     let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let id = UserId::parse(raw_id)?;
     let ApiJson(body) = ApiJson::<OrgRoleIn>::from_request(request, &state).await?;

@@ -303,14 +303,8 @@ pub async fn action(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> ApiResult<Reply> {
-    let Some((raw_team, action)) = path.get("teamId").split_once(':') else {
-        return Err(ApiError::route_not_found(uri.path()));
-    };
-    let add = match action {
-        "addUser" => true,
-        "removeUser" => false,
-        _ => return Err(ApiError::route_not_found(uri.path())),
-    };
+    let (raw_team, add) =
+        super::add_or_remove(path.get("teamId"), ("addUser", "removeUser"), &uri)?;
     let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
     let team = TeamId::parse(raw_team)?;
     let ApiJson(body) = ApiJson::<UserIdIn>::from_request(request, &state).await?;
