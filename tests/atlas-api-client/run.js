@@ -46,6 +46,8 @@ async function main() {
   check("atlasUser.getById", byId.username === "ada@example.com", byId);
   const byName = await client.atlasUser.getByName("ada@example.com");
   check("atlasUser.getByName", byName.id === userId, byName);
+  const updated0 = await client.atlasUser.update(userId, { firstName: "Augusta" });
+  check("atlasUser.update", noError(updated0) && updated0.firstName === "Augusta", updated0);
   const projectUsers = await client.atlasUser.getAll();
   check("atlasUser.getAll (project users)",
     noError(projectUsers) && projectUsers.results.some((u) => u.id === userId), projectUsers);

@@ -36,4 +36,4 @@ def test_atlas_api_client_people_network_and_database_access(server):
                        capture_output=True, text=True, timeout=300)
     print(p.stdout)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "passed 29" in p.stdout, p.stdout
+    assert "passed 30" in p.stdout, p.stdout

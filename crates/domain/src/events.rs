@@ -93,6 +93,8 @@ event_types! {
     JoinedGroup = "JOINED_GROUP",
     /// A member's roles in a project removed.
     RemovedFromGroup = "REMOVED_FROM_GROUP",
+    /// A person's profile (names, country, mobile number) changed (ours, in Atlas' style).
+    UserProfileChanged = "USER_PROFILE_CHANGED",
     TeamCreated = "TEAM_CREATED",
     TeamDeleted = "TEAM_DELETED",
     TeamNameChanged = "TEAM_NAME_CHANGED",

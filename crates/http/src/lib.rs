@@ -266,7 +266,10 @@ pub fn api_routes() -> Router<AppState> {
     // People, teams, invitations, settings and limits at 2023-01-01 (their only version).
     let people_2023 = Router::new()
         .route("/users", post(routes::cloud_users::create_user))
-        .route("/users/{userId}", get(routes::cloud_users::get_user))
+        .route(
+            "/users/{userId}",
+            get(routes::cloud_users::get_user).patch(routes::cloud_users::update_user),
+        )
         .route(
             "/users/byName/{userName}",
             get(routes::cloud_users::get_user_by_name),

@@ -71,6 +71,16 @@ pub trait PeopleStore: Send + Sync {
         &self,
         username: &str,
     ) -> StoreResult<Option<tessera_domain::people::CloudUser>>;
+    /// Replaces a person's profile (names, country, mobile number), with `events`, only if it
+    /// changed and the person still belongs to exactly `orgs` (checked in the same unit of
+    /// work, so a membership gained meanwhile is not passed over); `None` when the person or
+    /// its memberships changed, `Some(changed)` otherwise.
+    async fn update_cloud_user_profile(
+        &self,
+        user: &tessera_domain::people::CloudUser,
+        orgs: &[OrgId],
+        events: &[NewEvent],
+    ) -> StoreResult<Option<bool>>;
     /// The organizations a user belongs to (active or pending).
     async fn orgs_of_user(&self, id: tessera_domain::UserId) -> StoreResult<Vec<OrgId>>;
 }

@@ -97,6 +97,16 @@ pub static TABLE: &[Entry] = &[
             group: ProjectOwner,
         },
     ),
+    // Cloud Manager's profile update: the Organization Owner of every organization the
+    // person belongs to (decided per organization).
+    api(
+        PATCH,
+        "/users/{userId}",
+        Membership {
+            org: OrgOwner,
+            group: ProjectOwner,
+        },
+    ),
     api(
         GET,
         "/users/{userId}",

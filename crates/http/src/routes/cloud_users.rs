@@ -6,15 +6,18 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_domain::authorization::On;
 use tessera_domain::people::{self, CloudUser, Member, OrgPeople, PeopleError};
 use tessera_domain::roles::{GroupRole, OrgRole};
-use tessera_domain::{Decision, GroupId, OrgId, Principal, UserId};
+use tessera_domain::{Decision, EventType, GroupId, OrgId, Principal, UserId};
+use tessera_store::events::NewEvent;
 use tessera_store::PeopleEdit;
 
 use super::Base;
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
@@ -286,4 +289,123 @@ pub async fn owner_for_new_org(
         return Err(invalid());
     }
     Ok(user)
+}
+
+/// Cloud Manager's `PATCH /users/{userId}` in a request: the profile; a password or roles are
+/// refused (a person sets its own password; roles change through the member routes).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateUserIn {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    country: Option<String>,
+    mobile_number: Option<String>,
+    email_address: Option<String>,
+    username: Option<String>,
+    password: Option<serde_json::Value>,
+    roles: Option<serde_json::Value>,
+    #[serde(default, rename = "id")]
+    _id: crate::wire::Ignored,
+    #[serde(default, rename = "links")]
+    _links: crate::wire::Ignored,
+    #[serde(default, rename = "teamIds")]
+    _team_ids: crate::wire::Ignored,
+    #[serde(default, rename = "createdAt")]
+    _created_at: crate::wire::Ignored,
+    #[serde(default, rename = "lastAuth")]
+    _last_auth: crate::wire::Ignored,
+}
+
+/// `PATCH /users/{userId}` (Cloud Manager's "Update a user"; `mongodb-atlas-api-client`'s
+/// `atlasUser.update`): a person's names, country and mobile number. Only an Organization
+/// Owner of every organization the person belongs to may change them (`Rule::Membership`,
+/// decided per organization; a person seen in none is 404), since a person's profile is the
+/// same in each. Its username and email address do not change here (400 when different),
+/// nor its password or roles (400). `USER_PROFILE_CHANGED` in each organization's log, only
+/// when something changed.
+pub async fn update_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    RouteRule(rule): RouteRule,
+    Base(base): Base,
+    path: PathParams,
+    ApiJson(body): ApiJson<UpdateUserIn>,
+) -> ApiResult<Reply> {
+    let raw = path.get("userId");
+    let id = UserId::parse(raw)?;
+    let not_found = || refused(PeopleError::UserNotFound(raw.to_owned()));
+    let mut user = state
+        .store
+        .get_cloud_user(id)
+        .await?
+        .ok_or_else(not_found)?;
+    let orgs = state.store.orgs_of_user(id).await?;
+    let decisions: Vec<Decision> = orgs
+        .iter()
+        .map(|o| caller.authorize(rule, On::Org(*o)))
+        .collect();
+    if orgs.is_empty() || decisions.iter().all(|d| *d == Decision::NotFound) {
+        return Err(not_found());
+    }
+    if decisions.iter().any(|d| *d != Decision::Allow) {
+        return Err(ApiError::forbidden());
+    }
+    if body.password.is_some() || body.roles.is_some() {
+        return Err(ApiError::validation(
+            "password and roles are not changed here: a person sets its own password, and roles change through /orgs/{orgId}/users and /groups/{groupId}/users.",
+        ));
+    }
+    for (field, v) in [
+        ("username", &body.username),
+        ("emailAddress", &body.email_address),
+    ] {
+        if let Some(v) = v {
+            if people::parse_username(field, v)? != user.username {
+                return Err(ApiError::validation(format!("{field} cannot be changed."))
+                    .with_params([json!(field)]));
+            }
+        }
+    }
+    if let Some(n) = &body.first_name {
+        user.first_name = Some(people::parse_person_name("firstName", n)?);
+    }
+    if let Some(n) = &body.last_name {
+        user.last_name = Some(people::parse_person_name("lastName", n)?);
+    }
+    if let Some(c) = &body.country {
+        user.country = Some(parse_country(c)?);
+    }
+    if let Some(m) = &body.mobile_number {
+        user.mobile_number = Some(parse_mobile(m)?);
+    }
+    let target = vec![
+        ("targetUsername", user.username.clone()),
+        ("targetUserId", user.id.to_string()),
+    ];
+    let events: Vec<NewEvent> = orgs
+        .iter()
+        .map(|o| {
+            audit::event(
+                &state,
+                &caller,
+                EventType::UserProfileChanged,
+                *o,
+                None,
+                target.clone(),
+            )
+        })
+        .collect();
+    if state
+        .store
+        .update_cloud_user_profile(&user, &orgs, &events)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "USER_CHANGED_MEANWHILE",
+            "The person's memberships changed while this request ran; send it again.",
+        ));
+    }
+    user_answer(&state, &caller, rule, &base, Some(user), raw).await
 }

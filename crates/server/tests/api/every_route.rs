@@ -133,6 +133,7 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
         // People, teams, invitations, settings, limits (`{u}`: a user, team or invitation id).
         (M::POST, "/users", V2023),
         (M::GET, "/users/{u}", V2023),
+        (M::PATCH, "/users/{u}", V2023),
         (M::GET, "/users/byName/a@example.com", V2023),
         (M::GET, "/orgs/{org}/users", V2025),
         (M::POST, "/orgs/{org}/users", V2025),
@@ -243,6 +244,8 @@ fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
         json!({"groupRoles": ["GROUP_READ_ONLY"]})
     } else if path.ends_with("/orgs/{org}/users") {
         json!({"username": "n@example.com", "roles": {"orgRoles": ["ORG_MEMBER"]}})
+    } else if path == "/users/{u}" {
+        json!({"firstName": "A"})
     } else if path.ends_with("/users/{u}") {
         json!({"teamIds": []})
     } else if path.ends_with("/groups/{group}/users")

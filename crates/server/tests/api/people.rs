@@ -1108,3 +1108,81 @@ async fn limits_and_secret_validity_are_enforced() {
     .expect_error(400, "VALIDATION_ERROR");
     s.stop().await;
 }
+
+/// Cloud Manager's `PATCH /users/{userId}`: the profile only, by the Organization Owner of
+/// every organization the person belongs to; an event only for a change.
+#[tokio::test]
+async fn a_persons_profile_is_changed_by_the_owners_of_all_its_organizations() {
+    let s = TestServer::start().await;
+    let o = s.owner();
+    let ada = new_user(&s, "ada@example.com", &["ORG_MEMBER"]).await;
+    let u = format!("/api/atlas/v2/users/{ada}");
+    for _ in 0..2 {
+        let r = s
+            .call(
+                &o,
+                Method::PATCH,
+                &u,
+                Some(json!({"firstName": "Augusta", "country": "FR"})),
+            )
+            .await;
+        r.expect(200);
+        assert_eq!(r.json["firstName"], "Augusta");
+        assert_eq!(r.json["country"], "FR");
+    }
+    assert_eq!(count(&org_event_types(&s).await, "USER_PROFILE_CHANGED"), 1);
+    let before = s.snapshot().await;
+    for body in [
+        json!({"password": "another long password"}),
+        json!({"roles": []}),
+        json!({"username": "eve@example.com"}),
+        json!({"country": "France"}),
+    ] {
+        s.call(&o, Method::PATCH, &u, Some(body))
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+    }
+    let (member, _) = s.new_org_key(&["ORG_MEMBER"]).await;
+    let after_key = s.snapshot().await;
+    assert_ne!(before, after_key);
+    s.call(
+        &member,
+        Method::PATCH,
+        &u,
+        Some(json!({"firstName": "Eve"})),
+    )
+    .await
+    .expect_error(403, "USER_UNAUTHORIZED");
+    // A person also in an organization the caller does not own: refused.
+    let (other, _) = crate::clusters::second_org(&s).await;
+    let r = s
+        .call(&other, Method::GET, "/api/atlas/v2/orgs", None)
+        .await;
+    let org2 = r.json["results"][0]["id"].as_str().unwrap().to_owned();
+    v25(
+        &s,
+        &other,
+        Method::POST,
+        &format!("/api/atlas/v2/orgs/{org2}/users"),
+        Some(json!({"username": "ada@example.com", "roles": {"orgRoles": ["ORG_MEMBER"]}})),
+    )
+    .await
+    .expect(201);
+    let before = s.snapshot().await;
+    s.call(&o, Method::PATCH, &u, Some(json!({"firstName": "Eve"})))
+        .await
+        .expect_error(403, "USER_UNAUTHORIZED");
+    s.call(&other, Method::PATCH, &u, Some(json!({"firstName": "Eve"})))
+        .await
+        .expect_error(403, "USER_UNAUTHORIZED");
+    assert_eq!(before, s.snapshot().await);
+    s.call(
+        &o,
+        Method::PATCH,
+        "/api/atlas/v2/users/cccccccccccccccccccccccc",
+        Some(json!({"firstName": "Eve"})),
+    )
+    .await
+    .expect_error(404, "USER_NOT_FOUND");
+    s.stop().await;
+}

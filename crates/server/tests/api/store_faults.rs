@@ -596,6 +596,17 @@ impl tessera_store::PeopleStore for FailingStore {
         self.inner.find_cloud_user(username).await
     }
 
+    async fn update_cloud_user_profile(
+        &self,
+        user: &tessera_domain::people::CloudUser,
+        orgs: &[OrgId],
+        events: &[NewEvent],
+    ) -> StoreResult<Option<bool>> {
+        self.inner
+            .update_cloud_user_profile(user, orgs, events)
+            .await
+    }
+
     async fn orgs_of_user(&self, id: tessera_domain::UserId) -> StoreResult<Vec<OrgId>> {
         self.inner.orgs_of_user(id).await
     }

@@ -440,6 +440,59 @@ impl<D: Dialect> PeopleStore for SqlStore<D> {
             .transpose()
     }
 
+    async fn update_cloud_user_profile(
+        &self,
+        user: &CloudUser,
+        orgs: &[OrgId],
+        events: &[NewEvent],
+    ) -> StoreResult<Option<bool>> {
+        let mut work = self.work().await?;
+        let before = query(locked::<D::Db>(
+            "SELECT * FROM cloud_users WHERE id = ?",
+            None,
+        ))
+        .bind(user.id.to_string())
+        .fetch_optional(&mut *work)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let rows = query("SELECT org_id FROM org_members WHERE user_id = ? ORDER BY org_id")
+            .bind(user.id.to_string())
+            .fetch_all(&mut *work)
+            .await?;
+        let now_orgs = rows
+            .iter()
+            .map(|r| super::id(r, "org_id", OrgId::parse))
+            .collect::<StoreResult<Vec<_>>>()?;
+        if now_orgs != orgs {
+            return Ok(None);
+        }
+        let same = before.first_name == user.first_name
+            && before.last_name == user.last_name
+            && before.country == user.country
+            && before.mobile_number == user.mobile_number;
+        if same {
+            return Ok(Some(false));
+        }
+        query(
+            "UPDATE cloud_users SET first_name = ?, last_name = ?, country = ?, mobile_number = ? \
+             WHERE id = ?",
+        )
+        .bind(user.first_name.clone())
+        .bind(user.last_name.clone())
+        .bind(user.country.clone())
+        .bind(user.mobile_number.clone())
+        .bind(user.id.to_string())
+        .execute(&mut *work)
+        .await?;
+        work.commit_all(events, &[]).await?;
+        Ok(Some(true))
+    }
+
     async fn orgs_of_user(&self, id: UserId) -> StoreResult<Vec<OrgId>> {
         let rows = query("SELECT org_id FROM org_members WHERE user_id = ? ORDER BY org_id")
             .bind(id.to_string())
