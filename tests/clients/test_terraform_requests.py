@@ -26,8 +26,10 @@ def tf(server):
             headers["Content-Type"] = accept(version)
         r = s.request(method, server.v2(path), json=body, params=params, headers=headers)
         assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
+        if not r.text:
+            return None  # 204: no body, no Content-Type
         assert r.headers["Content-Type"].startswith(accept(version)), r.headers
-        return r.json() if r.text else None
+        return r.json()
 
     return call
 
@@ -82,3 +84,37 @@ def test_advanced_cluster_resource(server, tf):
     assert tf("GET", f"/groups/{g}/flexClusters", "2024-11-13")["results"] == []
     tf("GET", f"/groups/{g}/clusters/tf-cluster", "2024-08-05")
     tf("DELETE", f"/groups/{g}/clusters/tf-cluster", "2023-02-01")
+
+
+def test_access_resources(server, tf):
+    """`mongodbatlas_project_ip_access_list`, `_database_user`, `_custom_db_role`, `_team`,
+    `_project_invitation` and `_org_invitation`: create, read, delete, as the provider does."""
+    g, o = server.project_id, server.org_id
+    tf("POST", f"/groups/{g}/accessList", "2023-01-01",
+       [{"cidrBlock": "198.51.100.0/24", "comment": "tf"}])
+    assert tf("GET", f"/groups/{g}/accessList/198.51.100.0%2F24", "2023-01-01")["comment"] == "tf"
+    role = tf("POST", f"/groups/{g}/customDBRoles/roles", "2023-01-01",
+              {"roleName": "tfRole", "actions": [{"action": "FIND",
+                                                  "resources": [{"db": "a", "collection": ""}]}]})
+    assert role["roleName"] == "tfRole"
+    user = tf("POST", f"/groups/{g}/databaseUsers", "2023-01-01",
+              {"databaseName": "admin", "username": "tf-user", "password": "correct horse battery",
+               "roles": [{"roleName": "tfRole", "databaseName": "admin"}],
+               "scopes": [], "labels": [{"key": "k", "value": "v"}]})
+    assert user["username"] == "tf-user"
+    assert tf("GET", f"/groups/{g}/databaseUsers/admin/tf-user", "2023-01-01")["labels"] == [
+        {"key": "k", "value": "v"}]
+    team = tf("POST", f"/orgs/{o}/teams", "2023-01-01", {"name": "tf-team", "usernames": []})
+    assert tf("GET", f"/orgs/{o}/teams/{team['id']}", "2023-01-01")["name"] == "tf-team"
+    pinv = tf("POST", f"/groups/{g}/invites", "2023-01-01",
+              {"username": "p@example.com", "roles": ["GROUP_READ_ONLY"]})
+    assert tf("GET", f"/groups/{g}/invites/{pinv['id']}", "2023-01-01")["roles"] == [
+        "GROUP_READ_ONLY"]
+    oinv = tf("POST", f"/orgs/{o}/invites", "2023-01-01",
+              {"username": "o@example.com", "roles": ["ORG_MEMBER"]})
+    assert tf("GET", f"/orgs/{o}/invites/{oinv['id']}", "2023-01-01")["username"] == "o@example.com"
+    for path in (f"/orgs/{o}/invites/{oinv['id']}", f"/groups/{g}/invites/{pinv['id']}",
+                 f"/orgs/{o}/teams/{team['id']}", f"/groups/{g}/databaseUsers/admin/tf-user",
+                 f"/groups/{g}/customDBRoles/roles/tfRole",
+                 f"/groups/{g}/accessList/198.51.100.0%2F24"):
+        tf("DELETE", path, "2023-01-01")
