@@ -16,12 +16,12 @@ use tessera_store::{Group, Org};
 use super::people::{
     edit, group_roles, names, org_roles, pending_member, people_of, refused, team_ids,
 };
-use super::{org_for, paginate, Base};
+use super::{org_for, Base};
 use crate::auth::Caller;
 use crate::authz::RouteRule;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, PathParams};
-use crate::query::{Pagination, Query};
+use crate::query::Query;
 use crate::render::Reply;
 use crate::state::AppState;
 use tessera_domain::time::format;
@@ -126,7 +126,6 @@ pub async fn list(
     RouteRule(rule): RouteRule,
     Base(base): Base,
     path: PathParams,
-    page: Pagination,
     Query(q): Query,
 ) -> ApiResult<Reply> {
     let org = org_for(&state, &caller, path.get("orgId"), rule).await?;
@@ -138,11 +137,8 @@ pub async fn list(
         .filter(|m| !m.is_active())
         .filter(|m| username.as_ref().is_none_or(|u| m.user.username == *u))
         .collect();
-    // Atlas answers this list as a bare array.
-    let listed = paginate(open, tessera_store::Page::ALL);
-    let _ = page;
-    Ok(Reply::ok(json!(listed
-        .items
+    // Atlas answers this list as a bare array, unpaginated.
+    Ok(Reply::ok(json!(open
         .iter()
         .map(|m| org_invitation_out(&base, &org, &people, m))
         .collect::<Vec<_>>())))
