@@ -79,6 +79,12 @@ event_types! {
     /// Failed Basic (token, revoke, introspect) or Bearer authentications of one client id
     /// from one address in one minute, aggregated (ours).
     ServiceAccountAuthenticationFailed = "SERVICE_ACCOUNT_AUTHENTICATION_FAILED",
+    /// The browser console (ours): failed sign-ins (a bad password or code, or too many
+    /// attempts), per person or address and minute, aggregated like the other failures.
+    ConsoleSignInFailed = "CONSOLE_AUTHENTICATION_FAILED",
+    /// A person signed in to the console (ours), and signed out.
+    ConsoleSignedIn = "CONSOLE_SIGNED_IN",
+    ConsoleSignedOut = "CONSOLE_SIGNED_OUT",
     /// People (Atlas' names): an invitation to the organization made (a pending member).
     InvitedToOrg = "INVITED_TO_ORG",
     /// An active member added (a user created with its roles, the owner of a new org).

@@ -200,3 +200,75 @@ pub trait SettingsStore: Send + Sync {
         events: &[NewEvent],
     ) -> StoreResult<bool>;
 }
+
+/// A browser console session (ours): who, its CSRF token, how it began (`local` or
+/// `oidc:<identity provider id>`), the roles held when it began, and when it ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub user_id: tessera_domain::UserId,
+    pub csrf: String,
+    pub via: String,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A person's TOTP second factor: the sealed secret, whether enrolment finished, and the last
+/// time step a code was accepted for (a code is accepted once).
+#[derive(Clone, Debug)]
+pub struct TotpFactor {
+    pub secret_sealed: Vec<u8>,
+    pub enrolled: bool,
+    pub last_step: i64,
+}
+
+/// The browser console's sessions, sign-ins in progress and second factors. Sessions and
+/// sign-ins are keyed by the keyed hash of their cookie's id (`id_hash`).
+#[async_trait]
+pub trait ConsoleStore: Send + Sync {
+    /// Starts a session; `events` (the sign-in) are written with it.
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        session: &ConsoleSession,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
+    /// The session, while it has not expired at `now`.
+    async fn console_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ConsoleSession>>;
+    /// Replaces the roles a session is checked against (after the person gained one).
+    async fn set_session_roles(&self, id_hash: &str, roles: &[String]) -> StoreResult<()>;
+    /// Ends a session; `events` are written only if it existed. `true` when it did.
+    async fn end_session(&self, id_hash: &str, events: &[NewEvent]) -> StoreResult<bool>;
+    /// Sets the session's one-time message (sealed by the caller).
+    async fn set_flash(&self, id_hash: &str, sealed: &[u8]) -> StoreResult<()>;
+    /// Reads and clears the session's one-time message, in one unit of work.
+    async fn take_flash(&self, id_hash: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Keeps a sign-in in progress (sealed) until `expires_at`.
+    async fn put_login(
+        &self,
+        id_hash: &str,
+        sealed: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// A sign-in in progress that has not expired at `now`, left in place.
+    async fn get_login(&self, id_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Vec<u8>>>;
+    /// Takes (reads and deletes) a sign-in in progress that has not expired at `now`.
+    async fn take_login(&self, id_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Vec<u8>>>;
+    /// A person's second factor, if one was started.
+    async fn totp_factor(&self, user: tessera_domain::UserId) -> StoreResult<Option<TotpFactor>>;
+    /// Starts (or restarts, while not enrolled) a person's second factor. `false` when an
+    /// enrolled factor exists (it is not replaced).
+    async fn start_totp(&self, user: tessera_domain::UserId, sealed: &[u8]) -> StoreResult<bool>;
+    /// Accepts a code's time step: marks the factor enrolled and `step` used, only if `step`
+    /// is later than the last one used (`false`: a replay).
+    async fn use_totp_step(
+        &self,
+        user: tessera_domain::UserId,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}

@@ -443,6 +443,7 @@ pub trait Store:
     + SettingsStore
     + CustomRoleStore
     + X509Store
+    + ConsoleStore
     + Send
     + Sync
     + 'static

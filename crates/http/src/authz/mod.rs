@@ -125,6 +125,23 @@ static BY_PATH: LazyLock<HashMap<String, Vec<(Verb, Rule)>>> = LazyLock::new(|| 
     map
 });
 
+/// Whether `principal` may call the API route `path` (its pattern under `/api/atlas/v2`, as
+/// in [`TABLE`]) with `verb` on `on`: what the browser console asks before it shows a button,
+/// so a person sees exactly the actions the API would let them take.
+pub fn permits(
+    principal: &tessera_domain::Principal,
+    verb: Verb,
+    path: &str,
+    on: tessera_domain::authorization::On,
+) -> bool {
+    TABLE
+        .iter()
+        .find(|e| e.mount == Mount::Api && e.verb == verb && e.path == path)
+        .is_some_and(|e| {
+            principal.authorize(e.rule, on) == tessera_domain::authorization::Decision::Allow
+        })
+}
+
 /// The rule of the route matched as `matched_path` (the full path pattern, base path
 /// included) for `method`, if the table has it.
 pub fn lookup(method: &Method, matched_path: &str) -> Option<Rule> {

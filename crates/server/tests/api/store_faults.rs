@@ -1071,3 +1071,65 @@ fn revoked_event(client: ClientId) -> NewEvent {
         target: Vec::new(),
     }
 }
+
+#[async_trait]
+impl tessera_store::ConsoleStore for FailingStore {
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        session: &tessera_store::ConsoleSession,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        self.inner.create_session(id_hash, session, events).await
+    }
+    async fn console_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<tessera_store::ConsoleSession>> {
+        self.inner.console_session(id_hash, now).await
+    }
+    async fn set_session_roles(&self, id_hash: &str, roles: &[String]) -> StoreResult<()> {
+        self.inner.set_session_roles(id_hash, roles).await
+    }
+    async fn end_session(&self, id_hash: &str, events: &[NewEvent]) -> StoreResult<bool> {
+        self.inner.end_session(id_hash, events).await
+    }
+    async fn set_flash(&self, id_hash: &str, sealed: &[u8]) -> StoreResult<()> {
+        self.inner.set_flash(id_hash, sealed).await
+    }
+    async fn take_flash(&self, id_hash: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.take_flash(id_hash).await
+    }
+    async fn put_login(
+        &self,
+        id_hash: &str,
+        sealed: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.inner.put_login(id_hash, sealed, expires_at).await
+    }
+    async fn get_login(&self, id_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get_login(id_hash, now).await
+    }
+    async fn take_login(&self, id_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.take_login(id_hash, now).await
+    }
+    async fn totp_factor(
+        &self,
+        user: tessera_domain::UserId,
+    ) -> StoreResult<Option<tessera_store::TotpFactor>> {
+        self.inner.totp_factor(user).await
+    }
+    async fn start_totp(&self, user: tessera_domain::UserId, sealed: &[u8]) -> StoreResult<bool> {
+        self.inner.start_totp(user, sealed).await
+    }
+    async fn use_totp_step(
+        &self,
+        user: tessera_domain::UserId,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.use_totp_step(user, step, now).await
+    }
+}

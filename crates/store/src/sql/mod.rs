@@ -21,6 +21,7 @@ mod accounts;
 mod api_key_access;
 mod api_keys;
 mod clusters;
+mod console;
 mod custom_roles;
 mod database_users;
 pub(crate) mod event_log;
