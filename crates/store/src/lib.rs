@@ -141,6 +141,10 @@ mod shipped_migrations {
             10,
             "852b414f306f3a19820ba72e3e3aefe206395f62d2a178707415b319a25d86ab7773c76f7609374db8258a81554dd756",
         ),
+        (
+            12,
+            "c83ddbea8e5c414f60a147211070dd76588e2ac779286b3f5ec4d655d1774c384e18c1e2771c5175c25a6ed90e0ad908",
+        ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (
@@ -186,6 +190,10 @@ mod shipped_migrations {
         (
             11,
             "8737a8df13552fe4796e13db21d79015ce5482ea0b89b5318b83b34e828986adb86556859e7908db28b8387c80ca6130",
+        ),
+        (
+            13,
+            "ebbf93c48d902381b06adb4b50caa862814f08e9b686a451c4d54ec1f4d0e91bcf120423c395e807e50e6268770219c3",
         ),
     ];
 

@@ -443,6 +443,7 @@ pub trait Store:
     + SettingsStore
     + CustomRoleStore
     + X509Store
+    + FederationStore
     + Send
     + Sync
     + 'static

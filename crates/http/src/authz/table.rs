@@ -535,6 +535,79 @@ pub static TABLE: &[Entry] = &[
         "/groups/{groupId}/clusters/{clusterName}",
         Group(ProjectEmployeeAccessManager),
     ),
+    // Federated authentication: "Organization Owner" (of the organization, or of the one
+    // whose federation `federationSettingsId` names) for every operation, reads included.
+    api(GET, "/orgs/{orgId}/federationSettings", Org(OrgOwner)),
+    api(
+        GET,
+        "/federationSettings/{federationSettingsId}/identityProviders",
+        Org(OrgOwner),
+    ),
+    api(
+        POST,
+        "/federationSettings/{federationSettingsId}/identityProviders",
+        Org(OrgOwner),
+    ),
+    api(
+        GET,
+        "/federationSettings/{federationSettingsId}/identityProviders/{identityProviderId}",
+        Org(OrgOwner),
+    ),
+    api(
+        PATCH,
+        "/federationSettings/{federationSettingsId}/identityProviders/{identityProviderId}",
+        Org(OrgOwner),
+    ),
+    api(
+        DELETE,
+        "/federationSettings/{federationSettingsId}/identityProviders/{identityProviderId}",
+        Org(OrgOwner),
+    ),
+    api(
+        GET,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs",
+        Org(OrgOwner),
+    ),
+    api(
+        GET,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}",
+        Org(OrgOwner),
+    ),
+    api(
+        PATCH,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}",
+        Org(OrgOwner),
+    ),
+    api(
+        DELETE,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}",
+        Org(OrgOwner),
+    ),
+    api(
+        GET,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}/roleMappings",
+        Org(OrgOwner),
+    ),
+    api(
+        POST,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}/roleMappings",
+        Org(OrgOwner),
+    ),
+    api(
+        GET,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}/roleMappings/{id}",
+        Org(OrgOwner),
+    ),
+    api(
+        PUT,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}/roleMappings/{id}",
+        Org(OrgOwner),
+    ),
+    api(
+        DELETE,
+        "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}/roleMappings/{id}",
+        Org(OrgOwner),
+    ),
     // OAuth 2.0 (CONTRACT §5).
     root(POST, TOKEN_PATH, ClientCredentials),
     root(POST, REVOKE_PATH, OwnTokens),
