@@ -121,6 +121,16 @@ event_types! {
     X509CustomerCaDisabled = "X509_CUSTOMER_CA_DISABLED",
     /// A project limit set or reset (ours, in Atlas' style).
     GroupLimitChanged = "GROUP_LIMIT_CHANGED",
+    /// Federated authentication (ours, in Atlas' style; see docs/events.md): an
+    /// organization's federation settings created on first need.
+    FederationSettingsCreated = "FEDERATION_SETTINGS_CREATED",
+    IdentityProviderCreated = "IDENTITY_PROVIDER_CREATED",
+    IdentityProviderUpdated = "IDENTITY_PROVIDER_UPDATED",
+    IdentityProviderDeleted = "IDENTITY_PROVIDER_DELETED",
+    ConnectedOrgConfigUpdated = "CONNECTED_ORG_CONFIG_UPDATED",
+    RoleMappingCreated = "ROLE_MAPPING_CREATED",
+    RoleMappingUpdated = "ROLE_MAPPING_UPDATED",
+    RoleMappingDeleted = "ROLE_MAPPING_DELETED",
     /// A cluster record created (Atlas).
     ClusterCreated = "CLUSTER_CREATED",
     /// A cluster record changed (Atlas' name; the change is applied at once here).

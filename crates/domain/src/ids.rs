@@ -139,6 +139,15 @@ object_id_newtype!(
 object_id_newtype!(
     /// A support operator (ours): the platform's staff act through operator credentials.
     OperatorId, "operatorId");
+object_id_newtype!(
+    /// An organization's federation settings (`federationSettingsId`).
+    FederationSettingsId, "federationSettingsId");
+object_id_newtype!(
+    /// An identity provider of a federation (`identityProviderId`, the 24-hex form).
+    IdentityProviderId, "identityProviderId");
+object_id_newtype!(
+    /// A role mapping of a connected organization (`id`).
+    RoleMappingId, "id");
 
 /// A service account's client id: `mdb_sa_id_` + 24 lowercase hex digits (Atlas).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

@@ -11,6 +11,7 @@ pub mod clusters;
 pub mod custom_roles;
 pub mod database_users;
 pub mod events;
+pub mod federation;
 pub mod ids;
 pub mod limits;
 pub mod names;
@@ -26,8 +27,8 @@ pub use authorization::{Decision, GroupVisibility, OrgLogVisibility, Requirement
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::EventType;
 pub use ids::{
-    ApiKeyId, ClientId, ClusterId, EventId, GroupId, InvitationId, ObjectId, OperatorId, OrgId,
-    SecretId, TeamId, UserId,
+    ApiKeyId, ClientId, ClusterId, EventId, FederationSettingsId, GroupId, IdentityProviderId,
+    InvitationId, ObjectId, OperatorId, OrgId, RoleMappingId, SecretId, TeamId, UserId,
 };
 pub use principal::{Principal, PrincipalKind};
 pub use roles::{GroupRole, OrgRole};

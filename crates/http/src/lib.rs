@@ -42,6 +42,7 @@ use std::any::Any;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use error::ApiError;
+use routes::federation_orgs as fed_orgs;
 use routes::service_accounts as sa;
 use routes::{api_key_access, api_keys, events, groups, network_access as net, orgs};
 use routes::{group_users, invitations, people, settings, teams};
@@ -376,6 +377,48 @@ pub fn api_routes() -> Router<AppState> {
         .route("/orgs/{orgId}/teams/{teamId}", post(teams::action));
     let project_access =
         Router::new().route("/groups/{groupId}/access", post(group_users::add_access));
+    // Federated authentication (OIDC identity providers): 2023-01-01, except an identity
+    // provider's create, get, update and delete (2023-11-15).
+    let federation = Router::new()
+        .route(
+            "/orgs/{orgId}/federationSettings",
+            get(routes::federation::get_settings),
+        )
+        .route(
+            "/federationSettings/{federationSettingsId}/identityProviders",
+            get(routes::federation::list_providers),
+        )
+        .route(
+            "/federationSettings/{federationSettingsId}/connectedOrgConfigs",
+            get(fed_orgs::list_configs),
+        )
+        .route(
+            "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}",
+            get(fed_orgs::get_config)
+                .patch(fed_orgs::update_config)
+                .delete(fed_orgs::remove_config),
+        )
+        .route(
+            "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}/roleMappings",
+            get(fed_orgs::list_mappings).post(fed_orgs::create_mapping),
+        )
+        .route(
+            "/federationSettings/{federationSettingsId}/connectedOrgConfigs/{orgId}/roleMappings/{id}",
+            get(fed_orgs::get_mapping)
+                .put(fed_orgs::update_mapping)
+                .delete(fed_orgs::delete_mapping),
+        );
+    let identity_providers = Router::new()
+        .route(
+            "/federationSettings/{federationSettingsId}/identityProviders",
+            post(routes::federation::create_provider),
+        )
+        .route(
+            "/federationSettings/{federationSettingsId}/identityProviders/{identityProviderId}",
+            get(routes::federation::get_provider)
+                .patch(routes::federation::update_provider)
+                .delete(routes::federation::delete_provider),
+        );
     family(foundation, V2023)
         .merge(family(control_plane, version::V_CONTROL_PLANE))
         .merge(family(service_accounts, V2024))
@@ -388,6 +431,8 @@ pub fn api_routes() -> Router<AppState> {
         .merge(family(people_2023, V2023))
         .merge(family(people_2025, version::V_USERS))
         .merge(family(project_access, version::V_PROJECT_ACCESS))
+        .merge(family(federation, V2023))
+        .merge(family(identity_providers, version::V_IDENTITY_PROVIDERS))
 }
 
 /// The OAuth 2.0 endpoints and discovery documents.

@@ -56,6 +56,8 @@ pub const V_PROCESS_ARGS: Versions = &["2023-01-01", "2024-08-05"];
 pub const V_USERS: Versions = &["2025-02-19"];
 /// `addUserToProject`.
 pub const V_PROJECT_ACCESS: Versions = &["2023-02-01"];
+/// An identity provider's create, get, update and delete (`createIdentityProvider`, …).
+pub const V_IDENTITY_PROVIDERS: Versions = &["2023-11-15"];
 /// Flex clusters' resources.
 pub const V_FLEX: Versions = &["2024-11-13"];
 

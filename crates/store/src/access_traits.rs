@@ -272,3 +272,139 @@ pub trait ConsoleStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 }
+
+/// What a change of a connected org config came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutConfig {
+    /// Written (`true`) or nothing to change (`false`: no event).
+    Done(bool),
+    /// The organization has no connected org config (no federation settings).
+    Missing,
+    /// An IdP it names is not one of the federation's.
+    UnknownProvider(tessera_domain::IdentityProviderId),
+}
+
+/// What a put of a role mapping came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutMapping {
+    /// Written (`true`) or nothing to change (`false`: no event).
+    Done(bool),
+    /// An update of a mapping the connected org has not.
+    Missing,
+    /// Another mapping of the connected org has that `externalGroupName`.
+    Duplicate,
+    /// The connected org config is gone, or names no IdP (Atlas: mappings need one).
+    NoProvider,
+    /// The mapping breaks a rule (`RoleMapping::check`, on the org's projects as they are).
+    Invalid(tessera_domain::ValidationError),
+}
+
+/// What a delete of an identity provider came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteProvider {
+    Deleted,
+    Missing,
+    /// A connected org signs in or reaches data through it.
+    InUse,
+}
+
+/// Federated authentication: federation settings, OIDC identity providers, connected org
+/// configs and role mappings (`tessera_domain::federation`). Every change runs in one unit of
+/// work under the federation's row lock (so "in use" and uniqueness checks hold across
+/// nodes), with its events, only when something changed.
+#[async_trait]
+pub trait FederationStore: Send + Sync {
+    /// The organization's federation settings, made (with its connected org config, as `id`,
+    /// and `events`) when it has none; `None` when the organization is gone.
+    async fn ensure_federation_settings(
+        &self,
+        org: OrgId,
+        id: tessera_domain::FederationSettingsId,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<tessera_domain::federation::FederationSettings>>;
+    async fn federation_settings(
+        &self,
+        id: tessera_domain::FederationSettingsId,
+    ) -> StoreResult<Option<tessera_domain::federation::FederationSettings>>;
+    /// A federation's identity providers, oldest first.
+    async fn identity_providers(
+        &self,
+        federation: tessera_domain::FederationSettingsId,
+    ) -> StoreResult<Vec<tessera_domain::federation::IdentityProvider>>;
+    async fn identity_provider(
+        &self,
+        id: tessera_domain::IdentityProviderId,
+    ) -> StoreResult<Option<tessera_domain::federation::IdentityProvider>>;
+    /// Creates an IdP in its federation; `false` when the federation is gone.
+    async fn create_identity_provider(
+        &self,
+        idp: &tessera_domain::federation::IdentityProvider,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// Replaces an IdP's configuration (and `updated_at`) when it changed: `None` when the
+    /// federation has no such IdP, `Some(changed)` otherwise.
+    async fn update_identity_provider(
+        &self,
+        idp: &tessera_domain::federation::IdentityProvider,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<bool>>;
+    /// Deletes an IdP no connected org uses.
+    async fn delete_identity_provider(
+        &self,
+        federation: tessera_domain::FederationSettingsId,
+        id: tessera_domain::IdentityProviderId,
+        events: &[NewEvent],
+    ) -> StoreResult<DeleteProvider>;
+    /// The connected org configs of a federation.
+    async fn connected_org_configs(
+        &self,
+        federation: tessera_domain::FederationSettingsId,
+    ) -> StoreResult<Vec<tessera_domain::federation::ConnectedOrgConfig>>;
+    async fn connected_org_config(
+        &self,
+        org: OrgId,
+    ) -> StoreResult<Option<tessera_domain::federation::ConnectedOrgConfig>>;
+    /// Replaces a connected org config (every IdP it names must be its federation's).
+    async fn put_connected_org_config(
+        &self,
+        config: &tessera_domain::federation::ConnectedOrgConfig,
+        events: &[NewEvent],
+    ) -> StoreResult<PutConfig>;
+    /// A connected org's role mappings, by `externalGroupName` (project assignments of
+    /// projects deleted since are left out).
+    async fn role_mappings(
+        &self,
+        org: OrgId,
+    ) -> StoreResult<Vec<tessera_domain::federation::RoleMapping>>;
+    /// Creates (`create`) or replaces a role mapping, checking it on the org's projects as
+    /// they are in the same unit of work.
+    async fn put_role_mapping(
+        &self,
+        mapping: &tessera_domain::federation::RoleMapping,
+        create: bool,
+        events: &[NewEvent],
+    ) -> StoreResult<PutMapping>;
+    /// Deletes a role mapping; `false` when the connected org has no such mapping.
+    async fn delete_role_mapping(
+        &self,
+        org: OrgId,
+        id: tessera_domain::RoleMappingId,
+        events: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// Every OIDC WORKFORCE IdP that at least one connected org config uses as its
+    /// `identityProviderId` (what the console offers at sign-in).
+    async fn oidc_workforce_providers(
+        &self,
+    ) -> StoreResult<Vec<tessera_domain::federation::IdentityProvider>>;
+    /// The connected org configs that sign in through IdP `id`, each with its role mappings.
+    async fn connected_orgs_of_provider(
+        &self,
+        id: tessera_domain::IdentityProviderId,
+    ) -> StoreResult<
+        Vec<(
+            tessera_domain::federation::ConnectedOrgConfig,
+            Vec<tessera_domain::federation::RoleMapping>,
+        )>,
+    >;
+}

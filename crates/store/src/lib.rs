@@ -141,6 +141,14 @@ mod shipped_migrations {
             10,
             "852b414f306f3a19820ba72e3e3aefe206395f62d2a178707415b319a25d86ab7773c76f7609374db8258a81554dd756",
         ),
+        (
+            11,
+            "7ae1718184f86be672047f0d63c4263d126af6a116cde7def4351069402f0381d80ad9fc318e4cac01c5c743f00ed590",
+        ),
+        (
+            12,
+            "c83ddbea8e5c414f60a147211070dd76588e2ac779286b3f5ec4d655d1774c384e18c1e2771c5175c25a6ed90e0ad908",
+        ),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (
@@ -186,6 +194,14 @@ mod shipped_migrations {
         (
             11,
             "8737a8df13552fe4796e13db21d79015ce5482ea0b89b5318b83b34e828986adb86556859e7908db28b8387c80ca6130",
+        ),
+        (
+            12,
+            "795f2f17d3b12685e0aa864fba64d11599e01df066ae3aea86f8bf19b4aa00578d29e80526178a4057143018a6456bd6",
+        ),
+        (
+            13,
+            "ebbf93c48d902381b06adb4b50caa862814f08e9b686a451c4d54ec1f4d0e91bcf120423c395e807e50e6268770219c3",
         ),
     ];
 

@@ -444,6 +444,7 @@ pub trait Store:
     + CustomRoleStore
     + X509Store
     + ConsoleStore
+    + FederationStore
     + Send
     + Sync
     + 'static

@@ -1375,6 +1375,170 @@ async fn operators(s: &dyn Store) {
     assert_eq!(s.get_operator(op.id).await.unwrap(), None);
 }
 
+/// Federation: settings made once, IdPs of their federation only, an IdP in use stays,
+/// role mappings checked on the org's projects, what sign-in reads.
+async fn federation(s: &dyn Store) {
+    use tessera_domain::federation::*;
+    use tessera_domain::{FederationSettingsId, IdentityProviderId, RoleMappingId};
+    let o = org("Fed");
+    let g = group(o.id, "fp");
+    s.create_org(
+        NewOrg {
+            org: &o,
+            group: Some(&g),
+            api_key: None,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let first = FederationSettingsId::generate(t0());
+    let made = s
+        .ensure_federation_settings(o.id, first, t0(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(made.id, first);
+    let again = s
+        .ensure_federation_settings(o.id, FederationSettingsId::generate(t0()), t0(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, first, "made once");
+    assert!(s
+        .ensure_federation_settings(OrgId::generate(t0()), first, t0(), &[])
+        .await
+        .unwrap()
+        .is_none());
+    let idp = IdentityProvider {
+        id: IdentityProviderId::generate(t0()),
+        federation_id: first,
+        config: OidcConfig {
+            idp_type: IdpType::Workforce,
+            display_name: "Okta".into(),
+            description: None,
+            issuer_uri: "https://idp.example.com".into(),
+            client_id: Some("c".into()),
+            audience: None,
+            authorization_type: Some(AuthorizationType::Group),
+            groups_claim: Some("groups".into()),
+            user_claim: None,
+            requested_scopes: vec!["openid".into()],
+            associated_domains: vec![],
+        },
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    assert!(s.create_identity_provider(&idp, &[]).await.unwrap());
+    assert_eq!(
+        s.identity_provider(idp.id).await.unwrap(),
+        Some(idp.clone())
+    );
+    assert!(
+        s.oidc_workforce_providers().await.unwrap().is_empty(),
+        "not connected yet"
+    );
+    assert_eq!(
+        s.put_role_mapping(
+            &RoleMapping {
+                id: RoleMappingId::generate(t0()),
+                org_id: o.id,
+                external_group_name: "early".into(),
+                role_assignments: vec![RoleAssignment::Org {
+                    org_id: o.id,
+                    role: OrgRole::Member
+                }],
+            },
+            true,
+            &[],
+        )
+        .await
+        .unwrap(),
+        PutMapping::NoProvider
+    );
+    let mut config = s.connected_org_config(o.id).await.unwrap().unwrap();
+    config.identity_provider_id = Some(IdentityProviderId::generate(t0()));
+    assert!(matches!(
+        s.put_connected_org_config(&config, &[]).await.unwrap(),
+        PutConfig::UnknownProvider(_)
+    ));
+    config.identity_provider_id = Some(idp.id);
+    config.post_auth_role_grants = vec![OrgRole::Member];
+    assert_eq!(
+        s.put_connected_org_config(&config, &[]).await.unwrap(),
+        PutConfig::Done(true)
+    );
+    assert_eq!(
+        s.put_connected_org_config(&config, &[]).await.unwrap(),
+        PutConfig::Done(false)
+    );
+    assert_eq!(
+        s.delete_identity_provider(first, idp.id, &[])
+            .await
+            .unwrap(),
+        DeleteProvider::InUse
+    );
+    let mapping = RoleMapping {
+        id: RoleMappingId::generate(t0()),
+        org_id: o.id,
+        external_group_name: "dbas".into(),
+        role_assignments: vec![
+            RoleAssignment::Org {
+                org_id: o.id,
+                role: OrgRole::ReadOnly,
+            },
+            RoleAssignment::Group {
+                group_id: g.id,
+                role: GroupRole::Owner,
+            },
+        ],
+    };
+    assert_eq!(
+        s.put_role_mapping(&mapping, true, &[]).await.unwrap(),
+        PutMapping::Done(true)
+    );
+    let mut dup = mapping.clone();
+    dup.id = RoleMappingId::generate(t0());
+    assert_eq!(
+        s.put_role_mapping(&dup, true, &[]).await.unwrap(),
+        PutMapping::Duplicate
+    );
+    let mut foreign = mapping.clone();
+    foreign.role_assignments.push(RoleAssignment::Group {
+        group_id: GroupId::generate(t0()),
+        role: GroupRole::ReadOnly,
+    });
+    assert!(matches!(
+        s.put_role_mapping(&foreign, false, &[]).await.unwrap(),
+        PutMapping::Invalid(_)
+    ));
+    assert_eq!(
+        s.oidc_workforce_providers().await.unwrap(),
+        vec![idp.clone()]
+    );
+    let connected = s.connected_orgs_of_provider(idp.id).await.unwrap();
+    assert_eq!(connected, vec![(config.clone(), vec![mapping.clone()])]);
+    let (org_roles, project_roles) =
+        roles_from_groups(&connected[0].0, &connected[0].1, &["dbas".into()]);
+    assert_eq!(org_roles, vec![OrgRole::ReadOnly, OrgRole::Member]);
+    assert_eq!(project_roles, vec![(g.id, GroupRole::Owner)]);
+    assert!(s.delete_role_mapping(o.id, mapping.id, &[]).await.unwrap());
+    assert!(!s.delete_role_mapping(o.id, mapping.id, &[]).await.unwrap());
+    config.identity_provider_id = None;
+    config.post_auth_role_grants = vec![];
+    assert_eq!(
+        s.put_connected_org_config(&config, &[]).await.unwrap(),
+        PutConfig::Done(true)
+    );
+    assert_eq!(
+        s.delete_identity_provider(first, idp.id, &[])
+            .await
+            .unwrap(),
+        DeleteProvider::Deleted
+    );
+    assert!(s.identity_provider(idp.id).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn sqlite_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -1391,6 +1555,7 @@ async fn sqlite_meets_the_contract() {
     operators(&store).await;
     events_only_for_changes(&store).await;
     deep_pages(&store).await;
+    federation(&store).await;
     // Durable: a second handle on the same file sees the data.
     store.close().await;
     let again = SqliteStore::open(&dir.path().join("contract.db"))
@@ -1632,6 +1797,7 @@ mod postgres {
         operators(&store).await;
         events_only_for_changes(&store).await;
         deep_pages(&store).await;
+        federation(&store).await;
         store.close().await;
         // Committed: a second connection pool sees the data.
         let again = PgStore::open(&db.url).await.unwrap();

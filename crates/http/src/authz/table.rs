@@ -33,6 +33,18 @@ const fn tessera(verb: Verb, path: &'static str, rule: Rule) -> Entry {
     }
 }
 
+/// A row of a federation's route, `/federationSettings/{federationSettingsId}` and `$rest`:
+/// every one needs Organization Owner of the federation's organization.
+macro_rules! fed {
+    ($verb:ident $rest:literal) => {
+        api(
+            $verb,
+            concat!("/federationSettings/{federationSettingsId}", $rest),
+            Org(OrgOwner),
+        )
+    };
+}
+
 use Verb::{Delete as DELETE, Get as GET, Patch as PATCH, Post as POST, Put as PUT};
 
 /// Every route, and what it needs. The requirements are the subset's `x-rolesRequirements`
@@ -535,6 +547,23 @@ pub static TABLE: &[Entry] = &[
         "/groups/{groupId}/clusters/{clusterName}",
         Group(ProjectEmployeeAccessManager),
     ),
+    // Federated authentication: "Organization Owner" (of the organization, or of the one
+    // whose federation `federationSettingsId` names) for every operation, reads included.
+    api(GET, "/orgs/{orgId}/federationSettings", Org(OrgOwner)),
+    fed!(GET "/identityProviders"),
+    fed!(POST "/identityProviders"),
+    fed!(GET "/identityProviders/{identityProviderId}"),
+    fed!(PATCH "/identityProviders/{identityProviderId}"),
+    fed!(DELETE "/identityProviders/{identityProviderId}"),
+    fed!(GET "/connectedOrgConfigs"),
+    fed!(GET "/connectedOrgConfigs/{orgId}"),
+    fed!(PATCH "/connectedOrgConfigs/{orgId}"),
+    fed!(DELETE "/connectedOrgConfigs/{orgId}"),
+    fed!(GET "/connectedOrgConfigs/{orgId}/roleMappings"),
+    fed!(POST "/connectedOrgConfigs/{orgId}/roleMappings"),
+    fed!(GET "/connectedOrgConfigs/{orgId}/roleMappings/{id}"),
+    fed!(PUT "/connectedOrgConfigs/{orgId}/roleMappings/{id}"),
+    fed!(DELETE "/connectedOrgConfigs/{orgId}/roleMappings/{id}"),
     // OAuth 2.0 (CONTRACT §5).
     root(POST, TOKEN_PATH, ClientCredentials),
     root(POST, REVOKE_PATH, OwnTokens),

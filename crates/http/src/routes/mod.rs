@@ -12,6 +12,8 @@ pub mod clusters;
 pub mod custom_roles;
 pub mod database_users;
 pub mod events;
+pub mod federation;
+pub mod federation_orgs;
 pub mod group_service_accounts;
 pub mod group_users;
 pub mod groups;

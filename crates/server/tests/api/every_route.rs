@@ -11,6 +11,7 @@ const V2024: &str = "application/vnd.atlas.2024-08-05+json";
 const V2025: &str = "application/vnd.atlas.2025-02-19+json";
 const V20230201: &str = "application/vnd.atlas.2023-02-01+json";
 const U: &str = "cccccccccccccccccccccccc";
+const V20231115: &str = "application/vnd.atlas.2023-11-15+json";
 
 /// (method, path template, version). `{org}`, `{group}`, `{key}`, `{sa}`, `{secret}` are
 /// filled in; `{ip}` is an access-list entry.
@@ -129,6 +130,74 @@ fn routes() -> Vec<(Method, &'static str, &'static str)> {
             M::POST,
             "/groups/{group}/clusters/Cluster0:revokeMongoDBEmployeeAccess",
             V2024,
+        ),
+        // Federated authentication (`{fed}`: federation settings; `{u}`: an IdP or mapping).
+        (M::GET, "/orgs/{org}/federationSettings", V2023),
+        (M::GET, "/federationSettings/{fed}/identityProviders", V2023),
+        (
+            M::POST,
+            "/federationSettings/{fed}/identityProviders",
+            V20231115,
+        ),
+        (
+            M::GET,
+            "/federationSettings/{fed}/identityProviders/{u}",
+            V20231115,
+        ),
+        (
+            M::PATCH,
+            "/federationSettings/{fed}/identityProviders/{u}",
+            V20231115,
+        ),
+        (
+            M::DELETE,
+            "/federationSettings/{fed}/identityProviders/{u}",
+            V20231115,
+        ),
+        (
+            M::GET,
+            "/federationSettings/{fed}/connectedOrgConfigs",
+            V2023,
+        ),
+        (
+            M::GET,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}",
+            V2023,
+        ),
+        (
+            M::PATCH,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}",
+            V2023,
+        ),
+        (
+            M::DELETE,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}",
+            V2023,
+        ),
+        (
+            M::GET,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}/roleMappings",
+            V2023,
+        ),
+        (
+            M::POST,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}/roleMappings",
+            V2023,
+        ),
+        (
+            M::GET,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}/roleMappings/{u}",
+            V2023,
+        ),
+        (
+            M::PUT,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}/roleMappings/{u}",
+            V2023,
+        ),
+        (
+            M::DELETE,
+            "/federationSettings/{fed}/connectedOrgConfigs/{org}/roleMappings/{u}",
+            V2023,
         ),
         // People, teams, invitations, settings, limits (`{u}`: a user, team or invitation id).
         (M::POST, "/users", V2023),
@@ -273,6 +342,14 @@ fn people_body(path: &str, org: &str) -> Option<serde_json::Value> {
         json!({"inheritedRoles": []})
     } else if path.ends_with("/settings") || path.ends_with("/processArgs") {
         json!({})
+    } else if path.ends_with("/identityProviders") {
+        json!({"protocol": "OIDC", "displayName": "x", "issuerUri": "https://i.example", "clientId": "c"})
+    } else if path.contains("/identityProviders/") {
+        json!({"displayName": "y"})
+    } else if path.contains("/roleMappings") {
+        json!({"externalGroupName": "g", "roleAssignments": [{"orgId": org, "role": "ORG_MEMBER"}]})
+    } else if path.contains("/connectedOrgConfigs/") {
+        json!({})
     } else if path.contains("/limits/") {
         json!({"value": 30})
     } else {
@@ -331,7 +408,14 @@ fn body_for(method: &Method, path: &str, org: &str) -> Option<serde_json::Value>
 }
 
 fn fill(t: &str, org: &str, group: &str, key: &str, sa: &str, secret: &str) -> String {
-    t.replace("{org}", org)
+    // Federation settings: none for our org yet (an unknown id), else the org's stand-in.
+    let fed = if org.len() == 24 && org.bytes().all(|b| b == b'a') || org == "not-an-id" {
+        org
+    } else {
+        "dddddddddddddddddddddddd"
+    };
+    t.replace("{fed}", fed)
+        .replace("{org}", org)
         .replace("{group}", group)
         .replace("{key}", key)
         .replace("{sa}", sa)
@@ -405,7 +489,10 @@ async fn every_route_refuses_bad_credentials_foreign_and_malformed_ids() {
                 r.text
             );
 
-            if template.contains("{org}") || template.contains("{group}") {
+            if template.contains("{org}")
+                || template.contains("{group}")
+                || template.contains("{fed}")
+            {
                 // An id of the right shape that is not ours: 404, never 403.
                 let foreign = fill(
                     template,
@@ -432,7 +519,12 @@ async fn every_route_refuses_bad_credentials_foreign_and_malformed_ids() {
                     r.text
                 );
                 assert!(
-                    ["ORG_NOT_FOUND", "GROUP_NOT_FOUND"].contains(&r.error_code()),
+                    [
+                        "ORG_NOT_FOUND",
+                        "GROUP_NOT_FOUND",
+                        "FEDERATION_SETTINGS_NOT_FOUND"
+                    ]
+                    .contains(&r.error_code()),
                     "{method} {foreign}"
                 );
                 // A malformed id: 400.

@@ -17,6 +17,7 @@ mod employee_access;
 mod event_writes;
 mod events;
 mod every_route;
+mod federation;
 mod group_service_accounts;
 mod groups;
 mod harness;

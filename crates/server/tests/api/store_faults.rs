@@ -8,6 +8,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tessera_domain::clusters::EmployeeAccessGrant;
+use tessera_domain::federation as fed;
 use tessera_domain::EventId;
 use tessera_domain::{
     ApiKeyId, ClientId, ClusterId, GroupId, GroupRole, OperatorId, OrgId, OrgRole, SecretId,
@@ -1131,5 +1132,123 @@ impl tessera_store::ConsoleStore for FailingStore {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.inner.use_totp_step(user, step, now).await
+    }
+}
+
+#[async_trait]
+impl tessera_store::FederationStore for FailingStore {
+    async fn ensure_federation_settings(
+        &self,
+        org: OrgId,
+        id: tessera_domain::FederationSettingsId,
+        now: DateTime<Utc>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<fed::FederationSettings>> {
+        self.inner
+            .ensure_federation_settings(org, id, now, events)
+            .await
+    }
+
+    async fn federation_settings(
+        &self,
+        id: tessera_domain::FederationSettingsId,
+    ) -> StoreResult<Option<fed::FederationSettings>> {
+        self.inner.federation_settings(id).await
+    }
+
+    async fn identity_providers(
+        &self,
+        federation: tessera_domain::FederationSettingsId,
+    ) -> StoreResult<Vec<fed::IdentityProvider>> {
+        self.inner.identity_providers(federation).await
+    }
+
+    async fn identity_provider(
+        &self,
+        id: tessera_domain::IdentityProviderId,
+    ) -> StoreResult<Option<fed::IdentityProvider>> {
+        self.inner.identity_provider(id).await
+    }
+
+    async fn create_identity_provider(
+        &self,
+        idp: &fed::IdentityProvider,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.create_identity_provider(idp, events).await
+    }
+
+    async fn update_identity_provider(
+        &self,
+        idp: &fed::IdentityProvider,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<bool>> {
+        self.inner.update_identity_provider(idp, events).await
+    }
+
+    async fn delete_identity_provider(
+        &self,
+        federation: tessera_domain::FederationSettingsId,
+        id: tessera_domain::IdentityProviderId,
+        events: &[NewEvent],
+    ) -> StoreResult<tessera_store::DeleteProvider> {
+        self.inner
+            .delete_identity_provider(federation, id, events)
+            .await
+    }
+
+    async fn connected_org_configs(
+        &self,
+        federation: tessera_domain::FederationSettingsId,
+    ) -> StoreResult<Vec<fed::ConnectedOrgConfig>> {
+        self.inner.connected_org_configs(federation).await
+    }
+
+    async fn connected_org_config(
+        &self,
+        org: OrgId,
+    ) -> StoreResult<Option<fed::ConnectedOrgConfig>> {
+        self.inner.connected_org_config(org).await
+    }
+
+    async fn put_connected_org_config(
+        &self,
+        config: &fed::ConnectedOrgConfig,
+        events: &[NewEvent],
+    ) -> StoreResult<tessera_store::PutConfig> {
+        self.inner.put_connected_org_config(config, events).await
+    }
+
+    async fn role_mappings(&self, org: OrgId) -> StoreResult<Vec<fed::RoleMapping>> {
+        self.inner.role_mappings(org).await
+    }
+
+    async fn put_role_mapping(
+        &self,
+        mapping: &fed::RoleMapping,
+        create: bool,
+        events: &[NewEvent],
+    ) -> StoreResult<tessera_store::PutMapping> {
+        self.inner.put_role_mapping(mapping, create, events).await
+    }
+
+    async fn delete_role_mapping(
+        &self,
+        org: OrgId,
+        id: tessera_domain::RoleMappingId,
+        events: &[NewEvent],
+    ) -> StoreResult<bool> {
+        self.inner.delete_role_mapping(org, id, events).await
+    }
+
+    async fn oidc_workforce_providers(&self) -> StoreResult<Vec<fed::IdentityProvider>> {
+        self.inner.oidc_workforce_providers().await
+    }
+
+    async fn connected_orgs_of_provider(
+        &self,
+        id: tessera_domain::IdentityProviderId,
+    ) -> StoreResult<Vec<(fed::ConnectedOrgConfig, Vec<fed::RoleMapping>)>> {
+        self.inner.connected_orgs_of_provider(id).await
     }
 }

@@ -26,6 +26,7 @@ mod custom_roles;
 mod database_users;
 pub(crate) mod event_log;
 pub(crate) mod exec;
+mod federation;
 mod network;
 mod orgs;
 mod people;
