@@ -293,7 +293,8 @@ def configure_oidc(server: Server, idp: Idp, display_name: str = "Test IdP") -> 
     r = s.get(server.v2(f"/orgs/{server.org_id}/federationSettings"))
     assert r.status_code == 200, r.text
     fid = r.json()["id"]
-    r = s.post(server.v2(f"/federationSettings/{fid}/identityProviders"), json={
+    idps = api(server, "application/vnd.atlas.2023-11-15+json")
+    r = idps.post(server.v2(f"/federationSettings/{fid}/identityProviders"), json={
         "protocol": "OIDC", "idpType": "WORKFORCE", "displayName": display_name,
         "issuerUri": idp.issuer, "clientId": "tessera-console", "audience": "tessera-console",
         "authorizationType": "GROUP", "groupsClaim": "groups", "userClaim": "email",

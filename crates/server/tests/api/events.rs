@@ -63,13 +63,18 @@ async fn org_log_is_newest_first_in_the_subset_shape_on_both_surfaces() {
         r.headers["content-type"],
         "application/vnd.atlas.2023-01-01+json;charset=utf-8"
     );
-    // Bootstrap's org events, then the key: newest first. The projects' creations are in
-    // their own logs, not the org's.
+    // Bootstrap's org events (the org, its key, its first owner joining), then the key:
+    // newest first. The projects' creations are in their own logs, not the org's.
     assert_eq!(
         types(&r),
-        ["API_KEY_CREATED", "API_KEY_CREATED", "ORG_CREATED"]
+        [
+            "API_KEY_CREATED",
+            "JOINED_ORG",
+            "API_KEY_CREATED",
+            "ORG_CREATED"
+        ]
     );
-    assert_eq!(r.json["totalCount"], 3);
+    assert_eq!(r.json["totalCount"], 4);
     let all = results(&r);
     let created: Vec<&str> = all.iter().map(|e| e["created"].as_str().unwrap()).collect();
     let mut sorted = created.clone();
@@ -168,7 +173,7 @@ async fn org_log_is_newest_first_in_the_subset_shape_on_both_surfaces() {
     assert_eq!(one.json["raw"]["targetApiKeyId"], k_id.as_str());
     let v1 = s.call(&o, Method::GET, &org_events(&s, V1, ""), None).await;
     v1.expect(200);
-    assert_eq!(v1.json["totalCount"], 3);
+    assert_eq!(v1.json["totalCount"], 4);
     assert_eq!(
         types(&v1),
         types(&s.call(&o, Method::GET, &org_events(&s, V2, ""), None).await)
@@ -371,8 +376,8 @@ async fn filters_dates_and_pagination() {
     let r = list(&s, "?maxDate=2026-01-01T00:00:59Z").await;
     assert_eq!(
         types(&r).len(),
-        2,
-        "bootstrap's org events (its project's is in its log)"
+        3,
+        "bootstrap's org events: the org, its key, its first owner joining (its project's is in its log)"
     );
     // Given empty (as the Atlas CLI sends unset flags): absent.
     let all = list(&s, "").await;
@@ -460,7 +465,7 @@ async fn filters_dates_and_pagination() {
     let r = list(&s, "?pageNum=100").await;
     r.expect(200);
     assert_eq!(results(&r).len(), 0);
-    assert_eq!(r.json["totalCount"], 7);
+    assert_eq!(r.json["totalCount"], 8);
 
     // The project log takes the same filters.
     let r = s
@@ -1041,7 +1046,7 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
     api.expect(200);
     // The org's log and its projects' logs together: what export prints for the org.
     let mut expected = results(&api);
-    assert_eq!(expected.len(), 2 + 6, "{}", api.text);
+    assert_eq!(expected.len(), 3 + 6, "{}", api.text);
     let projects = s
         .call(
             &o,
@@ -1066,7 +1071,7 @@ async fn export_prints_the_api_shape_oldest_first_and_resumes_exactly() {
     expected.sort_by(|a, b| {
         (a["created"].as_str(), a["id"].as_str()).cmp(&(b["created"].as_str(), b["id"].as_str()))
     });
-    assert_eq!(expected.len(), 3 + 6 + 1, "{}", api.text);
+    assert_eq!(expected.len(), 4 + 6 + 1, "{}", api.text);
 
     // The same documents the API serves, oldest first.
     let all = lines(&export_cli(

@@ -10,6 +10,7 @@ mod cluster_shapes;
 mod clusters;
 mod concurrency;
 mod connections;
+mod console;
 mod custom_roles;
 mod database_users;
 mod digest_cache;
