@@ -151,6 +151,20 @@ run bearer_get "$WORK/bearer.lua" "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts/$
 run digest_get "$WORK/digest.lua" "$URL/api/atlas/v2/orgs/$ORG/serviceAccounts/$CID" 2
 run revoke "$WORK/revoke.lua" "$URL/api/oauth/revoke"
 
+# The console's pages, rendered for a signed-in owner (a session cookie): the service-account
+# list (one account) and the event log's first page (50 events). Sizes are what a first visit
+# downloads (page, stylesheet, script; no compression).
+COOKIE=$(python3 scripts/console-session.py "$URL" "$B")
+cat >"$WORK/console.lua" <<LUA
+wrk.method = "GET"
+wrk.headers["Cookie"] = "$COOKIE"
+LUA
+run console_sa_page "$WORK/console.lua" "$URL/orgs/$ORG/serviceAccounts" "$DURATION" 1
+run console_events_page "$WORK/console.lua" "$URL/orgs/$ORG/events" "$DURATION" 1
+size() { curl -s -o /dev/null -w '%{size_download}' -H "Cookie: $COOKIE" "$1"; }
+SIZE_SA=$(size "$URL/orgs/$ORG/serviceAccounts"); SIZE_EV=$(size "$URL/orgs/$ORG/events")
+SIZE_CSS=$(size "$URL/static/console.css"); SIZE_JS=$(size "$URL/static/console.js")
+
 ratio() { python3 -c "print(f'{$1/$2*100:.0f}%')"; }
 
 # The token/baseline ratio is the headline figure, and this machine's speed drifts between
@@ -213,12 +227,13 @@ run token_1m "$WORK/token.lua" "$URL/api/oauth/token"
 RSS_PEAK=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER2/status")
 
 printf '\n%-22s %12s %10s %10s  %s\n' endpoint "req/s" p50 p99 "ratio"
-for n in baseline_trivial baseline_sign healthz token bearer_get digest_get revoke events_page1 events_page1000 events_type_page1000 sa_page1 sa_page1000 baseline_sign_1m token_1m; do
+for n in baseline_trivial baseline_sign healthz token bearer_get digest_get revoke console_sa_page console_events_page events_page1 events_page1000 events_type_page1000 sa_page1 sa_page1000 baseline_sign_1m token_1m; do
   case $n in
     token) r="$(ratio "${RPS[token]}" "${RPS[baseline_sign]}") of one-signature baseline";;
     digest_get) r="$(ratio "${RPS[$n]}" "${RPS[bearer_get]}") of bearer_get";;
     bearer_get|revoke) r="$(ratio "${RPS[$n]}" "${RPS[healthz]}") of Tessera /healthz";;
     events_*) r="1 connection, 1,000,000 events (target p99 < 10 ms)";;
+    console_*) r="1 connection, HTML for a signed-in owner, $(ratio "${RPS[$n]}" "${RPS[bearer_get]}") of bearer_get";;
     sa_page*) r="1 connection, 100 per page, 100,000 in the org, 1,000,000 in all (target p99 < 10 ms)";;
     token_1m) r="$(ratio "${RPS[token_1m]}" "${RPS[baseline_sign_1m]}") of one-signature baseline, 1,000,000 accounts loaded";;
     healthz) r="$(ratio "${RPS[healthz]}" "${RPS[baseline_trivial]}") of bare axum trivial";;
@@ -231,3 +246,5 @@ printf '\ntoken / one-signature baseline, alternating pairs of %ss: %s%% %s%% %s
   "$PAIR_SECS" "${PAIRS[0]}" "${PAIRS[1]}" "${PAIRS[2]}" "$MEDIAN"
 printf 'with 1,000,000 service accounts: start to healthy /healthz %s s (target < 10 s); RSS %s MiB after start, peak %s MiB (target < 1024)\n' \
   "$START_SECS" "$RSS_START" "$RSS_PEAK"
+printf 'console bytes on a first visit: service accounts page %s, events page %s (50 events), console.css %s, console.js %s\n' \
+  "$SIZE_SA" "$SIZE_EV" "$SIZE_CSS" "$SIZE_JS"

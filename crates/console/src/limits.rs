@@ -83,9 +83,13 @@ mod tests {
     use super::*;
     use tessera_domain::ManualClock;
 
+    fn t0() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
     #[test]
     fn a_person_gets_five_attempts_a_minute() {
-        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let clock = Arc::new(ManualClock::new(t0()));
         let limits = SignInLimits::new(clock.clone());
         let peer: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..PER_PERSON {
@@ -100,7 +104,7 @@ mod tests {
 
     #[test]
     fn an_address_gets_thirty_attempts_a_minute() {
-        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let clock = Arc::new(ManualClock::new(t0()));
         let limits = SignInLimits::new(clock);
         let peer: IpAddr = "2001:db8::1".parse().unwrap();
         let same_net: IpAddr = "2001:db8::2".parse().unwrap();

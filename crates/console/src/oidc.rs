@@ -26,7 +26,7 @@ use openidconnect::{
 };
 use serde::Deserialize;
 use serde_json::Value;
-use tessera_domain::federation::{roles_from_groups, IdentityProvider, IdpType};
+use tessera_domain::federation::{sign_in_grants, IdentityProvider, IdpType, SignInGrants};
 use tessera_domain::people::{CloudUser, Member, OrgPeople};
 use tessera_domain::{
     GroupId, GroupRole, IdentityProviderId, OrgId, OrgRole, Principal, PrincipalKind,
@@ -274,26 +274,11 @@ async fn provision(
 ) -> Result<CloudUser, PageError> {
     let store = &console.app.store;
     let now = console.app.clock.now();
-    let domain = username.rsplit('@').next().unwrap_or("");
-    let mut grants: Vec<(OrgId, Vec<OrgRole>, BTreeMap<GroupId, Vec<GroupRole>>)> = Vec::new();
+    let mut grants: Vec<(OrgId, SignInGrants)> = Vec::new();
     for (config, mappings) in store.connected_orgs_of_provider(provider.id).await? {
-        if config.domain_restriction_enabled
-            && !config
-                .domain_allow_list
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(domain))
-        {
-            continue;
+        if let Some((org_roles, projects)) = sign_in_grants(&config, &mappings, groups, username) {
+            grants.push((config.org_id, (org_roles, projects)));
         }
-        let (org_roles, project) = roles_from_groups(&config, &mappings, groups);
-        if org_roles.is_empty() {
-            continue;
-        }
-        let mut by_group: BTreeMap<GroupId, Vec<GroupRole>> = BTreeMap::new();
-        for (g, r) in project {
-            by_group.entry(g).or_default().push(r);
-        }
-        grants.push((config.org_id, org_roles, by_group));
     }
     let existing = store.find_cloud_user(username).await?;
     let user = existing.clone().unwrap_or_else(|| CloudUser {
@@ -316,9 +301,9 @@ async fn provision(
         group_roles: Default::default(),
         remote_address: None,
     };
-    let actors: Vec<Principal> = grants.iter().map(|(o, r, _)| actor(*o, r)).collect();
+    let actors: Vec<Principal> = grants.iter().map(|(o, (r, _))| actor(*o, r)).collect();
     let mut edits: Vec<(OrgId, Box<dyn PeopleEdit + '_>)> = Vec::new();
-    for ((org, org_roles, groups), caller) in grants.into_iter().zip(actors.iter()) {
+    for ((org, (org_roles, groups)), caller) in grants.into_iter().zip(actors.iter()) {
         let person = user.clone();
         edits.push((
             org,

@@ -4,7 +4,7 @@
 //! roles a page acts with are the ones held now. State-changing requests must carry the
 //! session's CSRF token and must not come from another site (`Sec-Fetch-Site`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use subtle::ConstantTimeEq;
+use tessera_domain::authorization::sessions;
 use tessera_domain::people::CloudUser;
 use tessera_domain::{OrgId, Principal, UserId};
 use tessera_http::client_addr::client_addr;
@@ -107,20 +108,9 @@ fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-/// The roles a person holds now, across their organizations, as the strings a session keeps.
+/// The roles a person holds now, across their organizations, as the marks a session keeps.
 pub fn role_strings(principals: &HashMap<OrgId, Principal>) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    for p in principals.values() {
-        for r in &p.org_roles {
-            out.insert(format!("org:{}:{}", p.org_id, r.as_str()));
-        }
-        for (g, roles) in &p.group_roles {
-            for r in roles {
-                out.insert(format!("group:{g}:{}", r.as_str()));
-            }
-        }
-    }
-    out.into_iter().collect()
+    sessions::role_marks(principals.values())
 }
 
 /// A person's principals in every organization they are an active member of.
@@ -176,15 +166,13 @@ impl FromRequestParts<Console> for Signed {
             .await
             .map_err(IntoResponse::into_response)?;
         let now_roles = role_strings(&principals);
-        let held: BTreeSet<&String> = now_roles.iter().collect();
         // A role the session began with is gone: the session ends (the person signs in again
-        // with what they hold now). A person with no role left anywhere is signed out too,
-        // unless they only ever had invitations to accept.
-        if !session.roles.iter().all(|r| held.contains(r)) {
+        // with what they hold now); one removed from every organization is signed out too.
+        if sessions::lost_a_role(&session.roles, &now_roles) {
             tracing::info!(user = %user.id, "console session ended: a role it began with was removed");
             return Err(ended().await);
         }
-        if now_roles.len() > session.roles.len() {
+        if sessions::gained_a_role(&session.roles, &now_roles) {
             store
                 .set_session_roles(&hash, &now_roles)
                 .await

@@ -405,6 +405,42 @@ pub fn roles_from_groups(
     (org.into_iter().collect(), projects.into_iter().collect())
 }
 
+/// A sign-in's roles in one organization: its org roles, and its own roles per project.
+pub type SignInGrants = (
+    Vec<OrgRole>,
+    std::collections::BTreeMap<GroupId, Vec<GroupRole>>,
+);
+
+/// What signing in through the provider grants `username` in one connected organization:
+/// its org roles and its own project roles, or `None` when the organization's domain
+/// restriction does not admit the address or no role is mapped to the person's `groups` (the
+/// membership is then left as it is).
+pub fn sign_in_grants(
+    config: &ConnectedOrgConfig,
+    mappings: &[RoleMapping],
+    groups: &[String],
+    username: &str,
+) -> Option<SignInGrants> {
+    let domain = username.rsplit('@').next().unwrap_or("");
+    let admitted = !config.domain_restriction_enabled
+        || config
+            .domain_allow_list
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain));
+    if !admitted {
+        return None;
+    }
+    let (org, projects) = roles_from_groups(config, mappings, groups);
+    if org.is_empty() {
+        return None;
+    }
+    let mut by_group: std::collections::BTreeMap<GroupId, Vec<GroupRole>> = Default::default();
+    for (g, r) in projects {
+        by_group.entry(g).or_default().push(r);
+    }
+    Some((org, by_group))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -504,10 +504,17 @@ fn routes_are_registered_only_in_the_router() {
         "Router::new()",
     ];
     // `crates/bench` is not Tessera: it is the bare one-signature server benchmarks compare
-    // against, with a router of its own.
+    // against, with a router of its own. `crates/console` routes HTML pages, not API routes:
+    // a page decides nothing itself, every read and change it makes is an in-process request
+    // to this router, decided by the table (`console_pages_call_the_api_in_process` below).
     let hits: Vec<String> = offending_lines(&root, &production_files(&root), &needles)
         .into_iter()
-        .filter(|h| !h.starts_with("crates/http/src/lib.rs:") && !h.starts_with("crates/bench/"))
+        .filter(|h| {
+            !h.starts_with("crates/http/src/lib.rs:")
+                && !h.starts_with("crates/bench/")
+                && !h.starts_with("crates/console/src/lib.rs:")
+                && !h.starts_with("crates/console/src/pages/mod.rs:")
+        })
         .collect();
     assert!(
         hits.is_empty(),
@@ -587,5 +594,57 @@ fn id_newtypes_keep_their_field_private() {
         hits.is_empty(),
         "an id newtype's field is public; ids are made only by parsing or generating:\n{}",
         hits.join("\n")
+    );
+}
+
+/// The console's pages change nothing in the store themselves: every change is an in-process
+/// request to the API router (`crate::api::Api`), which the route table decides. The only
+/// writes a page makes are the session's own one-time message (`set_flash`/`take_flash`) and
+/// a person accepting their own invitation (`people_edit::edit` in `pages/orgs.rs`, which no
+/// API route does in Atlas either).
+#[test]
+fn console_pages_call_the_api_in_process() {
+    let root = workspace_root();
+    let pages = rust_files(&root.join("crates/console/src/pages"));
+    assert!(pages.len() >= 7, "found only {pages:?}");
+    let writes = [
+        ".create_",
+        ".update_",
+        ".delete_",
+        ".put_",
+        ".edit_people(",
+        ".revoke",
+        ".grant",
+        ".record_",
+        ".add_",
+        ".remove_",
+        ".set_",
+        ".insert_",
+        ".bootstrap(",
+        ".swap_meta(",
+    ];
+    let mut hits = Vec::new();
+    for f in &pages {
+        let text = std::fs::read_to_string(f).unwrap();
+        let r = rel(&root, f);
+        for (n, code) in production_lines(&text) {
+            let write = writes.iter().find(|w| code.contains(*w));
+            let allowed = code.contains(".set_flash(")
+                || (r.ends_with("pages/orgs.rs") && code.contains("people_edit::edit("));
+            if let (Some(w), false) = (write, allowed) {
+                hits.push(format!("{r}:{n}: {w}: {}", code.trim()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "a console page writes to the store itself; make the change an API call (Api::ok) so \
+         the route table decides it:\n{}",
+        hits.join("\n")
+    );
+    let api = std::fs::read_to_string(root.join("crates/console/src/api.rs")).unwrap();
+    assert!(
+        api.contains("InProcessCaller(self.principal.clone())"),
+        "the console's API calls must carry the person's principal"
     );
 }

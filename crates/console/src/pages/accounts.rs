@@ -98,7 +98,7 @@ pub async fn list(
                             label for="role" { "Role" }
                             select #role name="role" {
                                 @for r in OrgRole::ALL {
-                                    option value=(r.as_str()) selected[*r == OrgRole::Member] { (r.as_str()) }
+                                    option value=(r.as_str()) selected[r.as_str() == super::DEFAULT_ORG_ROLE] { (r.as_str()) }
                                 }
                             }
                             label for="hours" { "Secret expires after (hours)" }

@@ -92,6 +92,10 @@ pub fn routes() -> Router<Console> {
         .route("/groups/{groupId}/events/rows", get(events::group_rows))
 }
 
+/// The role a new member or service account form starts with (a UI default only: the API
+/// decides what may be given).
+pub const DEFAULT_ORG_ROLE: &str = "ORG_MEMBER";
+
 /// Whether the route table lets `p` call `verb path` (an API route pattern) on `on`.
 pub fn may(p: &Principal, verb: Verb, path: &str, on: On) -> bool {
     permits(p, verb, path, on)

@@ -27,7 +27,7 @@ pub async fn home(State(console): State<Console>, signed: Signed) -> Response {
                     orgs.push(o);
                 }
             }
-            orgs.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            orgs.sort_by_key(|o| o.name.to_lowercase());
             let now = console.app.clock.now();
             let mut invitations = Vec::new();
             for id in store.orgs_of_user(signed.user.id).await? {

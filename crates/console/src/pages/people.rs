@@ -80,7 +80,7 @@ pub async fn org_users(
                             label for="role" { "Role" }
                             select #role name="role" {
                                 @for r in OrgRole::ALL {
-                                    option value=(r.as_str()) selected[*r == OrgRole::Member] { (r.as_str()) }
+                                    option value=(r.as_str()) selected[r.as_str() == super::DEFAULT_ORG_ROLE] { (r.as_str()) }
                                 }
                             }
                             button type="submit" { "Invite" }

@@ -23,6 +23,7 @@
 mod decisions;
 pub mod membership;
 mod requirement;
+pub mod sessions;
 
 use std::fmt;
 
