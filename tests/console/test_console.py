@@ -125,6 +125,34 @@ def test_oidc_sign_in_lands_on_the_organizations_page(page, server, idp):
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def test_oidc_callback_with_a_forged_state_or_replayed_is_refused(page, page_factory, server, idp):
+    """The callback's ``state`` must be the one this browser's sign-in sent, and a sign-in in
+    progress is taken once: a changed state, or the same callback again, signs nobody in."""
+    idp_id = configure_oidc(server, idp, display_name="Test IdP")
+    # The redirect to the provider, with its state changed before the browser follows it.
+    start = page.request.get(f"{server.base_url}/login/oidc/{idp_id}", max_redirects=0)
+    assert start.status == 303, start.status
+    to_idp = start.headers["location"]
+    assert "code_challenge_method=S256" in to_idp and "nonce=" in to_idp, to_idp
+    page.goto(re.sub(r"state=[^&]+", "state=forged", to_idp))
+    idp_sign_in(page, "alice@example.com")
+    expect(page.get_by_role("alert")).to_contain_text("state does not match")
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    # A genuine sign-in (in a browser new to the provider); then its callback again is
+    # refused (the sign-in was taken).
+    page = page_factory()
+    callbacks: list[str] = []
+    page.on("request", lambda r: callbacks.append(r.url) if "/login/oidc/callback" in r.url else None)
+    page.goto("/login")
+    page.get_by_role("link", name="Sign in with Test IdP").click()
+    idp_sign_in(page, "alice@example.com")
+    expect_heading(page, "Organizations")
+    assert callbacks, "the callback was not seen"
+    page.goto(callbacks[-1])
+    expect(page.get_by_role("alert")).to_contain_text("expired or was already used")
+
+
 # ---- changing access, and the events it writes -----------------------------------------
 
 
