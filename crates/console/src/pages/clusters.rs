@@ -82,7 +82,7 @@ pub async fn detail(
                     h1 { (s(&c, "name")) }
                     dl {
                         dt { "State" } dd { (s(&c, "stateName")) }
-                        dt { "MongoDB version" } dd { (s(&c, "mongoDBVersion")) }
+                        dt { "MongoDB version" } dd { (match s(&c, "mongoDBVersion") { "" => s(&c, "mongoDBMajorVersion"), v => v }) }
                     }
                     section aria-labelledby="access-title" {
                         h2 #access-title { "MongoDB employee access" }

@@ -537,3 +537,137 @@ async fn sign_in_attempts_are_limited_and_each_failure_is_an_event() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn employee_access_is_granted_revoked_and_every_use_listed_on_the_cluster_page() {
+    let s = TestServer::start().await;
+    crate::clusters::create_cluster(&s, &s.owner(), s.project(), "Cluster0").await;
+    let (mut b, _) = sign_in(
+        &s,
+        &s.boot.owner_username.clone(),
+        &s.boot.owner_password.clone(),
+        None,
+    )
+    .await;
+    let page_path = format!("/groups/{}/clusters/Cluster0", s.project());
+    let page = b.get(&page_path).await;
+    assert!(page.body.contains("Grant access") && !page.body.contains("Revoke access"));
+    let until = (s.clock.now() + chrono::Duration::hours(5))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let r = b
+        .post(
+            &format!("{page_path}/grant"),
+            &[
+                ("csrf", &page.csrf()),
+                ("level", "CLUSTER_DATABASE_LOGS"),
+                ("until", &until),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = b.get(&page_path).await;
+    assert!(
+        page.body.contains("CLUSTER_DATABASE_LOGS until"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("5 h 0 min left"),
+        "the time left, by the server's clock"
+    );
+    // A MongoDB employee uses the access: the page lists it.
+    let (id, secret) = crate::employee_access::operator(&s, "support-desk").await;
+    let r = crate::employee_access::decide(
+        &s,
+        Some(&basic(&id, &secret)),
+        json!({"staffMember": "alice@support", "groupId": s.project(), "clusterName": "Cluster0", "grantType": "CLUSTER_DATABASE_LOGS"}),
+    )
+    .await;
+    assert_eq!(r.json["allowed"], true, "{}", r.text);
+    let page = b.get(&page_path).await;
+    assert!(
+        page.body.contains("alice@support"),
+        "the use is listed: {}",
+        page.body
+    );
+    let r = b
+        .post(&format!("{page_path}/revoke"), &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(r.status, 303);
+    let page = b.get(&page_path).await;
+    assert!(page.body.contains("Current grant: none"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_invitation_is_accepted_in_the_console() {
+    let s = TestServer::start().await;
+    new_person(&s, "newcomer@example.com", "ORG_MEMBER").await;
+    // A second organization (with its own owner key) invites them.
+    let r = s
+        .call(
+            &s.owner(),
+            Method::POST,
+            "/api/public/v1.0/orgs",
+            Some(json!({"name": "Second", "apiKey": {"desc": "k", "roles": ["ORG_OWNER"]}})),
+        )
+        .await;
+    r.expect(201);
+    let second = r.json["organization"]["id"].as_str().unwrap().to_owned();
+    let k = Key {
+        public: r.json["apiKey"]["publicKey"].as_str().unwrap().into(),
+        private: r.json["apiKey"]["privateKey"].as_str().unwrap().into(),
+    };
+    let v25 = "application/vnd.atlas.2025-02-19+json";
+    let users = format!("/api/atlas/v2/orgs/{second}/users");
+    s.call_with(
+        &k,
+        Method::POST,
+        &users,
+        Some(json!({"username": "newcomer@example.com", "roles": {"orgRoles": ["ORG_MEMBER"]}})),
+        &[("accept", v25), ("content-type", v25)],
+        tessera_protocols::digest::DigestAlgorithm::Sha256,
+    )
+    .await
+    .expect(201);
+    let (mut b, _) = sign_in(&s, "newcomer@example.com", "a long enough password", None).await;
+    let home = b.get("/").await;
+    assert!(
+        home.body.contains("Accept invitation to Second"),
+        "{}",
+        home.body
+    );
+    assert_eq!(
+        b.get(&format!("/orgs/{second}")).await.status,
+        404,
+        "not a member yet"
+    );
+    // Without the session's token: refused.
+    let r = b.post(&format!("/invitations/{second}/accept"), &[]).await;
+    assert_eq!(r.status, 403);
+    let r = b
+        .post(
+            &format!("/invitations/{second}/accept"),
+            &[("csrf", &home.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(b.get(&format!("/orgs/{second}")).await.status, 200);
+    let active = s
+        .call_with(
+            &k,
+            Method::GET,
+            &format!("{users}?orgMembershipStatus=ACTIVE"),
+            None,
+            &[("accept", v25)],
+            tessera_protocols::digest::DigestAlgorithm::Sha256,
+        )
+        .await;
+    assert!(
+        active.text.contains("newcomer@example.com"),
+        "{}",
+        active.text
+    );
+    s.stop().await;
+}

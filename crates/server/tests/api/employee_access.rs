@@ -78,7 +78,7 @@ pub async fn operator(s: &TestServer, name: &str) -> (String, String) {
     )
 }
 
-async fn decide(s: &TestServer, auth: Option<&str>, body: Value) -> Resp {
+pub async fn decide(s: &TestServer, auth: Option<&str>, body: Value) -> Resp {
     let mut h = vec![("content-type", "application/json")];
     if let Some(a) = auth {
         h.push(("authorization", a));
