@@ -115,12 +115,6 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/logout", post(login::logout))
         .route("/static/{file}", get(assets::serve))
         .merge(pages::routes())
+        .layer(from_fn(security_headers))
         .with_state(console)
-}
-
-/// `app` (the API and the console, merged) with the console's security headers on every
-/// response, the API's and the fallback's included: a page of this origin is never framed and
-/// never runs inline script, whichever router answered.
-pub fn with_security_headers(app: Router) -> Router {
-    app.layer(from_fn(security_headers))
 }

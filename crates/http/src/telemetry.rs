@@ -112,7 +112,17 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     } else {
         fut.await
     };
-    resp.headers_mut().insert(REQUEST_ID_HEADER, id);
+    let headers = resp.headers_mut();
+    headers.insert(REQUEST_ID_HEADER, id);
+    // An API answer is never a document to run or frame, whoever fetches it (static values:
+    // set here rather than by another layer, which costs a boxed call per request).
+    headers.insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(API_CSP),
+    );
+    headers
+        .entry(axum::http::header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
     let route = route
         .as_ref()
         .map(MatchedPath::as_str)
@@ -124,6 +134,10 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
 }
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The Content-Security-Policy of every API response: nothing may load or frame it (the
+/// console's pages have their own, `tessera_console::CSP`).
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 pub async fn healthz() -> &'static str {
     "ok"

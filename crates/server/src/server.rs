@@ -434,10 +434,9 @@ pub async fn start_on(
     );
     let api = tessera_http::app(state.clone());
     // The browser console at `/`, a client of the API in process (crates/console).
-    let app = tessera_console::with_security_headers(
-        api.clone()
-            .merge(tessera_console::router(state.clone(), api)),
-    );
+    let app = api
+        .clone()
+        .merge(tessera_console::router(state.clone(), api));
     let flusher = tokio::spawn(flush_usage_periodically(
         state.clone(),
         std::time::Duration::from_secs(config.usage_flush_secs),

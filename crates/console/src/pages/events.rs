@@ -9,7 +9,7 @@ use serde_json::Value;
 use tessera_domain::EventType;
 
 use super::{enc, group_page, org_page, respond};
-use crate::api::{results, s, Api};
+use crate::api::{results, s};
 use crate::layout::{ok, page, PageError, Place};
 use crate::session::Signed;
 use crate::Console;
@@ -118,9 +118,51 @@ fn log_page(base: &str, list: &Value, filter: &Filter) -> Markup {
     }
 }
 
-async fn read(api: &Api<'_>, path: &str, filter: &Filter) -> Result<Value, PageError> {
-    api.get(&format!("{path}{}", filter.query()), "2023-01-01")
-        .await
+/// Which log a page shows.
+enum Scope {
+    Org(String),
+    Group(String),
+}
+
+/// The log of `scope`: the whole page, or (`rows_only`) the newest rows for the live tail.
+async fn log(
+    console: &Console,
+    signed: &Signed,
+    scope: Scope,
+    filter: &Filter,
+    rows_only: bool,
+) -> Result<Response, PageError> {
+    let (api, base, place) = match &scope {
+        Scope::Org(org) => {
+            let ctx = org_page(console, signed, org).await?;
+            let base = format!("/orgs/{}/events", ctx.org.id);
+            (ctx.api, base, (ctx.org.id, ctx.org.name, None))
+        }
+        Scope::Group(group) => {
+            let ctx = group_page(console, signed, group).await?;
+            let base = format!("/groups/{}/events", enc(&ctx.group.id.to_string()));
+            let g = Some((ctx.group.id, ctx.group.name));
+            (ctx.api, base, (ctx.org.id, ctx.org.name, g))
+        }
+    };
+    let list = api
+        .get(&format!("{base}{}", filter.query()), "2023-01-01")
+        .await?;
+    if rows_only {
+        return Ok(Html(rows(&list).into_string()).into_response());
+    }
+    let (org_id, org_name, group) = place;
+    let place = Place {
+        org: Some((org_id, &org_name)),
+        group: group.as_ref().map(|(id, name)| (*id, name.as_str())),
+        current: "Events",
+    };
+    Ok(ok(page(
+        "Events",
+        Some(signed),
+        &place,
+        log_page(&base, &list, filter),
+    )))
 }
 
 /// `GET /orgs/{orgId}/events`.
@@ -130,25 +172,7 @@ pub async fn org(
     Path(org): Path<String>,
     Query(filter): Query<Filter>,
 ) -> Response {
-    respond(
-        async {
-            let ctx = org_page(&console, &signed, &org).await?;
-            let base = format!("/orgs/{}/events", ctx.org.id);
-            let list = read(&ctx.api, &base, &filter).await?;
-            let place = Place {
-                org: Some((ctx.org.id, &ctx.org.name)),
-                current: "Events",
-                ..Place::default()
-            };
-            Ok(ok(page(
-                "Events",
-                Some(&signed),
-                &place,
-                log_page(&base, &list, &filter),
-            )))
-        }
-        .await,
-    )
+    respond(log(&console, &signed, Scope::Org(org), &filter, false).await)
 }
 
 /// `GET /orgs/{orgId}/events/rows`: the newest rows, for the live tail.
@@ -158,14 +182,7 @@ pub async fn org_rows(
     Path(org): Path<String>,
     Query(filter): Query<Filter>,
 ) -> Response {
-    respond(
-        async {
-            let ctx = org_page(&console, &signed, &org).await?;
-            let list = read(&ctx.api, &format!("/orgs/{}/events", ctx.org.id), &filter).await?;
-            Ok(Html(rows(&list).into_string()).into_response())
-        }
-        .await,
-    )
+    respond(log(&console, &signed, Scope::Org(org), &filter, true).await)
 }
 
 /// `GET /groups/{groupId}/events`.
@@ -175,25 +192,7 @@ pub async fn group(
     Path(group): Path<String>,
     Query(filter): Query<Filter>,
 ) -> Response {
-    respond(
-        async {
-            let ctx = group_page(&console, &signed, &group).await?;
-            let base = format!("/groups/{}/events", enc(&ctx.group.id.to_string()));
-            let list = read(&ctx.api, &base, &filter).await?;
-            let place = Place {
-                org: Some((ctx.org.id, &ctx.org.name)),
-                group: Some((ctx.group.id, &ctx.group.name)),
-                current: "Events",
-            };
-            Ok(ok(page(
-                "Events",
-                Some(&signed),
-                &place,
-                log_page(&base, &list, &filter),
-            )))
-        }
-        .await,
-    )
+    respond(log(&console, &signed, Scope::Group(group), &filter, false).await)
 }
 
 /// `GET /groups/{groupId}/events/rows`.
@@ -203,17 +202,5 @@ pub async fn group_rows(
     Path(group): Path<String>,
     Query(filter): Query<Filter>,
 ) -> Response {
-    respond(
-        async {
-            let ctx = group_page(&console, &signed, &group).await?;
-            let list = read(
-                &ctx.api,
-                &format!("/groups/{}/events", ctx.group.id),
-                &filter,
-            )
-            .await?;
-            Ok(Html(rows(&list).into_string()).into_response())
-        }
-        .await,
-    )
+    respond(log(&console, &signed, Scope::Group(group), &filter, true).await)
 }
