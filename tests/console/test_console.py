@@ -330,6 +330,39 @@ def test_keyboard_only_sign_in(page, server):
     expect_heading(page, "Two-factor authentication")
 
 
+def test_keyboard_only_navigation_creates_a_service_account(owner_page, server):
+    """From the organizations page to a new service account's secret with the keyboard only:
+    Tab to a link or field, type, Enter. Every control is reachable and shows its focus."""
+    page = owner_page
+
+    def tab_to(locator, most: int = 60) -> None:
+        for _ in range(most):
+            if locator.evaluate("el => el === document.activeElement"):
+                return
+            page.keyboard.press("Tab")
+        raise AssertionError(f"Tab never reached {locator}")
+
+    expect_heading(page, "Organizations")
+    tab_to(page.locator("main").get_by_role("link", name=org_name(server), exact=True))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab_to(page.get_by_role("navigation", name="Organization").get_by_role("link", name="Service accounts"))
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused link shows its focus"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect_heading(page, "Service accounts")
+    tab_to(page.get_by_label("Name", exact=True))
+    page.keyboard.type("keyboard-made")
+    page.keyboard.press("Tab")
+    page.keyboard.type("made without a mouse")
+    tab_to(page.get_by_role("button", name="Create service account"))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("#new-secret")).to_contain_text("mdb_sa_sk_")
+    tab_to(page.get_by_role("button", name="Copy"))
+
+
 def test_pages_have_no_serious_accessibility_violations(page_factory, server):
     # axe-core is injected as a script tag, which the console's CSP forbids.
     page = page_factory(bypass_csp=True)
