@@ -455,7 +455,8 @@ def test_atlas_docs_curl_lines_for_the_access_plane(server):
     invited = run("2025-02-19", "POST", f"/orgs/{o}/users",
                   '{"username": "grace@example.com", "roles": {"orgRoles": ["ORG_MEMBER"]}}')
     assert invited["orgMembershipStatus"] == "PENDING"
-    assert run("2025-02-19", "GET", f"/orgs/{o}/users")["totalCount"] == 2
+    # Ada, the invited colleague, and the bootstrap's first owner (the console's sign-in).
+    assert run("2025-02-19", "GET", f"/orgs/{o}/users")["totalCount"] == 3
     assert len(run("2023-01-01", "GET", f"/orgs/{o}/invites")) == 1
     added = run("2025-02-19", "POST", f"/groups/{g}/users",
                 '{"username": "ada@example.com", "roles": ["GROUP_READ_ONLY"]}')

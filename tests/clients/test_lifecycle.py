@@ -77,7 +77,8 @@ def test_first_start_creates_private_data_dir_and_files(server):
     assert mode(server.data_dir / "bootstrap.json") == 0o600
     assert mode(server.data_dir / "server-keys.json") == 0o600
     boot = json.loads((server.data_dir / "bootstrap.json").read_text())
-    assert set(boot) == {"orgId", "projectId", "publicKey", "privateKey"}
+    assert set(boot) == {"orgId", "projectId", "publicKey", "privateKey", "ownerUsername",
+                         "ownerPassword"}
     # The credentials are also printed once on stdout, and logs stay on stderr. Read the
     # output after the process has exited: the banner may be written after /healthz is up.
     code = server.stop()
@@ -86,6 +87,7 @@ def test_first_start_creates_private_data_dir_and_files(server):
     for value in boot.values():
         assert value in out, out
     assert boot["privateKey"] not in server.stderr()
+    assert boot["ownerPassword"] not in server.stderr()
 
 
 @pytest.mark.parametrize("perm", [0o755, 0o750, 0o705, 0o701], ids=oct)

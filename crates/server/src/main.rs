@@ -207,6 +207,8 @@ fn print_bootstrap(out: &bootstrap::BootstrapOutput, data_dir: &std::path::Path)
     println!("  project id:  {}", out.project_id);
     println!("  public key:  {}", out.public_key);
     println!("  private key: {}", out.private_key);
+    println!("  console:     sign in at / as {}", out.owner_username);
+    println!("  password:    {}", out.owner_password);
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
