@@ -159,6 +159,8 @@ cat >"$WORK/console.lua" <<LUA
 wrk.method = "GET"
 wrk.headers["Cookie"] = "$COOKIE"
 LUA
+# The trivial endpoint at the same concurrency, for the console rows' ratio.
+run healthz_1c "" "$URL/healthz" "$DURATION" 1
 run console_sa_page "$WORK/console.lua" "$URL/orgs/$ORG/serviceAccounts" "$DURATION" 1
 run console_events_page "$WORK/console.lua" "$URL/orgs/$ORG/events" "$DURATION" 1
 size() { curl -s -o /dev/null -w '%{size_download}' -H "Cookie: $COOKIE" "$1"; }
@@ -227,13 +229,14 @@ run token_1m "$WORK/token.lua" "$URL/api/oauth/token"
 RSS_PEAK=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER2/status")
 
 printf '\n%-22s %12s %10s %10s  %s\n' endpoint "req/s" p50 p99 "ratio"
-for n in baseline_trivial baseline_sign healthz token bearer_get digest_get revoke console_sa_page console_events_page events_page1 events_page1000 events_type_page1000 sa_page1 sa_page1000 baseline_sign_1m token_1m; do
+for n in baseline_trivial baseline_sign healthz token bearer_get digest_get revoke healthz_1c console_sa_page console_events_page events_page1 events_page1000 events_type_page1000 sa_page1 sa_page1000 baseline_sign_1m token_1m; do
   case $n in
     token) r="$(ratio "${RPS[token]}" "${RPS[baseline_sign]}") of one-signature baseline";;
     digest_get) r="$(ratio "${RPS[$n]}" "${RPS[bearer_get]}") of bearer_get";;
     bearer_get|revoke) r="$(ratio "${RPS[$n]}" "${RPS[healthz]}") of Tessera /healthz";;
     events_*) r="1 connection, 1,000,000 events (target p99 < 10 ms)";;
-    console_*) r="1 connection, HTML for a signed-in owner, $(ratio "${RPS[$n]}" "${RPS[bearer_get]}") of bearer_get";;
+    healthz_1c) r="1 connection";;
+    console_*) r="1 connection, HTML for a signed-in owner, $(ratio "${RPS[$n]}" "${RPS[healthz_1c]}") of healthz_1c";;
     sa_page*) r="1 connection, 100 per page, 100,000 in the org, 1,000,000 in all (target p99 < 10 ms)";;
     token_1m) r="$(ratio "${RPS[token_1m]}" "${RPS[baseline_sign_1m]}") of one-signature baseline, 1,000,000 accounts loaded";;
     healthz) r="$(ratio "${RPS[healthz]}" "${RPS[baseline_trivial]}") of bare axum trivial";;
