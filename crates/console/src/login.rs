@@ -262,13 +262,15 @@ async fn password_step(
         tokio::task::spawn_blocking(move || tessera_protocols::password::verify(&phc, &pass))
             .await
             .unwrap_or(false);
-    let Some(user) = user.filter(|u| verified && u.password_hash.is_some()) else {
-        let known = console.app.store.find_cloud_user(&username).await?;
-        let org = match &known {
+    let Some(user) = user
+        .clone()
+        .filter(|u| verified && u.password_hash.is_some())
+    else {
+        let org = match &user {
             Some(u) => first_org(console, u.id).await,
             None => None,
         };
-        failed(console, known.as_ref(), org, peer);
+        failed(console, user.as_ref(), org, peer);
         let providers = crate::oidc::offered(console).await?;
         let mut res = (
             StatusCode::UNAUTHORIZED,
